@@ -1,0 +1,114 @@
+"""The backend contract: build argv lists and parse text. Backends do no I/O.
+
+The submit algorithm is fixed in ``service``; a backend only says how its scheduler spells
+things: directive lines, the submit/status/accounting/cancel argv, how to read the answers,
+and what a refusal means in plain words.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ..model import ClusterProfile, JobSpec, JobState, JobStatus
+
+
+@dataclass(frozen=True)
+class Output:
+    """What one command printed, for a parser."""
+
+    stdout: str
+    stderr: str
+    returncode: int
+
+
+class Backend(ABC):
+    """One scheduler's spelling. Subclasses fill the small hooks below."""
+
+    name: str
+    directive_prefix: str
+    template: str
+    #: Patterns of scheduler messages and what they mean, checked in order.
+    explanations: Sequence[tuple[str, str]] = ()
+
+    @abstractmethod
+    def header_directives(self, spec: JobSpec, profile: ClusterProfile) -> list[str]:
+        """Directives abcitrain always writes: name, walltime, output, array, dependencies."""
+
+    @abstractmethod
+    def walltime_text(self, seconds: int) -> str:
+        """The walltime as this scheduler writes it."""
+
+    @abstractmethod
+    def submit_argv(self, script: str, extra_args: Sequence[str]) -> list[str]:
+        """The command that submits ``script`` (a path on the submit host)."""
+
+    @abstractmethod
+    def parse_submit(self, out: Output) -> str:
+        """The job id from a successful submission's output."""
+
+    @abstractmethod
+    def status_argv(self, job_ids: Sequence[str]) -> list[str]:
+        """ONE command that reports every job in ``job_ids`` still known to the queue."""
+
+    @abstractmethod
+    def parse_status(self, out: Output, job_ids: Sequence[str],
+                     cancelled: frozenset[str] = frozenset()) -> dict[str, JobStatus]:
+        """The jobs the queue still knows; the missing ones are left out, never 'done'."""
+
+    @abstractmethod
+    def accounting_argvs(self, job_ids: Sequence[str]) -> list[list[str]]:
+        """Commands that ask accounting about jobs that left the queue."""
+
+    @abstractmethod
+    def parse_accounting(self, outs: Sequence[Output], job_ids: Sequence[str],
+                         cancelled: frozenset[str] = frozenset()) -> dict[str, JobStatus]:
+        """Final states from accounting; jobs it does not know are left out."""
+
+    @abstractmethod
+    def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
+        """The command that cancels ``job_ids``."""
+
+    @abstractmethod
+    def default_output(self, spec: JobSpec) -> str:
+        """The output path the scheduler uses when none is given (abcitrain placeholders)."""
+
+    def job_id_for_output(self, job_id: str) -> str:
+        """The part of a job id the scheduler writes into output file names."""
+        return job_id
+
+    def explain(self, text: str) -> str | None:
+        """A plain explanation of a scheduler message, when one is known."""
+        for pattern, meaning in self.explanations:
+            if re.search(pattern, text):
+                return meaning
+        return None
+
+
+def aggregate(states: Sequence[JobState]) -> JobState:
+    """One state for an array job from its tasks' states."""
+    for candidate in (JobState.RUNNING, JobState.PENDING, JobState.HELD, JobState.UNKNOWN,
+                      JobState.FAILED, JobState.TIMEOUT, JobState.CANCELLED):
+        if candidate in states:
+            return candidate
+    return JobState.COMPLETED
+
+
+def map_state(table: Mapping[str, JobState], raw: str, warn: list[str]) -> JobState:
+    """Look a raw state up in a backend's table; an unknown one is UNKNOWN, with a warning."""
+    state = table.get(raw)
+    if state is None:
+        warn.append(f"unknown scheduler state {raw!r}; reported as UNKNOWN")
+        return JobState.UNKNOWN
+    return state
+
+
+def hms_seconds(text: str) -> int | None:
+    """Seconds from ``[D-]HH:MM:SS`` (also MM:SS); None when it does not parse."""
+    m = re.fullmatch(r"(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)(?:\.\d+)?", text.strip())
+    if not m:
+        return None
+    days, hours, minutes, seconds = (int(g or 0) for g in m.groups())
+    return days * 86400 + hours * 3600 + minutes * 60 + seconds

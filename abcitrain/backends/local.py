@@ -1,0 +1,78 @@
+"""The local cluster: abcitrain's own one-machine scheduler (``abcitrain.localsched``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+
+from ..model import JobSpec, JobState, JobStatus
+from .base import Backend, Output, map_state
+
+STATES = {s.value: s for s in JobState if s is not JobState.UNKNOWN}
+
+
+class LocalBackend(Backend):
+    """Runs jobs on this machine as background processes."""
+
+    name = "local"
+    directive_prefix = "#LOCAL"
+    template = "local.sh.j2"
+    explanations = (
+        (r"bad #LOCAL directive", "the rendered script's #LOCAL lines were refused"),
+        (r"this machine is one node", "the local cluster is one machine: set nodes: 1"),
+        (r"is not a local job", "a dependency names a job the local scheduler never ran"),
+        (r"has already ended", "the job had already ended"),
+        (r"unknown job", "the local scheduler does not know this job id"),
+    )
+
+    def header_directives(self, spec: JobSpec, profile: object) -> list[str]:
+        out = [f"--name {spec.name}", f"--walltime {spec.walltime_s}"]
+        if spec.output:
+            out.append(f"--output {spec.output}")
+        if spec.array is not None:
+            out.append(f"--array {spec.array}")
+        if spec.depends_on:
+            out.append(f"--dependency {spec.dependency}:{':'.join(spec.depends_on)}")
+        return out
+
+    def walltime_text(self, seconds: int) -> str:
+        return str(seconds)
+
+    def default_output(self, spec: JobSpec) -> str:
+        return "{name}.o{job_id}" + (".{array_index}" if spec.array is not None else "")
+
+    def submit_argv(self, script: str, extra_args: Sequence[str]) -> list[str]:
+        return [sys.executable, "-m", "abcitrain.localsched", "submit", *extra_args, script]
+
+    def parse_submit(self, out: Output) -> str:
+        text = out.stdout.strip()
+        if not text.isdigit():
+            raise ValueError(f"the local scheduler printed no job id: {out.stdout!r}")
+        return text
+
+    def status_argv(self, job_ids: Sequence[str]) -> list[str]:
+        return [sys.executable, "-m", "abcitrain.localsched", "stat", *job_ids]
+
+    def parse_status(self, out: Output, job_ids: Sequence[str],
+                     cancelled: frozenset[str] = frozenset()) -> dict[str, JobStatus]:
+        result = {}
+        for line in out.stdout.splitlines():
+            row = json.loads(line)
+            warn: list[str] = []
+            state = map_state(STATES, str(row["state"]), warn)
+            result[row["job_id"]] = JobStatus(
+                row["job_id"], state, str(row["state"]), exit_code=row.get("exit_code"),
+                elapsed_s=row.get("elapsed"), detail="; ".join([row.get("detail") or ""] + warn)
+                .strip("; "))
+        return {k: val for k, val in result.items() if k in job_ids}
+
+    def accounting_argvs(self, job_ids: Sequence[str]) -> list[list[str]]:
+        return []     # the spool keeps final states; status already answered
+
+    def parse_accounting(self, outs: Sequence[Output], job_ids: Sequence[str],
+                         cancelled: frozenset[str] = frozenset()) -> dict[str, JobStatus]:
+        return {}
+
+    def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
+        return [sys.executable, "-m", "abcitrain.localsched", "cancel", *job_ids]

@@ -1,0 +1,141 @@
+"""Slurm: sbatch --parsable, one squeue for all jobs, sacct --parsable2 for finished ones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..durations import format_slurm
+from ..model import JobSpec, JobState, JobStatus
+from .base import Backend, Output, aggregate, map_state
+
+STATES = {
+    "PENDING": JobState.PENDING, "CONFIGURING": JobState.PENDING,
+    "REQUEUED": JobState.PENDING, "REQUEUE_FED": JobState.PENDING,
+    "RESV_DEL_HOLD": JobState.HELD, "REQUEUE_HOLD": JobState.HELD,
+    "SUSPENDED": JobState.HELD, "STOPPED": JobState.HELD,
+    "RUNNING": JobState.RUNNING, "COMPLETING": JobState.RUNNING, "RESIZING": JobState.RUNNING,
+    "SIGNALING": JobState.RUNNING, "STAGE_OUT": JobState.RUNNING,
+    "COMPLETED": JobState.COMPLETED,
+    "FAILED": JobState.FAILED, "NODE_FAIL": JobState.FAILED, "BOOT_FAIL": JobState.FAILED,
+    "OUT_OF_MEMORY": JobState.FAILED, "SPECIAL_EXIT": JobState.FAILED,
+    "CANCELLED": JobState.CANCELLED, "REVOKED": JobState.CANCELLED,
+    "PREEMPTED": JobState.CANCELLED,
+    "TIMEOUT": JobState.TIMEOUT, "DEADLINE": JobState.TIMEOUT,
+}
+
+
+class SlurmBackend(Backend):
+    """Slurm's sbatch/squeue/sacct/scancel."""
+
+    name = "slurm"
+    directive_prefix = "#SBATCH"
+    template = "slurm.sh.j2"
+    explanations = (
+        (r"Invalid account", "the account (group:) is not one you may charge; check "
+         "`sacctmgr show assoc user=$USER`"),
+        (r"Requested node configuration is not available", "no node of that partition has "
+         "that many GPUs/CPUs/memory: lower the request or pick another resource type"),
+        (r"invalid partition", "the partition does not exist: fix the profile's request"),
+        (r"Requested time limit is invalid", "the walltime is over the partition's MaxTime"),
+        (r"QOSMax|AssocMax|violates accounting/QOS policy", "the job is over a QOS or "
+         "account limit (nodes, GPUs, walltime or job count)"),
+        (r"[Rr]eservation.*(invalid|not found|access denied)|Requested reservation",
+         "the reservation does not exist or you may not use it"),
+        (r"Batch job submission failed", "Slurm refused the job; its words are above"),
+    )
+
+    def header_directives(self, spec: JobSpec, profile: object) -> list[str]:
+        out = [f"--job-name={spec.name}", f"--time={self.walltime_text(spec.walltime_s)}"]
+        output = spec.output or self.default_output(spec)
+        out.append(f"--output={self._output(output, spec)}")
+        if spec.array is not None:
+            out.append(f"--array={spec.array}")
+        if spec.depends_on:
+            out.append(f"--dependency={spec.dependency}:{':'.join(spec.depends_on)}")
+        return out
+
+    @staticmethod
+    def _output(path: str, spec: JobSpec) -> str:
+        job = "%A" if spec.array is not None else "%j"
+        return path.replace("{job_id}", job).replace("{array_index}", "%a") \
+            .replace("{name}", "%x")
+
+    def walltime_text(self, seconds: int) -> str:
+        return format_slurm(seconds)
+
+    def default_output(self, spec: JobSpec) -> str:
+        return "{name}.o{job_id}" + (".{array_index}" if spec.array is not None else "")
+
+    def submit_argv(self, script: str, extra_args: Sequence[str]) -> list[str]:
+        return ["sbatch", "--parsable", *extra_args, script]
+
+    def parse_submit(self, out: Output) -> str:
+        first = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+        job_id = first.split(";")[0]
+        if not job_id.isdigit():
+            raise ValueError(f"sbatch printed no job id: {out.stdout!r}")
+        return job_id
+
+    def status_argv(self, job_ids: Sequence[str]) -> list[str]:
+        # -r: one line per array task; --states=all: also jobs that ended within MinJobAge.
+        return ["squeue", "--noheader", "--array", "--states=all", "--format=%i|%T|%r",
+                f"--jobs={','.join(job_ids)}"]
+
+    def parse_status(self, out: Output, job_ids: Sequence[str],
+                     cancelled: frozenset[str] = frozenset()) -> dict[str, JobStatus]:
+        warn: list[str] = []
+        tasks: dict[str, list[tuple[JobState, str, str]]] = {}
+        for line in out.stdout.splitlines():
+            parts = line.strip().split("|")
+            if len(parts) < 2:
+                continue
+            base = parts[0].split("_")[0]
+            raw = parts[1]
+            tasks.setdefault(base, []).append((map_state(STATES, raw, warn), raw,
+                                               parts[2] if len(parts) > 2 else ""))
+        result = {}
+        for job_id in job_ids:
+            if job_id in tasks:
+                states = [t[0] for t in tasks[job_id]]
+                raws = sorted({t[1] for t in tasks[job_id]})
+                reasons = sorted({t[2] for t in tasks[job_id] if t[2] not in ("", "None")})
+                detail = "; ".join(reasons + warn)
+                result[job_id] = JobStatus(job_id, aggregate(states), ",".join(raws),
+                                           detail=detail)
+        return result
+
+    def accounting_argvs(self, job_ids: Sequence[str]) -> list[list[str]]:
+        return [["sacct", "--noheader", "--parsable2", "--allocations", "--duplicates",
+                 f"--jobs={','.join(job_ids)}", "--format=JobID,State,ExitCode,ElapsedRaw"]]
+
+    def parse_accounting(self, outs: Sequence[Output], job_ids: Sequence[str],
+                         cancelled: frozenset[str] = frozenset()) -> dict[str, JobStatus]:
+        warn: list[str] = []
+        rows: dict[str, list[tuple[JobState, str, int | None, int | None]]] = {}
+        for out in outs:
+            for line in out.stdout.splitlines():
+                parts = line.strip().split("|")
+                if len(parts) < 4:
+                    continue
+                base = parts[0].split("_")[0]
+                raw = parts[1].split()[0] if parts[1] else ""   # "CANCELLED by 0"
+                code = parts[2].split(":")[0]
+                rows.setdefault(base, []).append((
+                    map_state(STATES, raw, warn), raw,
+                    int(code) if code.isdigit() else None,
+                    int(parts[3]) if parts[3].isdigit() else None))
+        result = {}
+        for job_id in job_ids:
+            if job_id in rows:
+                got = rows[job_id]
+                codes = [r[2] for r in got if r[2] is not None]
+                elapsed = [r[3] for r in got if r[3] is not None]
+                result[job_id] = JobStatus(
+                    job_id, aggregate([r[0] for r in got]),
+                    ",".join(sorted({r[1] for r in got})),
+                    exit_code=max(codes) if codes else None,
+                    elapsed_s=max(elapsed) if elapsed else None, detail="; ".join(warn))
+        return result
+
+    def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
+        return ["scancel", *job_ids]

@@ -1,0 +1,184 @@
+"""Grid Engine (Univa/Altair on ABCI 2.0, Son of Grid Engine elsewhere).
+
+Site differences (ABCI's ``qsub -g``, ``-l rt_F=N`` against a stock site's parallel
+environment) live in the cluster profile, so this one backend serves both.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+
+from ..durations import format_hms
+from ..model import JobSpec, JobState, JobStatus
+from .base import Backend, Output, aggregate, map_state
+
+# Every state code qstat(1) documents, as printed in the <state> element.
+STATES = {
+    "qw": JobState.PENDING, "Rq": JobState.PENDING, "Rqw": JobState.PENDING,
+    "hqw": JobState.HELD, "hRwq": JobState.HELD, "hRqw": JobState.HELD,
+    "r": JobState.RUNNING, "t": JobState.RUNNING, "Rr": JobState.RUNNING,
+    "Rt": JobState.RUNNING,
+    "s": JobState.HELD, "ts": JobState.HELD, "S": JobState.HELD, "tS": JobState.HELD,
+    "T": JobState.HELD, "tT": JobState.HELD, "Rs": JobState.HELD, "Rts": JobState.HELD,
+    "RS": JobState.HELD, "RtS": JobState.HELD, "RT": JobState.HELD, "RtT": JobState.HELD,
+    # E: the job hit an error and waits for a person (qstat -j ID says why; qmod -cj clears)
+    "Eqw": JobState.HELD, "Ehqw": JobState.HELD, "EhRqw": JobState.HELD,
+    # d: deletion requested; the processes may still be running
+    "dr": JobState.RUNNING, "dt": JobState.RUNNING, "dRr": JobState.RUNNING,
+    "dRt": JobState.RUNNING, "ds": JobState.RUNNING, "dS": JobState.RUNNING,
+    "dT": JobState.RUNNING, "dRs": JobState.RUNNING, "dRS": JobState.RUNNING,
+    "dRT": JobState.RUNNING, "dqw": JobState.PENDING, "dhqw": JobState.PENDING,
+}
+# qacct's "failed" codes that say why a job ended (sge_job_schedd / execd sources).
+FAILED_TIMEOUT = {"37"}      # qmaster enforced h_rt, h_cpu or h_vmem limit
+FAILED_DELETED = {"100"}     # "assumedly after job": killed by a signal, as qdel does
+_SUBMIT_RE = re.compile(r"Your job(?:-array)? (\d+)")
+
+
+class GridEngineBackend(Backend):
+    """Grid Engine's qsub/qstat -xml/qacct/qdel."""
+
+    name = "uge"
+    directive_prefix = "#$"
+    template = "uge.sh.j2"
+    explanations = (
+        (r"SIM4403", "your group has fewer points left than this job's maximum charge "
+         "(walltime x nodes x rate); check `show_point`, shorten the walltime or use fewer "
+         "nodes, or ask your group's administrator to buy points"),
+        (r"SIM4702", "a requested resource (nodes or walltime) is over the limit of its "
+         "service; `abcitrain check` lists the limits"),
+        (r"SIM0021", "an option value was refused; check the job spec's directives"),
+        (r"Resource type is not specified", "ABCI needs a resource type, e.g. -l rt_F=1: "
+         "check the profile's request templates"),
+        (r"requested project .* does not exist", "the group (-g) is not one you belong to; "
+         "check the group: key"),
+        (r'invalid option argument "-g"', "this Grid Engine has no -g option: it is a stock "
+         "Grid Engine, not ABCI's; use a profile whose group.submit_args is empty, such as "
+         "'gridengine'"),
+        (r"no suitable queues", "no queue can run this request (more of a resource than any "
+         "host offers, or an unknown queue or parallel environment)"),
+        (r'unknown resource "', "the cluster does not define this resource; check the "
+         "profile's request templates"),
+        (r"exceeds the end time of the advance reservation", "the walltime is longer than "
+         "the time left in the reservation"),
+        (r"advance reservation .* does not exist|invalid advance reservation",
+         "the reservation id is not known to the scheduler"),
+        (r"denied: job .* does not exist|does not exist", "the job is not known (it may "
+         "have ended and left the queue)"),
+    )
+
+    def header_directives(self, spec: JobSpec, profile: object) -> list[str]:
+        out = [f"-N {spec.name}", f"-l h_rt={self.walltime_text(spec.walltime_s)}",
+               "-S /bin/bash", "-cwd", "-j y"]
+        if spec.output:
+            out.append(f"-o {self._output(spec.output)}")
+        if spec.array is not None:
+            out.append(f"-t {spec.array}")
+        if spec.depends_on:
+            out.append(f"-hold_jid {','.join(spec.depends_on)}")
+        return out
+
+    @staticmethod
+    def _output(path: str) -> str:
+        return path.replace("{job_id}", "$JOB_ID").replace("{array_index}", "$TASK_ID") \
+            .replace("{name}", "$JOB_NAME")
+
+    def walltime_text(self, seconds: int) -> str:
+        return format_hms(seconds)
+
+    def default_output(self, spec: JobSpec) -> str:
+        return "{name}.o{job_id}" + (".{array_index}" if spec.array is not None else "")
+
+    def submit_argv(self, script: str, extra_args: Sequence[str]) -> list[str]:
+        return ["qsub", "-terse", *extra_args, script]
+
+    def parse_submit(self, out: Output) -> str:
+        text = out.stdout.strip()
+        m = _SUBMIT_RE.search(text)
+        if m:
+            return m.group(1)
+        first = text.splitlines()[-1].split(".")[0] if text else ""   # "3.1-3:1" for arrays
+        if not first.isdigit():
+            raise ValueError(f"qsub printed no job id: {out.stdout!r}")
+        return first
+
+    def status_argv(self, job_ids: Sequence[str]) -> list[str]:
+        return ["qstat", "-xml"]
+
+    def parse_status(self, out: Output, job_ids: Sequence[str],
+                     cancelled: frozenset[str] = frozenset()) -> dict[str, JobStatus]:
+        warn: list[str] = []
+        found: dict[str, list[tuple[JobState, str]]] = {}
+        root = ET.fromstring(out.stdout) if out.stdout.strip() else None
+        for job in root.iter("job_list") if root is not None else ():
+            number = (job.findtext("JB_job_number") or "").strip()
+            raw = (job.findtext("state") or "").strip()
+            found.setdefault(number, []).append((map_state(STATES, raw, warn), raw))
+        result = {}
+        for job_id in job_ids:
+            if job_id in found:
+                states = [s for s, _ in found[job_id]]
+                raws = sorted({r for _, r in found[job_id]})
+                detail = "; ".join(warn)
+                if any(r.startswith("E") for r in raws):
+                    detail = f"error state: `qstat -j {job_id}` says why" + \
+                        (f"; {detail}" if detail else "")
+                result[job_id] = JobStatus(job_id, aggregate(states), ",".join(raws),
+                                           detail=detail)
+        return result
+
+    def accounting_argvs(self, job_ids: Sequence[str]) -> list[list[str]]:
+        return [["qacct", "-j", job_id] for job_id in job_ids]
+
+    def parse_accounting(self, outs: Sequence[Output], job_ids: Sequence[str],
+                         cancelled: frozenset[str] = frozenset()) -> dict[str, JobStatus]:
+        records: dict[str, list[dict[str, str]]] = {}
+        for out in outs:
+            for record in parse_qacct(out.stdout):
+                records.setdefault(record.get("jobnumber", ""), []).append(record)
+        result = {}
+        for job_id in job_ids:
+            recs = records.get(job_id)
+            if not recs:
+                continue
+            states, codes, walls = [], [], []
+            for rec in recs:
+                failed = rec.get("failed", "0").split(":")[0].strip()
+                code = rec.get("exit_status", "0").split()[0]
+                codes.append(int(code) if code.lstrip("-").isdigit() else 0)
+                walls.append(int(float(rec.get("ru_wallclock", "0").rstrip("s") or 0)))
+                deleted = rec.get("deleted_by", "NONE") not in ("NONE", "")
+                if failed in FAILED_TIMEOUT:
+                    states.append(JobState.TIMEOUT)
+                elif deleted or (job_id in cancelled and (failed in FAILED_DELETED
+                                                          or codes[-1] != 0)):
+                    states.append(JobState.CANCELLED)
+                elif failed != "0" or codes[-1] != 0:
+                    states.append(JobState.FAILED)
+                else:
+                    states.append(JobState.COMPLETED)
+            raw = ",".join(sorted({r.get("failed", "0") for r in recs}))
+            result[job_id] = JobStatus(job_id, aggregate(states), f"failed={raw}",
+                                       exit_code=max(codes), elapsed_s=max(walls))
+        return result
+
+    def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
+        return ["qdel", *job_ids]
+
+
+def parse_qacct(text: str) -> list[dict[str, str]]:
+    """Split ``qacct -j`` output into one mapping per record (key, then the rest of the line)."""
+    records: list[dict[str, str]] = []
+    current: dict[str, str] | None = None
+    for line in text.splitlines():
+        if line.startswith("====="):
+            current = {}
+            records.append(current)
+            continue
+        if current is None or not line.strip():
+            continue
+        key, _, value = line.partition(" ")
+        current[key] = value.strip()
+    return records

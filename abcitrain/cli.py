@@ -1,0 +1,245 @@
+"""The ``abcitrain`` command line. Each verb parses its options and calls ``service``.
+
+Kept light on purpose: login nodes read Python from shared file systems, so heavy modules
+(torch, deepspeed, paramiko) are never imported here, and the service layer is imported only
+inside the verbs that need it. Domain errors become exit statuses in one place
+(``_Group.invoke``): bad input 2, scheduler refusals and transport failures 1.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import AbcitrainError, Problem
+
+
+class _UserError(click.ClickException):
+    """An AbcitrainError shown to the user: its message, no traceback."""
+
+    def __init__(self, exc: AbcitrainError) -> None:
+        super().__init__(str(exc))
+        self.exit_code = exc.exit_code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AbcitrainError as exc:
+            raise _UserError(exc) from None
+
+
+def _echo_problems(problems: list[Problem] | tuple[Problem, ...]) -> None:
+    for p in problems:
+        click.echo(f"{p.severity}: {p}", err=True)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="abcitrain")
+def cli() -> None:
+    """Describe a training job once; run it on PBS Pro, Grid Engine, Slurm or this machine."""
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the script to this file instead of standard output.")
+def render(spec: Path, output: Path | None) -> None:
+    """Print the job script for SPEC's cluster and the exact submit command."""
+    from . import service
+
+    plan = service.load_plan(spec)
+    service.require_submittable(plan)
+    _echo_problems(plan.problems)
+    if output is not None:
+        output.write_text(plan.script, encoding="utf-8")
+        output.chmod(0o755)
+        script_name = str(output)
+    else:
+        click.echo(plan.script, nl=False)
+        script_name = "JOB_SCRIPT.sh"
+    click.echo(f"# submit with: {shlex.join(plan.submit_argv(script_name))}", err=True)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def check(spec: Path) -> None:
+    """Check SPEC against its cluster's limits; list every problem at once."""
+    from . import service
+
+    plan = service.load_plan(spec)
+    _echo_problems(plan.problems)
+    service.require_submittable(plan)
+    click.echo(f"ok: {plan.spec.name} fits {plan.profile.name} ({plan.spec.nodes} x "
+               f"{plan.spec.resource}, {plan.spec.service})")
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Print the script and command; run nothing.")
+def submit(spec: Path, dry_run: bool) -> None:
+    """Check, render and submit SPEC; record the job for `abcitrain status`."""
+    from . import service
+    from .jobstore import JobStore
+
+    plan = service.load_plan(spec)
+    service.require_submittable(plan)
+    _echo_problems(plan.problems)
+    if dry_run:
+        sub = service.submit(plan, None, dry_run=True)
+        click.echo(plan.script, nl=False)
+        click.echo(f"# dry run: nothing was written, submitted or recorded.\n"
+                   f"# script would be written to: {sub.script_path}\n"
+                   f"# command (in {sub.submit_dir}): {shlex.join(sub.argv)}")
+        return
+    sub = service.submit(plan, JobStore())
+    click.echo(f"submitted {plan.profile.name} job {sub.job_id} ({plan.spec.name})")
+    click.echo(f"  script: {sub.script_path}\n  command: {shlex.join(sub.argv)}")
+
+
+def _fmt_elapsed(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    h, rest = divmod(int(seconds), 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+@cli.command()
+@click.argument("job_ids", nargs=-1)
+@click.option("--cluster", help="Only jobs on this cluster.")
+@click.option("-n", "--limit", default=20, show_default=True, help="How many recent jobs.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(job_ids: tuple[str, ...], cluster: str | None, limit: int, as_json: bool) -> None:
+    """Show my jobs (or JOB_IDS): one scheduler query per cluster for all of them."""
+    from . import service
+    from .jobstore import JobStore
+
+    store = JobStore()
+    if job_ids:
+        records = [service.find_record(store, j, cluster) for j in job_ids]
+    else:
+        records = store.recent(limit=limit, cluster=cluster)
+    records = service.refresh(records, store)
+    if as_json:
+        click.echo(json.dumps([{
+            "cluster": r.cluster, "job_id": r.job_id, "name": r.name, "state": r.state,
+            "exit_code": r.exit_code, "elapsed_s": r.elapsed_s, "detail": r.detail,
+            "submitted_at": r.submitted_at, "array_tasks": r.array_tasks} for r in records],
+            indent=1))
+        return
+    if not records:
+        click.echo("no jobs recorded yet: `abcitrain submit JOB.yaml` records each one")
+        return
+    rows = [("JOB ID", "CLUSTER", "NAME", "STATE", "EXIT", "ELAPSED", "SUBMITTED", "DETAIL")]
+    for r in records:
+        rows.append((r.job_id, r.cluster, r.name, r.state,
+                     "-" if r.exit_code is None else str(r.exit_code),
+                     _fmt_elapsed(r.elapsed_s),
+                     time.strftime("%m-%d %H:%M", time.localtime(r.submitted_at)), r.detail))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False))
+                   + "  " + row[-1])
+
+
+@cli.command()
+@click.argument("job_ids", nargs=-1, required=True)
+@click.option("--cluster", help="The cluster, when an id exists on several.")
+def cancel(job_ids: tuple[str, ...], cluster: str | None) -> None:
+    """Cancel jobs abcitrain submitted."""
+    from . import service
+    from .jobstore import JobStore
+
+    for rec in service.cancel(job_ids, JobStore(), cluster):
+        click.echo(f"cancel requested: {rec.cluster} job {rec.job_id} ({rec.name})")
+
+
+@cli.command()
+@click.argument("job_id")
+@click.option("--task", type=int, help="The array task whose output to show.")
+@click.option("--cluster", help="The cluster, when an id exists on several.")
+@click.option("--path", "path_only", is_flag=True, help="Print only the output file's path.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing until the job ends.")
+def logs(job_id: str, task: int | None, cluster: str | None, path_only: bool,
+         follow: bool) -> None:
+    """Print a job's output file."""
+    from . import service
+    from .errors import TransportError
+    from .jobstore import JobStore
+    from .model import JobState
+
+    store = JobStore()
+    record = service.find_record(store, job_id, cluster)
+    path = service.output_path(record, task)
+    if path_only:
+        click.echo(path)
+        return
+    shown = 0
+    while True:
+        try:
+            text = service.logs(job_id, store, task, record.cluster)[1]
+        except TransportError:
+            if not follow:
+                raise
+            text = ""
+        click.echo(text[shown:], nl=False)
+        shown = len(text)
+        if not follow:
+            return
+        record = service.refresh([record], store)[0]
+        if JobState(record.state).terminal:
+            text = service.logs(job_id, store, task, record.cluster)[1]
+            click.echo(text[shown:], nl=False)
+            return
+        time.sleep(1.0)
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def clusters(ctx: click.Context) -> None:
+    """List the cluster profiles (built in, yours, and the project's)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .profiles import available_names, load_profile
+
+    rows = [("NAME", "SCHEDULER", "RESOURCE TYPES", "DESCRIPTION")]
+    for name in available_names():
+        p = load_profile(name)
+        rows.append((name, p.scheduler, ",".join(p.resource_types), p.description))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[3])
+
+
+@clusters.command("show")
+@click.argument("name")
+def clusters_show(name: str) -> None:
+    """Print one cluster profile as merged from every layer, with its sources."""
+    import yaml
+
+    from .profiles import load_profile
+
+    p = load_profile(name)
+    click.echo(f"# {name}: merged from {p.source}")
+    data = dict(p.data)
+    click.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), nl=False)
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="abcitrain")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""The error hierarchy: every error a user can meet carries a message that says what to do next.
+
+The CLI turns these into exit statuses in one place (``cli.main``): input problems exit 2,
+scheduler refusals and transport failures exit 1. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class AbcitrainError(Exception):
+    """Base class of every error abcitrain raises on purpose."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in user input: where it is, and what is wrong with it."""
+
+    where: str
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}" if self.where else self.message
+
+
+class InputError(AbcitrainError):
+    """Bad user input (a job spec, a profile, a command-line value): lists every problem."""
+
+    exit_code = 2
+
+    def __init__(self, title: str, problems: Sequence[Problem]) -> None:
+        self.title = title
+        self.problems = list(problems)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        """Return the message: the title, then one line per problem."""
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        lines = [f"{self.title} ({count} {noun}):"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class UnknownNameError(AbcitrainError):
+    """A name (cluster, resource type, job) that is not known; lists the valid choices."""
+
+    exit_code = 2
+
+
+class SchedulerError(AbcitrainError):
+    """A scheduler command failed or refused: keeps its argv, exit status and its own words."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        returncode: int,
+        stdout: str,
+        stderr: str,
+        explanation: str | None = None,
+    ) -> None:
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        self.explanation = explanation
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        """Return the scheduler's words, then a plain explanation when one is known."""
+        words = (self.stderr.strip() or self.stdout.strip() or "(no output)").splitlines()
+        lines = [f"`{' '.join(self.argv[:1])}` failed with exit status {self.returncode}:"]
+        lines += [f"  {w}" for w in words]
+        if self.explanation:
+            lines.append(f"What it means: {self.explanation}")
+        return "\n".join(lines)
+
+
+class TransportError(AbcitrainError):
+    """A command could not be run at all (program missing, connection lost)."""

@@ -1,0 +1,175 @@
+"""The local record of submitted jobs (SQLite), so ``abcitrain status`` can list mine.
+
+One file per user by default (``$ABCITRAIN_DATA_DIR/abcitrain.db``, else the platform's user
+data folder). WAL mode and a busy timeout let several abcitrain processes write at once; the
+schema carries a version and is migrated forward on open.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MIGRATIONS: Sequence[str] = (
+    # 1: submitted jobs and what abcitrain last learnt about them
+    """
+    CREATE TABLE jobs (
+        cluster TEXT NOT NULL,
+        job_id TEXT NOT NULL,
+        scheduler TEXT NOT NULL,
+        name TEXT NOT NULL,
+        submitted_at REAL NOT NULL,
+        submit_dir TEXT NOT NULL,
+        script_path TEXT NOT NULL,
+        output TEXT NOT NULL,
+        array_tasks TEXT,
+        state TEXT NOT NULL DEFAULT 'PENDING',
+        exit_code INTEGER,
+        elapsed_s INTEGER,
+        detail TEXT NOT NULL DEFAULT '',
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        spec_json TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (cluster, job_id)
+    );
+    CREATE INDEX jobs_submitted ON jobs (submitted_at);
+    """,
+)
+
+
+def data_dir() -> Path:
+    """Where abcitrain keeps its state: $ABCITRAIN_DATA_DIR, else the user data folder."""
+    env = os.environ.get("ABCITRAIN_DATA_DIR")
+    if env:
+        return Path(env)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("abcitrain"))
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One submitted job as the store knows it."""
+
+    cluster: str
+    job_id: str
+    scheduler: str
+    name: str
+    submitted_at: float
+    submit_dir: str
+    script_path: str
+    output: str
+    array_tasks: str | None
+    state: str
+    exit_code: int | None
+    elapsed_s: int | None
+    detail: str
+    cancel_requested: bool
+    spec: dict[str, Any]
+
+
+class JobStore:
+    """Submitted jobs in one SQLite file."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or data_dir() / "abcitrain.db"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._migrate()
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection in WAL mode; commits on success, rolls back on error."""
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.row_factory = sqlite3.Row
+            yield conn
+        finally:
+            conn.close()
+
+    def _migrate(self) -> None:
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                for number, sql in enumerate(MIGRATIONS[version:], start=version + 1):
+                    for statement in filter(str.strip, sql.split(";")):
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version={number}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def add(self, record: JobRecord) -> None:
+        """Record a submission (idempotent per cluster and job id)."""
+        with self.connect() as conn:
+            conn.execute(
+                "INSERT INTO jobs (cluster, job_id, scheduler, name, submitted_at, submit_dir,"
+                " script_path, output, array_tasks, state, detail, spec_json, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (cluster, job_id) DO NOTHING",
+                (record.cluster, record.job_id, record.scheduler, record.name,
+                 record.submitted_at, record.submit_dir, record.script_path, record.output,
+                 record.array_tasks, record.state, record.detail, json.dumps(record.spec),
+                 time.time()))
+
+    def update_state(self, cluster: str, job_id: str, state: str, exit_code: int | None,
+                     elapsed_s: int | None, detail: str) -> None:
+        """Store what the scheduler last said about a job."""
+        with self.connect() as conn:
+            conn.execute(
+                "UPDATE jobs SET state=?, exit_code=COALESCE(?, exit_code),"
+                " elapsed_s=COALESCE(?, elapsed_s), detail=?, updated_at=?"
+                " WHERE cluster=? AND job_id=?",
+                (state, exit_code, elapsed_s, detail, time.time(), cluster, job_id))
+
+    def mark_cancel(self, cluster: str, job_id: str) -> None:
+        """Remember that the user cancelled a job (accounting alone cannot always tell)."""
+        with self.connect() as conn:
+            conn.execute("UPDATE jobs SET cancel_requested=1, updated_at=? WHERE cluster=? AND"
+                         " job_id=?", (time.time(), cluster, job_id))
+
+    def find(self, job_id: str, cluster: str | None = None) -> list[JobRecord]:
+        """Jobs with this id (on one cluster, or on any)."""
+        sql = "SELECT * FROM jobs WHERE job_id=?"
+        args: tuple[str, ...] = (job_id,)
+        if cluster:
+            sql += " AND cluster=?"
+            args += (cluster,)
+        with self.connect() as conn:
+            return [_record(r) for r in conn.execute(sql, args)]
+
+    def recent(self, limit: int = 20, cluster: str | None = None,
+               active_only: bool = False) -> list[JobRecord]:
+        """The latest jobs, newest first."""
+        sql = "SELECT * FROM jobs"
+        where, args = [], []
+        if cluster:
+            where.append("cluster=?")
+            args.append(cluster)
+        if active_only:
+            where.append("state NOT IN ('COMPLETED','FAILED','CANCELLED','TIMEOUT')")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY submitted_at DESC LIMIT ?"
+        with self.connect() as conn:
+            return [_record(r) for r in conn.execute(sql, (*args, limit))]
+
+
+def _record(row: sqlite3.Row) -> JobRecord:
+    return JobRecord(
+        cluster=row["cluster"], job_id=row["job_id"], scheduler=row["scheduler"],
+        name=row["name"], submitted_at=row["submitted_at"], submit_dir=row["submit_dir"],
+        script_path=row["script_path"], output=row["output"], array_tasks=row["array_tasks"],
+        state=row["state"], exit_code=row["exit_code"], elapsed_s=row["elapsed_s"],
+        detail=row["detail"], cancel_requested=bool(row["cancel_requested"]),
+        spec=json.loads(row["spec_json"]))

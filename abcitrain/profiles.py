@@ -1,0 +1,226 @@
+"""Cluster profiles: versioned YAML data, never constants in code.
+
+A profile is found by name in three layers, later ones winning key by key (deep merge; lists
+are replaced whole): the profiles shipped in ``abcitrain/profiles/``, the user's config folder
+(``$ABCITRAIN_CONFIG_DIR`` or the platform's, under ``clusters/``), and the project's
+``.abcitrain/clusters/``. Extra folders may be listed in ``$ABCITRAIN_CLUSTERS_PATH``. A file's
+name is its profile's name; ``extends: OTHER`` starts a new profile from another one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import voluptuous as vol
+
+from . import validation as v
+from .errors import InputError, Problem, UnknownNameError
+from .model import SERVICES, ClusterProfile, ResourceType, ServiceLimits
+from .yamlio import load_yaml_file
+
+BUILTIN_DIR = Path(__file__).parent / "profiles"
+SCHEDULERS = ("pbs", "uge", "slurm", "local")
+PLACEHOLDERS = frozenset(
+    {"type", "nodes", "gpus", "cpus", "gpus_total", "group", "reservation",
+     "reservation_queue", "walltime"}
+)
+_NAME = r"[A-Za-z][A-Za-z0-9_.-]{0,62}"
+
+
+def _template(value: Any) -> str:
+    if not isinstance(value, str) or "\n" in value:
+        raise vol.Invalid(f"{value!r} is not a directive template (one line of text)")
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+    except ValueError as exc:
+        raise vol.Invalid(f"{value!r}: {exc}") from None
+    unknown = fields - PLACEHOLDERS
+    if unknown:
+        raise vol.Invalid(f"{value!r} uses unknown placeholder(s) {sorted(unknown)}; "
+                          f"known: {', '.join(sorted(PLACEHOLDERS))}")
+    return value
+
+
+def _regex(value: Any) -> str:
+    try:
+        re.compile(value)
+    except (re.error, TypeError) as exc:
+        raise vol.Invalid(f"{value!r} is not a regular expression: {exc}") from None
+    return str(value)
+
+
+_LIMITS = {
+    vol.Optional("max_nodes"): v.int_between(1),
+    vol.Optional("max_walltime"): v.duration,
+    vol.Optional("max_node_hours"): v.number_at_least(0),
+}
+_RESOURCE_TYPE = {
+    vol.Optional("description", default=""): str,
+    vol.Required("exclusive"): bool,
+    vol.Required("cpus"): v.int_between(1),
+    vol.Required("gpus"): v.int_between(0),
+    vol.Required("memory_gb"): v.number_at_least(0),
+    vol.Optional("gpu_model"): vol.Any(None, str),
+    vol.Optional("gpu_memory_gb"): vol.Any(None, v.number_at_least(0)),
+    vol.Optional("limits", default={}): {vol.Any(*SERVICES): _LIMITS},
+    vol.Optional("request"): v.string_list(_template),
+}
+PROFILE_SCHEMA = vol.Schema({
+    vol.Optional("name"): str,
+    vol.Optional("extends"): str,
+    vol.Optional("description", default=""): str,
+    vol.Required("scheduler"): v.one_of(SCHEDULERS, "scheduler"),
+    vol.Optional("services", default=list(SERVICES)): [v.one_of(SERVICES, "service")],
+    vol.Optional("default_service", default="spot"): v.one_of(SERVICES, "service"),
+    vol.Optional("group", default={}): {
+        vol.Optional("required", default=False): bool,
+        vol.Optional("directives", default=[]): v.string_list(_template),
+        vol.Optional("submit_args", default=[]): v.string_list(_template),
+    },
+    vol.Required("request"): v.string_list(_template),
+    vol.Optional("reservation", default={}): {
+        vol.Optional("pattern", default=r"[A-Za-z0-9_.-]+"): _regex,
+        vol.Optional("request", default=[]): v.string_list(_template),
+        # PBS puts a reservation's jobs in its own queue instead of the type's queue.
+        vol.Optional("replaces_request", default=False): bool,
+    },
+    vol.Required("job_id_pattern"): _regex,
+    vol.Optional("module_init"): vol.Any(None, str),
+    vol.Optional("array_max_tasks"): vol.Any(None, v.int_between(1)),
+    vol.Optional("login", default={}): {str: vol.Any(str, int, None)},
+    vol.Required("resource_types"): vol.All(
+        vol.Length(min=1, msg="at least one resource type is needed"),
+        {v.matching(_NAME, "a resource type name is letters, digits, '_', '.', '-'"):
+            _RESOURCE_TYPE},
+    ),
+    # Later issues add tariffs, reservation limits and launcher settings; they live here too.
+    vol.Optional("tariffs"): object,
+    vol.Optional("reservations"): object,
+    vol.Optional("launcher"): object,
+})
+
+
+def search_dirs(project_dir: Path | None = None) -> list[Path]:
+    """The profile folders, lowest precedence first."""
+    dirs = [BUILTIN_DIR]
+    config = os.environ.get("ABCITRAIN_CONFIG_DIR")
+    if config:
+        dirs.append(Path(config) / "clusters")
+    else:
+        from platformdirs import user_config_dir
+
+        dirs.append(Path(user_config_dir("abcitrain")) / "clusters")
+    extra = os.environ.get("ABCITRAIN_CLUSTERS_PATH", "")
+    dirs += [Path(p) for p in extra.split(os.pathsep) if p]
+    dirs.append((project_dir or Path.cwd()) / ".abcitrain" / "clusters")
+    return dirs
+
+
+def available_names(project_dir: Path | None = None) -> list[str]:
+    """Every profile name found in any layer, sorted."""
+    names = set()
+    for d in search_dirs(project_dir):
+        if d.is_dir():
+            names.update(p.stem for p in d.glob("*.yaml"))
+    return sorted(names)
+
+
+def _layers(name: str, project_dir: Path | None) -> Iterator[Path]:
+    for d in search_dirs(project_dir):
+        path = d / f"{name}.yaml"
+        if path.is_file():
+            yield path
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``over`` onto ``base``: mappings merge key by key, anything else is replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def raw_profile(name: str, project_dir: Path | None = None,
+                _seen: tuple[str, ...] = ()) -> tuple[dict[str, Any], list[str]]:
+    """Return the merged, unvalidated data of profile ``name`` and the files it came from."""
+    if name in _seen:
+        raise InputError("cluster profiles extend each other in a loop",
+                         [Problem("extends", " -> ".join((*_seen, name)))])
+    merged: dict[str, Any] = {}
+    sources: list[str] = []
+    for path in _layers(name, project_dir):
+        data = load_yaml_file(path)
+        if not isinstance(data, Mapping):
+            raise InputError(f"{path} is not a cluster profile",
+                             [Problem(str(path), "expected a mapping of keys")])
+        declared = data.get("name")
+        if declared is not None and declared != name:
+            raise InputError(f"{path} is not a valid cluster profile", [Problem(
+                "name", f"{declared!r} differs from the file name {name!r}; rename one")])
+        parent = data.get("extends")
+        if parent and not merged:
+            merged, parent_sources = raw_profile(str(parent), project_dir, (*_seen, name))
+            sources += parent_sources
+        merged = deep_merge(merged, {k: val for k, val in data.items() if k != "extends"})
+        sources.append(str(path))
+    if not sources:
+        known = available_names(project_dir)
+        raise UnknownNameError(f"unknown cluster {name!r}; known clusters: {', '.join(known)}. "
+                               f"Add your own as .abcitrain/clusters/{name}.yaml")
+    merged["name"] = name
+    return merged, sources
+
+
+def load_profile(name: str, project_dir: Path | None = None) -> ClusterProfile:
+    """Load, merge and validate profile ``name``."""
+    data, sources = raw_profile(name, project_dir)
+    clean = v.validate(PROFILE_SCHEMA, data, f"cluster profile {name!r} ({', '.join(sources)})")
+    problems = []
+    if clean["default_service"] not in clean["services"]:
+        problems.append(Problem("default_service", f"{clean['default_service']!r} is not in "
+                                f"services {clean['services']}"))
+    if problems:
+        raise InputError(f"cluster profile {name!r} is inconsistent", problems)
+    return _build(clean, sources)
+
+
+def _build(d: Mapping[str, Any], sources: list[str]) -> ClusterProfile:
+    types = {}
+    for tname, t in d["resource_types"].items():
+        limits = {
+            service: ServiceLimits(
+                max_nodes=lim.get("max_nodes"),
+                max_walltime_s=lim.get("max_walltime"),
+                max_node_hours=(Decimal(str(lim["max_node_hours"]))
+                                if lim.get("max_node_hours") is not None else None),
+            )
+            for service, lim in t["limits"].items()
+        }
+        types[tname] = ResourceType(
+            name=tname, description=t["description"], exclusive=t["exclusive"], cpus=t["cpus"],
+            gpus=t["gpus"], memory_gb=float(t["memory_gb"]), gpu_model=t.get("gpu_model"),
+            gpu_memory_gb=(float(t["gpu_memory_gb"]) if t.get("gpu_memory_gb") is not None
+                           else None),
+            limits=limits, request=tuple(t["request"]) if "request" in t else None,
+        )
+    return ClusterProfile(
+        name=d["name"], description=d["description"], scheduler=d["scheduler"],
+        services=tuple(d["services"]), default_service=d["default_service"],
+        resource_types=types, group_required=d["group"]["required"],
+        group_directives=tuple(d["group"]["directives"]),
+        group_submit_args=tuple(d["group"]["submit_args"]), request=tuple(d["request"]),
+        reservation_request=tuple(d["reservation"]["request"]),
+        reservation_pattern=d["reservation"]["pattern"],
+        reservation_replaces_request=d["reservation"]["replaces_request"], job_id_pattern=d["job_id_pattern"],
+        module_init=d.get("module_init"), array_max_tasks=d.get("array_max_tasks"),
+        login=dict(d["login"]), source=", ".join(sources), data=dict(d),
+    )

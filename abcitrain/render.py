@@ -1,0 +1,88 @@
+"""Rendering: a job spec becomes a script and the exact submit command, with its checks.
+
+``plan_job`` is pure: it returns a ``JobPlan`` that ``render`` prints and ``submit`` executes,
+so a dry run shows exactly what a submission does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import jinja2
+
+from . import __version__
+from .backends import get_backend
+from .checks import check_job, errors_in
+from .directives import apply_user_changes, fill, request_templates, template_values
+from .errors import Problem
+from .model import ClusterProfile, JobSpec
+from .shellquote import quote
+
+
+def templates_dir() -> Path:
+    """The templates: inside the package in a wheel, at the top of a checkout otherwise."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if (candidate / "job.sh.j2").is_file():
+            return candidate
+    raise FileNotFoundError(f"abcitrain's templates are missing (looked in {here})")
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(  # noqa: S701 - shell scripts, not HTML; values go through |q
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
+        lstrip_blocks=True, autoescape=False)
+    env.filters["q"] = quote
+    return env
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """Everything a submission will do: the script, its directives and the submit argv."""
+
+    spec: JobSpec
+    profile: ClusterProfile
+    script: str
+    directives: tuple[str, ...]
+    submit_args: tuple[str, ...]
+    problems: tuple[Problem, ...]
+
+    @property
+    def errors(self) -> list[Problem]:
+        """Problems that stop the submission."""
+        return errors_in(list(self.problems))
+
+    def submit_argv(self, script_path: str) -> list[str]:
+        """The exact command that submits the script stored at ``script_path``."""
+        return get_backend(self.profile.scheduler).submit_argv(script_path, self.submit_args)
+
+
+def plan_job(spec: JobSpec, profile: ClusterProfile) -> JobPlan:
+    """Check and render ``spec`` for ``profile``'s scheduler."""
+    backend = get_backend(profile.scheduler)
+    problems = check_job(spec, profile)
+    values = template_values(spec, profile, backend.walltime_text(spec.walltime_s))
+    rendered = backend.header_directives(spec, profile)
+    rendered += fill(request_templates(spec, profile), values, "profile request", problems)
+    submit_args: list[str] = []
+    if spec.group:
+        rendered += fill(profile.group_directives, values, "profile group.directives",
+                         problems)
+        submit_args = [t.format_map(values) for t in profile.group_submit_args]
+    if profile.scheduler == "pbs" and spec.output and re.search(r"\{(job_id|array_index)\}",
+                                                                 spec.output):
+        problems.append(Problem("output", "PBS Pro does not expand placeholders in -o: give a "
+                                "fixed file name, or leave output unset (PBS writes "
+                                "NAME.oSEQUENCE)"))
+    directives = apply_user_changes(rendered, spec, problems)
+    rtype = profile.resource_types[spec.resource]
+    script = _environment().get_template(backend.template).render(
+        spec=spec, profile=profile, rtype=rtype, directives=directives,
+        prefix=backend.directive_prefix, version=__version__, module_init=profile.module_init)
+    ordered = sorted(problems, key=lambda p: p.severity != "error")
+    return JobPlan(spec, profile, script, tuple(directives), tuple(submit_args), tuple(ordered))

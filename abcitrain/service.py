@@ -1,0 +1,219 @@
+"""The service layer: the only place that combines I/O (transport, job store) with the pure
+parts (specs, profiles, checks, rendering, backends). CLI verbs call these functions.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .backends import get_backend
+from .backends.base import Backend, Output
+from .errors import AbcitrainError, InputError, Problem, SchedulerError
+from .jobstore import JobRecord, JobStore
+from .model import JobState, JobStatus
+from .render import JobPlan, plan_job
+from .spec import load_spec
+from .transport import LocalTransport, RunResult, Transport
+
+SCRIPTS_DIR = Path(".abcitrain") / "scripts"
+# stderr of a status query that only says some ids are no longer in the queue
+_MISSING_IDS = re.compile(r"Invalid job id specified|Unknown Job Id|Job has finished")
+
+
+def load_plan(spec_path: Path, project_dir: Path | None = None) -> JobPlan:
+    """Load, validate, check and render a job spec file."""
+    spec, profile = load_spec(spec_path, project_dir)
+    return plan_job(spec, profile)
+
+
+def require_submittable(plan: JobPlan) -> None:
+    """Raise InputError (exit 2) listing every error that stops this job."""
+    if plan.errors:
+        raise InputError(f"job {plan.spec.name!r} cannot run on {plan.profile.name!r}",
+                         plan.errors)
+
+
+def transport_for(cluster: str) -> Transport:
+    """The transport that reaches ``cluster``'s scheduler (this machine, for now)."""
+    return LocalTransport()
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The outcome of a submission (job_id is None for a dry run)."""
+
+    job_id: str | None
+    argv: tuple[str, ...]
+    script_path: str
+    submit_dir: str
+
+
+def script_path_for(plan: JobPlan, submit_dir: str) -> str:
+    """Where the rendered script is stored before submission (kept for the record)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return str(Path(submit_dir) / SCRIPTS_DIR / f"{plan.spec.name}-{stamp}-{os.getpid()}.sh")
+
+
+def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = None,
+           submit_dir: str | None = None, dry_run: bool = False) -> Submission:
+    """Submit the planned job: write its script, run the scheduler's submit, record it.
+
+    A dry run returns the same Submission without writing, running or recording anything.
+    """
+    require_submittable(plan)
+    submit_dir = submit_dir or os.getcwd()
+    script_path = script_path_for(plan, submit_dir)
+    argv = tuple(plan.submit_argv(script_path))
+    if dry_run:
+        return Submission(None, argv, script_path, submit_dir)
+    transport = transport or transport_for(plan.profile.name)
+    backend = get_backend(plan.profile.scheduler)
+    transport.write_text(script_path, plan.script, 0o755)
+    result = transport.run(argv, cwd=submit_dir)
+    if result.returncode != 0:
+        raise _refusal(backend, result)
+    try:
+        job_id = backend.parse_submit(Output(result.stdout, result.stderr, result.returncode))
+    except ValueError as exc:
+        raise SchedulerError(argv, result.returncode, result.stdout, result.stderr,
+                             f"the job may have been submitted but its id could not be read "
+                             f"({exc}); check the queue before submitting again") from None
+    if store is not None:
+        spec = plan.spec
+        output = spec.output or backend.default_output(spec)
+        store.add(JobRecord(
+            cluster=plan.profile.name, job_id=job_id, scheduler=plan.profile.scheduler,
+            name=spec.name, submitted_at=time.time(), submit_dir=submit_dir,
+            script_path=script_path, output=output.replace("{name}", spec.name),
+            array_tasks=str(spec.array) if spec.array else None, state="PENDING",
+            exit_code=None, elapsed_s=None, detail="", cancel_requested=False,
+            spec=_spec_dict(plan)))
+    return Submission(job_id, argv, script_path, submit_dir)
+
+
+def _spec_dict(plan: JobPlan) -> dict[str, object]:
+    data = asdict(plan.spec)
+    data["array"] = str(plan.spec.array) if plan.spec.array else None
+    return data
+
+
+def _refusal(backend: Backend, result: RunResult) -> SchedulerError:
+    text = f"{result.stderr}\n{result.stdout}"
+    return SchedulerError(result.argv, result.returncode, result.stdout, result.stderr,
+                          backend.explain(text))
+
+
+def refresh(records: Sequence[JobRecord], store: JobStore,
+            transport: Transport | None = None) -> list[JobRecord]:
+    """Ask each scheduler ONCE about every unfinished job, confirm the ones that left the
+    queue from accounting, store the answers, and return the updated records."""
+    by_cluster: dict[tuple[str, str], list[JobRecord]] = {}
+    for rec in records:
+        if not JobState(rec.state).terminal:
+            by_cluster.setdefault((rec.cluster, rec.scheduler), []).append(rec)
+    for (cluster, scheduler), recs in by_cluster.items():
+        backend = get_backend(scheduler)
+        tr = transport or transport_for(cluster)
+        ids = [r.job_id for r in recs]
+        cancelled = frozenset(r.job_id for r in recs if r.cancel_requested)
+        statuses = _query_queue(backend, tr, ids, cancelled)
+        missing = [i for i in ids if i not in statuses]
+        if missing:
+            statuses.update(_query_accounting(backend, tr, missing, cancelled))
+        for job_id in ids:
+            st = statuses[job_id]
+            store.update_state(cluster, job_id, st.state.value, st.exit_code, st.elapsed_s,
+                               st.detail)
+    keys = {(r.cluster, r.job_id) for r in records}
+    fresh = {(r.cluster, r.job_id): r for r in store.recent(limit=10_000)
+             if (r.cluster, r.job_id) in keys}
+    return [fresh.get((r.cluster, r.job_id), r) for r in records]
+
+
+def _query_queue(backend: Backend, tr: Transport, ids: Sequence[str],
+                 cancelled: frozenset[str]) -> dict[str, JobStatus]:
+    result = tr.run(backend.status_argv(ids))
+    if result.returncode != 0 and not _MISSING_IDS.search(result.stderr):
+        raise _refusal(backend, result)
+    return backend.parse_status(Output(result.stdout, result.stderr, result.returncode), ids,
+                                cancelled)
+
+
+def _query_accounting(backend: Backend, tr: Transport, ids: Sequence[str],
+                      cancelled: frozenset[str]) -> dict[str, JobStatus]:
+    outs, complaints = [], []
+    for argv in backend.accounting_argvs(ids):
+        res = tr.run(argv)
+        outs.append(Output(res.stdout, res.stderr, res.returncode))
+        if res.returncode != 0 and res.stderr.strip():
+            complaints.append(res.stderr.strip().splitlines()[0])
+    found = backend.parse_accounting(outs, ids, cancelled)
+    why = "; ".join(dict.fromkeys(complaints))
+    for job_id in ids:
+        if job_id not in found:
+            # Never "done" on absence alone: accounting may lag, or be switched off.
+            found[job_id] = JobStatus(job_id, JobState.UNKNOWN, "", detail=(
+                "not in the queue and not (yet) in accounting" + (f": {why}" if why else "")))
+    return found
+
+
+def find_record(store: JobStore, job_id: str, cluster: str | None = None) -> JobRecord:
+    """The one recorded job with this id; a clear error when none or several match."""
+    found = store.find(job_id, cluster)
+    if not found:
+        raise InputError("no such job", [Problem(job_id, "abcitrain did not submit a job with "
+                                                 "this id" + (f" on {cluster}" if cluster
+                                                              else "") +
+                                                 "; `abcitrain status` lists yours")])
+    if len(found) > 1:
+        raise InputError("ambiguous job id", [Problem(job_id, "submitted on several clusters "
+                                                      f"({', '.join(r.cluster for r in found)})"
+                                                      "; pass --cluster")])
+    return found[0]
+
+
+def cancel(job_ids: Iterable[str], store: JobStore, cluster: str | None = None,
+           transport: Transport | None = None) -> list[JobRecord]:
+    """Cancel recorded jobs, one scheduler call per cluster."""
+    records = [find_record(store, j, cluster) for j in job_ids]
+    groups: dict[tuple[str, str], list[JobRecord]] = {}
+    for rec in records:
+        groups.setdefault((rec.cluster, rec.scheduler), []).append(rec)
+    for (name, scheduler), recs in groups.items():
+        backend = get_backend(scheduler)
+        tr = transport or transport_for(name)
+        for rec in recs:
+            store.mark_cancel(rec.cluster, rec.job_id)
+        result = tr.run(backend.cancel_argv([r.job_id for r in recs]))
+        if result.returncode != 0:
+            raise _refusal(backend, result)
+    return records
+
+
+def output_path(record: JobRecord, task: int | None = None) -> str:
+    """The file a job (or one array task) writes its output to."""
+    backend = get_backend(record.scheduler)
+    if record.array_tasks and task is None:
+        raise InputError("which task?", [Problem(record.job_id, f"is an array job (tasks "
+                                                 f"{record.array_tasks}); pass --task N")])
+    text = (record.output.replace("{job_id}", backend.job_id_for_output(record.job_id))
+            .replace("{array_index}", "" if task is None else str(task)))
+    path = Path(text)
+    return str(path if path.is_absolute() else Path(record.submit_dir) / path)
+
+
+def logs(job_id: str, store: JobStore, task: int | None = None, cluster: str | None = None,
+         transport: Transport | None = None) -> tuple[str, str]:
+    """The path and text of a job's output file."""
+    record = find_record(store, job_id, cluster)
+    path = output_path(record, task)
+    tr = transport or transport_for(record.cluster)
+    return path, tr.read_text(path)
+
+
+__all__ = ["AbcitrainError", "Submission", "cancel", "load_plan", "logs", "refresh", "submit"]

@@ -1,0 +1,35 @@
+"""Quoting for the script body: every user value becomes exactly one shell word on one line.
+
+Printable text is single-quoted (``shlex.quote``). Text with newlines or other control
+characters uses bash's ``$'...'`` form with escapes, so no user value can ever start a new
+line in a rendered script (where a scheduler might read it as a directive).
+"""
+
+from __future__ import annotations
+
+import shlex
+
+
+def quote(value: str) -> str:
+    """Return ``value`` as one bash word that expands back to exactly ``value``."""
+    if "\x00" in value:
+        raise ValueError("a NUL byte cannot be passed through a shell")
+    if all(ch.isprintable() for ch in value):
+        return shlex.quote(value)
+    out = []
+    for ch in value:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == "'":
+            out.append("\\'")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.extend(f"\\x{b:02x}" for b in ch.encode("utf-8"))
+    return "$'" + "".join(out) + "'"

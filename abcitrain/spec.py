@@ -1,0 +1,190 @@
+"""Job specs: load a YAML file or a Python mapping, validate it whole, build a ``JobSpec``.
+
+Validation runs in two passes and reports every problem of both at once: the shape of the
+spec (keys, types, forms), then what depends on the named cluster (resource type, service,
+reservation and job-id forms, a required group).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import voluptuous as vol
+
+from . import validation as v
+from .errors import InputError, Problem, UnknownNameError
+from .model import DEPENDENCY_KINDS, ArrayRange, ClusterProfile, JobSpec
+from .profiles import load_profile
+from .yamlio import load_yaml_file
+
+NAME_RE = r"[A-Za-z][A-Za-z0-9_.+-]{0,62}"
+GROUP_RE = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+MODULE_RE = r"[A-Za-z0-9][A-Za-z0-9_.+/-]{0,127}"
+ENV_KEY_RE = r"[A-Za-z_][A-Za-z0-9_]{0,127}"
+OUTPUT_RE = r"[A-Za-z0-9_./+{}-]{1,255}"
+OUTPUT_FIELDS = ("job_id", "array_index", "name")
+# What a directive line may hold: an option, then values made only of characters that no
+# scheduler's directive parser treats specially (no quotes, '#', '$', ';', spaces in values).
+_TOKEN = r"[A-Za-z0-9_.,:=+/@%-]+"
+DIRECTIVE_RE = rf"(--?[A-Za-z][A-Za-z0-9_-]*)(?:[ =]({_TOKEN}(?: {_TOKEN})*))?"
+DROP_RE = rf"--?[A-Za-z][A-Za-z0-9_-]*(?: {_TOKEN})?"
+ARRAY_RE = re.compile(r"(\d+)-(\d+)(?::(\d+))?")
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool) or value is None or not isinstance(value, str | int | float):
+        raise vol.Invalid(f"{value!r} must be text or a number (quote yes/no/true/false)")
+    text = str(value)
+    if "\x00" in text:
+        raise vol.Invalid("contains a NUL byte, which no shell can pass")
+    return text
+
+
+def _array(value: Any) -> ArrayRange:
+    if isinstance(value, bool):
+        raise vol.Invalid(f"{value!r} is not an array range")
+    if isinstance(value, int):
+        value = f"1-{value}"
+    if isinstance(value, Mapping):
+        value = f"{value.get('start', 1)}-{value.get('end')}:{value.get('step', 1)}"
+    m = ARRAY_RE.fullmatch(str(value)) if isinstance(value, str) else None
+    if not m:
+        raise vol.Invalid(f"{value!r} is not an array range; write START-END, START-END:STEP "
+                          "or a task count")
+    start, end, step = int(m[1]), int(m[2]), int(m[3] or 1)
+    if start < 1 or end < start or step < 1:
+        raise vol.Invalid(f"{value!r}: need 1 <= START <= END and STEP >= 1")
+    return ArrayRange(start, end, step)
+
+
+def _output(value: Any) -> str:
+    text = v.matching(OUTPUT_RE, "an output path is letters, digits and _ . / + - with "
+                      "placeholders {job_id}, {array_index}, {name} (no spaces)")(value)
+    fields = re.findall(r"\{([^{}]*)\}", text)
+    bad = [f for f in fields if f not in OUTPUT_FIELDS]
+    if bad or text.count("{") != len(fields) or text.count("}") != len(fields):
+        raise vol.Invalid(f"{value!r}: the only placeholders are "
+                          f"{', '.join('{' + f + '}' for f in OUTPUT_FIELDS)}")
+    return text
+
+
+def _workdir(value: Any) -> str:
+    text = _scalar_text(value)
+    if not text:
+        raise vol.Invalid("is empty")
+    return text
+
+
+_directive_check = v.matching(
+    DIRECTIVE_RE, "a directive is an option and values of letters, digits and _ . , : = + / @ "
+    "% - (no quotes, '$', '#', ';', or newlines); use env: for values with other characters")
+
+SPEC_SCHEMA = vol.Schema({
+    vol.Required("name"): v.matching(
+        NAME_RE, "start with a letter; letters, digits, _ . + - only; at most 63 characters"),
+    vol.Required("cluster"): str,
+    vol.Required("resource"): str,
+    vol.Required("command"): vol.All(
+        vol.Msg(list, "expected a list of arguments (an argv), not a shell string"),
+        vol.Length(min=1, msg="needs at least the program to run"), [_scalar_text]),
+    vol.Required("walltime"): v.duration,
+    vol.Optional("nodes", default=1): v.int_between(1),
+    vol.Optional("group"): v.matching(GROUP_RE, "a group is letters, digits, _ . - "
+                                      "(starting with a letter or digit)"),
+    vol.Optional("service"): str,
+    vol.Optional("reservation"): vol.Coerce(str),
+    vol.Optional("modules", default=[]): v.string_list(v.matching(
+        MODULE_RE, "a module name is letters, digits and _ . + / -")),
+    vol.Optional("env", default={}): vol.All(vol.Msg(dict, "expected a mapping"), {
+        v.matching(ENV_KEY_RE, "an environment variable name is letters, digits and _, "
+                   "not starting with a digit"): _scalar_text}),
+    vol.Optional("array"): _array,
+    vol.Optional("depends_on", default=[]): v.string_list(vol.All(_scalar_text)),
+    vol.Optional("dependency", default="afterok"): v.one_of(DEPENDENCY_KINDS, "dependency"),
+    vol.Optional("output"): _output,
+    vol.Optional("workdir"): _workdir,
+    vol.Optional("extra_directives", default=[]): v.string_list(_directive_check),
+    vol.Optional("drop_directives", default=[]): v.string_list(v.matching(
+        DROP_RE, "name the option to drop, optionally with its first value (e.g. '-j' or "
+        "'-l walltime')")),
+})
+
+
+def load_spec(path: Path, project_dir: Path | None = None) -> tuple[JobSpec, ClusterProfile]:
+    """Load a job spec file and validate it against its cluster's profile."""
+    data = load_yaml_file(path)
+    return parse_spec(data, source=str(path), project_dir=project_dir)
+
+
+def parse_spec(data: Any, source: str = "job spec",
+               project_dir: Path | None = None) -> tuple[JobSpec, ClusterProfile]:
+    """Validate a mapping (from YAML or Python) and build the spec and its profile."""
+    if not isinstance(data, Mapping):
+        raise InputError(f"{source} is not a job spec",
+                         [Problem("", "expected a mapping of keys such as name, cluster, "
+                                  "resource, command, walltime")])
+    problems = v.problems_of(SPEC_SCHEMA, data)
+    profile = None
+    cluster = data.get("cluster")
+    if isinstance(cluster, str):
+        try:
+            profile = load_profile(cluster, project_dir)
+        except UnknownNameError as exc:
+            problems.append(Problem("cluster", str(exc)))
+    if profile is not None:
+        problems += _cluster_problems(data, profile)
+    if problems:
+        raise InputError(f"{source} has errors", problems)
+    clean = SPEC_SCHEMA(data)
+    assert profile is not None
+    return _build(clean, profile), profile
+
+
+def _cluster_problems(data: Mapping[str, Any], profile: ClusterProfile) -> list[Problem]:
+    problems = []
+    resource = data.get("resource")
+    if isinstance(resource, str) and resource not in profile.resource_types:
+        problems.append(Problem("resource", f"{resource!r} is not a resource type of cluster "
+                                f"{profile.name!r}; choose one of: "
+                                f"{', '.join(profile.resource_types)}"))
+    service = data.get("service")
+    if service is not None and service not in profile.services:
+        problems.append(Problem("service", f"{service!r} is not a service of cluster "
+                                f"{profile.name!r}; choose one of: {', '.join(profile.services)}"))
+    reservation = data.get("reservation")
+    if reservation is not None:
+        if not profile.reservation_request:
+            problems.append(Problem("reservation", f"cluster {profile.name!r} has no "
+                                    "advance reservations"))
+        elif not re.fullmatch(profile.reservation_pattern, str(reservation)):
+            problems.append(Problem("reservation", f"{reservation!r} is not a reservation id "
+                                    f"of {profile.name!r} (expected the form "
+                                    f"{profile.reservation_pattern})"))
+        if service is not None and service != "reserved":
+            problems.append(Problem("service", f"{service!r} conflicts with reservation: jobs "
+                                    "in a reservation use the reserved service"))
+    deps = data.get("depends_on")
+    if isinstance(deps, list):
+        for i, dep in enumerate(deps):
+            if (isinstance(dep, str | int) and not isinstance(dep, bool)
+                    and not re.fullmatch(profile.job_id_pattern, str(dep))):
+                problems.append(Problem(f"depends_on.{i}", f"{dep!r} is not a job id of "
+                                        f"{profile.name!r}"))
+    return problems
+
+
+def _build(d: Mapping[str, Any], profile: ClusterProfile) -> JobSpec:
+    service = d.get("service") or ("reserved" if d.get("reservation") else
+                                   profile.default_service)
+    return JobSpec(
+        name=d["name"], cluster=profile.name, resource=d["resource"],
+        command=tuple(d["command"]), walltime_s=d["walltime"], nodes=d["nodes"],
+        group=d.get("group"), service=service, reservation=d.get("reservation"),
+        modules=tuple(d["modules"]), env=dict(d["env"]), array=d.get("array"),
+        depends_on=tuple(d["depends_on"]), dependency=d["dependency"], output=d.get("output"),
+        workdir=d.get("workdir"), extra_directives=tuple(d["extra_directives"]),
+        drop_directives=tuple(d["drop_directives"]),
+    )

@@ -1,0 +1,79 @@
+"""The one seam through which abcitrain runs commands and moves files.
+
+A transport runs an argv list (never a shell string) and reads or writes files on the host
+where the scheduler lives. ``LocalTransport`` is this machine (a login node, or the local
+cluster); an SSH transport from a laptop plugs in here with the same three methods.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from .errors import TransportError
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a command did."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class Transport(Protocol):
+    """Runs commands and moves files on the scheduler's host."""
+
+    def run(self, argv: Sequence[str], cwd: str | None = None,
+            timeout: float | None = None) -> RunResult:
+        """Run ``argv`` and capture its output; never raises for a non-zero exit."""
+        ...
+
+    def write_text(self, path: str, text: str, mode: int = 0o644) -> None:
+        """Create or replace a text file (and its folders)."""
+        ...
+
+    def read_text(self, path: str) -> str:
+        """Read a text file."""
+        ...
+
+
+class LocalTransport:
+    """Runs commands on this machine with subprocess, without a shell."""
+
+    def run(self, argv: Sequence[str], cwd: str | None = None,
+            timeout: float | None = 120) -> RunResult:
+        """Run ``argv`` here."""
+        try:
+            proc = subprocess.run(list(argv), cwd=cwd, capture_output=True, text=True,
+                                  timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+        except FileNotFoundError:
+            raise TransportError(
+                f"`{argv[0]}` is not installed or not on PATH here. Run abcitrain on the "
+                "cluster's login node, or check the cluster name in the job spec.") from None
+        except subprocess.TimeoutExpired:
+            raise TransportError(f"`{' '.join(argv[:2])}` did not answer within {timeout} s; "
+                                 "the scheduler may be overloaded, try again later") from None
+        return RunResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
+
+    def write_text(self, path: str, text: str, mode: int = 0o644) -> None:
+        """Write a file here, atomically."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.chmod(mode)
+        tmp.replace(target)
+
+    def read_text(self, path: str) -> str:
+        """Read a file here."""
+        try:
+            return Path(path).read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            raise TransportError(f"{path} does not exist (yet): the job may not have "
+                                 "started writing output") from None

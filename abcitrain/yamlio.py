@@ -1,0 +1,55 @@
+"""YAML loading that keeps what the user wrote.
+
+PyYAML follows YAML 1.1, where ``1:30`` is the base-60 integer 90: a walltime written as
+``1:30`` would silently become 90 seconds. This loader reads such scalars as strings.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import InputError, Problem
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without YAML 1.1's sexagesimal integers and floats."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:int",
+                                                               "tag:yaml.org,2002:float")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$"), list("-+0123456789")
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?$|^[-+]?\.[0-9_]+$"),
+    list("-+0123456789."),
+)
+
+
+def load_yaml_text(text: str, source: str) -> Any:
+    """Parse YAML text; a syntax error becomes an InputError naming the file and line."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InputError(f"{source} is not valid YAML", [Problem(where, str(problem))]) from exc
+
+
+def load_yaml_file(path: Path) -> Any:
+    """Read and parse one YAML file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}", [Problem(str(path), exc.strerror or str(exc))]) \
+            from exc
+    return load_yaml_text(text, str(path))
