@@ -92,20 +92,20 @@ SPEC_SCHEMA = vol.Schema({
         vol.Length(min=1, msg="needs at least the program to run"), [_scalar_text]),
     vol.Required("walltime"): v.duration,
     vol.Optional("nodes", default=1): v.int_between(1),
-    vol.Optional("group"): v.matching(GROUP_RE, "a group is letters, digits, _ . - "
-                                      "(starting with a letter or digit)"),
-    vol.Optional("service"): str,
-    vol.Optional("reservation"): vol.Coerce(str),
+    vol.Optional("group"): v.nullable(v.matching(
+        GROUP_RE, "a group is letters, digits, _ . - (starting with a letter or digit)")),
+    vol.Optional("service"): v.nullable(str),
+    vol.Optional("reservation"): v.nullable(_scalar_text),
     vol.Optional("modules", default=[]): v.string_list(v.matching(
         MODULE_RE, "a module name is letters, digits and _ . + / -")),
     vol.Optional("env", default={}): vol.All(vol.Msg(dict, "expected a mapping"), {
         v.matching(ENV_KEY_RE, "an environment variable name is letters, digits and _, "
                    "not starting with a digit"): _scalar_text}),
-    vol.Optional("array"): _array,
+    vol.Optional("array"): v.nullable(_array),
     vol.Optional("depends_on", default=[]): v.string_list(vol.All(_scalar_text)),
     vol.Optional("dependency", default="afterok"): v.one_of(DEPENDENCY_KINDS, "dependency"),
-    vol.Optional("output"): _output,
-    vol.Optional("workdir"): _workdir,
+    vol.Optional("output"): v.nullable(_output),
+    vol.Optional("workdir"): v.nullable(_workdir),
     vol.Optional("extra_directives", default=[]): v.string_list(_directive_check),
     vol.Optional("drop_directives", default=[]): v.string_list(v.matching(
         DROP_RE, "name the option to drop, optionally with its first value (e.g. '-j' or "

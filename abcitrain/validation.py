@@ -70,6 +70,15 @@ def number_at_least(low: float) -> Callable[[Any], float]:
     return check
 
 
+def nullable(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A validator that lets None (an empty YAML value) through and checks anything else."""
+
+    def run(value: Any) -> Any:
+        return None if value is None else check(value)
+
+    return run
+
+
 def duration(value: Any) -> int:
     """A validator that turns a walltime into seconds."""
     try:

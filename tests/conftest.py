@@ -1,0 +1,109 @@
+"""Shared fixtures: an isolated abcitrain home per test, and the real test clusters.
+
+The Slurm and Grid Engine fixtures start real daemons from Debian packages with the scripts
+in tests/infra (root only) and stop them, by PID file, when the session ends. In CI
+(CI=true) a cluster that cannot start fails the run instead of skipping its tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+ROOT = Path(__file__).resolve().parent.parent
+INFRA = ROOT / "tests" / "infra"
+DATA = ROOT / "tests" / "data"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(autouse=True)
+def abcitrain_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own data, config and local-spool folders and runs in tmp_path."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("ABCITRAIN_DATA_DIR", str(home / "data"))
+    monkeypatch.setenv("ABCITRAIN_CONFIG_DIR", str(home / "config"))
+    monkeypatch.setenv("ABCITRAIN_CLUSTERS_PATH", str(DATA / "clusters"))
+    monkeypatch.delenv("ABCITRAIN_LOCAL_SPOOL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return home
+
+
+def cli(*args: str, ok: bool | None = True) -> Result:
+    """Run the abcitrain CLI in-process; by default assert it succeeded."""
+    from abcitrain.cli import cli as group
+
+    result = CliRunner().invoke(group, list(args), catch_exceptions=False)
+    if ok is True:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 60, what: str = "") -> object:
+    """Poll ``predicate`` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+        time.sleep(0.5)
+
+
+def _start(name: str, up: list[list[str]], down: list[list[str]]) -> Iterator[None]:
+    if sys.platform != "linux" or os.geteuid() != 0 or shutil.which("apt-get") is None:
+        msg = f"the real {name} cluster needs root on Debian (tests/infra)"
+        if IN_CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    for argv in up:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False)
+        if proc.returncode != 0:
+            for d in down:
+                subprocess.run(d, capture_output=True, check=False)
+            msg = f"{name} did not start ({' '.join(argv)}):\n{proc.stdout}\n{proc.stderr}"
+            if IN_CI:
+                pytest.fail(msg)
+            pytest.skip(msg)
+    try:
+        yield
+    finally:
+        for argv in down:
+            subprocess.run(argv, capture_output=True, timeout=300, check=False)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[None]:
+    """A real Slurm 22.05 cluster: 2 nodes x 4 fake GPUs, slurmdbd + MariaDB for sacct."""
+    yield from _start("Slurm", [["bash", str(INFRA / "slurm-up.sh")]],
+                      [["bash", str(INFRA / "slurm-down.sh")]])
+
+
+@pytest.fixture(scope="session")
+def sge_cluster() -> Iterator[None]:
+    """A real Son of Grid Engine cell: this host plus 2 hosts in network namespaces."""
+    os.environ.setdefault("SGE_ROOT", "/var/lib/gridengine")
+    os.environ.setdefault("SGE_CELL", "default")
+    yield from _start("Grid Engine",
+                      [["bash", str(INFRA / "sge-up.sh")],
+                       ["bash", str(INFRA / "sge-nodes.sh"), "up", "2"]],
+                      [["bash", str(INFRA / "sge-down.sh")],
+                       ["bash", str(INFRA / "sge-nodes.sh"), "down", "2"]])
+
+
+@pytest.fixture
+def local_jobs() -> Iterator[list[str]]:
+    """Local job ids a test started; any still running at the end are cancelled by id."""
+    started: list[str] = []
+    yield started
+    from abcitrain.localsched.__main__ import cancel
+
+    cancel(started)

@@ -1,0 +1,52 @@
+#!/bin/bash
+#$ -N llm-sft
+#$ -l h_rt=02:30:00
+#$ -S /bin/bash
+#$ -cwd
+#$ -j y
+#$ -hold_jid 12345
+#$ -l rt_F=4
+#$ -l USE_SSH=1
+#$ -v SSH_PORT=2299
+#
+# Rendered by abcitrain 0.1.0: job llm-sft for cluster abci2 (uge).
+# Edit the job spec and render again rather than editing this file.
+set -euo pipefail
+
+# The scheduler's variables under one set of names, the same on every cluster.
+export ABCITRAIN_JOB_ID="${JOB_ID:-}"
+export ABCITRAIN_JOB_NAME="${JOB_NAME:-}"
+ABCITRAIN_ARRAY_INDEX="${SGE_TASK_ID:-}"
+if [ "$ABCITRAIN_ARRAY_INDEX" = undefined ]; then ABCITRAIN_ARRAY_INDEX=""; fi
+export ABCITRAIN_ARRAY_INDEX
+export ABCITRAIN_SUBMIT_DIR="${SGE_O_WORKDIR:-$PWD}"
+# ABCI lists the hosts in $SGE_JOB_HOSTLIST; a stock Grid Engine in the PE's $PE_HOSTFILE.
+abcitrain_hosts() {
+  if [ -n "${SGE_JOB_HOSTLIST:-}" ] && [ -f "$SGE_JOB_HOSTLIST" ]; then
+    awk '!seen[$1]++ {print $1}' "$SGE_JOB_HOSTLIST"
+  elif [ -n "${PE_HOSTFILE:-}" ] && [ -f "$PE_HOSTFILE" ]; then
+    awk '!seen[$1]++ {print $1}' "$PE_HOSTFILE"
+  fi
+}
+ABCITRAIN_NODEFILE="$(mktemp "${TMPDIR:-/tmp}/abcitrain-nodes.XXXXXX")"
+export ABCITRAIN_NODEFILE
+trap 'rm -f -- "$ABCITRAIN_NODEFILE"' EXIT
+abcitrain_hosts > "$ABCITRAIN_NODEFILE"
+if [ ! -s "$ABCITRAIN_NODEFILE" ]; then hostname > "$ABCITRAIN_NODEFILE"; fi
+export ABCITRAIN_CLUSTER=abci2
+export ABCITRAIN_RESOURCE=rt_F
+export ABCITRAIN_GPUS_PER_NODE=4
+ABCITRAIN_NNODES="$(grep -c . "$ABCITRAIN_NODEFILE")"
+ABCITRAIN_MASTER_ADDR="$(head -n 1 "$ABCITRAIN_NODEFILE")"
+export ABCITRAIN_NNODES ABCITRAIN_MASTER_ADDR
+
+cd -- "$ABCITRAIN_SUBMIT_DIR"
+# Environment modules read unset variables, so -u is relaxed around them.
+set +u
+if [ -f /etc/profile.d/modules.sh ]; then . /etc/profile.d/modules.sh; fi
+module load cuda/12.6 hpcx/2.20
+set -u
+export HF_HOME='/scratch/hf cache'
+
+python jobs/train.py --config configs/sft.yaml
+# submit: qsub -terse -g gaa50000 JOB.sh

@@ -1,0 +1,31 @@
+#!/bin/bash
+#LOCAL --name llm-sft
+#LOCAL --walltime 9000
+#
+# Rendered by abcitrain 0.1.0: job llm-sft for cluster local (local).
+# Edit the job spec and render again rather than editing this file.
+set -euo pipefail
+
+# The scheduler's variables under one set of names, the same on every cluster.
+export ABCITRAIN_JOB_ID="${LOCAL_JOB_ID:-}"
+export ABCITRAIN_JOB_NAME="${LOCAL_JOB_NAME:-}"
+export ABCITRAIN_ARRAY_INDEX="${LOCAL_ARRAY_INDEX:-}"
+export ABCITRAIN_SUBMIT_DIR="${LOCAL_SUBMIT_DIR:-$PWD}"
+abcitrain_hosts() { if [ -n "${LOCAL_NODEFILE:-}" ]; then cat "$LOCAL_NODEFILE"; fi; }
+ABCITRAIN_NODEFILE="$(mktemp "${TMPDIR:-/tmp}/abcitrain-nodes.XXXXXX")"
+export ABCITRAIN_NODEFILE
+trap 'rm -f -- "$ABCITRAIN_NODEFILE"' EXIT
+abcitrain_hosts > "$ABCITRAIN_NODEFILE"
+if [ ! -s "$ABCITRAIN_NODEFILE" ]; then hostname > "$ABCITRAIN_NODEFILE"; fi
+export ABCITRAIN_CLUSTER=local
+export ABCITRAIN_RESOURCE=cpu
+export ABCITRAIN_GPUS_PER_NODE=0
+ABCITRAIN_NNODES="$(grep -c . "$ABCITRAIN_NODEFILE")"
+ABCITRAIN_MASTER_ADDR="$(head -n 1 "$ABCITRAIN_NODEFILE")"
+export ABCITRAIN_NNODES ABCITRAIN_MASTER_ADDR
+
+cd -- "$ABCITRAIN_SUBMIT_DIR"
+export HF_HOME='/scratch/hf cache'
+
+python jobs/train.py --config configs/sft.yaml
+# submit: /work/main/.venv/bin/python -m abcitrain.localsched submit JOB.sh

@@ -1,0 +1,44 @@
+#!/bin/bash
+#SBATCH --job-name=llm-sft
+#SBATCH --time=02:30:00
+#SBATCH --output=logs/%x-%j.out
+#SBATCH --partition=gpu
+#SBATCH --nodes=2
+#SBATCH --gres=gpu:8
+#SBATCH --account=proj1
+#
+# Rendered by abcitrain 0.1.0: job llm-sft for cluster slurm (slurm).
+# Edit the job spec and render again rather than editing this file.
+set -euo pipefail
+
+# The scheduler's variables under one set of names, the same on every cluster.
+# An array task's SLURM_JOB_ID is its own; the id sbatch printed is SLURM_ARRAY_JOB_ID.
+export ABCITRAIN_JOB_ID="${SLURM_ARRAY_JOB_ID:-${SLURM_JOB_ID:-}}"
+export ABCITRAIN_JOB_NAME="${SLURM_JOB_NAME:-}"
+export ABCITRAIN_ARRAY_INDEX="${SLURM_ARRAY_TASK_ID:-}"
+export ABCITRAIN_SUBMIT_DIR="${SLURM_SUBMIT_DIR:-$PWD}"
+abcitrain_hosts() {
+  if [ -n "${SLURM_JOB_NODELIST:-}" ]; then scontrol show hostnames "$SLURM_JOB_NODELIST"; fi
+}
+ABCITRAIN_NODEFILE="$(mktemp "${TMPDIR:-/tmp}/abcitrain-nodes.XXXXXX")"
+export ABCITRAIN_NODEFILE
+trap 'rm -f -- "$ABCITRAIN_NODEFILE"' EXIT
+abcitrain_hosts > "$ABCITRAIN_NODEFILE"
+if [ ! -s "$ABCITRAIN_NODEFILE" ]; then hostname > "$ABCITRAIN_NODEFILE"; fi
+export ABCITRAIN_CLUSTER=slurm
+export ABCITRAIN_RESOURCE=gpu
+export ABCITRAIN_GPUS_PER_NODE=8
+ABCITRAIN_NNODES="$(grep -c . "$ABCITRAIN_NODEFILE")"
+ABCITRAIN_MASTER_ADDR="$(head -n 1 "$ABCITRAIN_NODEFILE")"
+export ABCITRAIN_NNODES ABCITRAIN_MASTER_ADDR
+
+cd -- "$ABCITRAIN_SUBMIT_DIR"
+# Environment modules read unset variables, so -u is relaxed around them.
+set +u
+if [ -f /etc/profile.d/modules.sh ]; then . /etc/profile.d/modules.sh; fi
+module load cuda/12.6 hpcx/2.20
+set -u
+export HF_HOME='/scratch/hf cache'
+
+python jobs/train.py --config configs/sft.yaml
+# submit: sbatch --parsable JOB.sh

@@ -1,0 +1,65 @@
+"""Limit checks: every violation at once, each with a severity; errors stop submission."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from conftest import cli
+
+from abcitrain.checks import check_job
+from abcitrain.spec import parse_spec
+
+
+def _problems(**fields: object) -> dict[str, str]:
+    data = {"name": "t", "cluster": "abci3", "resource": "rt_HF", "walltime": "1:00:00",
+            "group": "gaa50000", "command": ["/bin/true"], **fields}
+    spec, profile = parse_spec(data)
+    found: dict[str, str] = {}
+    for p in check_job(spec, profile):
+        key = f"{p.severity}:{p.where}"
+        found[key] = f"{found[key]} | {p.message}" if key in found else p.message
+    return found
+
+
+def test_a_job_within_limits_has_no_problems() -> None:
+    assert _problems(nodes=128, walltime="168:00:00") == {}
+
+
+def test_all_violations_are_reported_together() -> None:
+    found = _problems(nodes=200, walltime="200:00:00", array="1-80000", group=None)
+    assert "error:group" in found
+    assert "200 is over the spot cap of 128 nodes" in found["error:nodes"]
+    assert "over the spot cap of 168:00:00" in found["error:walltime"]
+    assert "80000 tasks is over the cap of 75000" in found["error:array"]
+
+
+def test_node_time_product_says_the_longest_walltime_that_fits() -> None:
+    found = _problems(service="on-demand", nodes=4, walltime="4:00:00")
+    assert "16.00 node-hours is over the on-demand cap of 12" in found["error:walltime"]
+    assert "the longest walltime is 03:00:00" in found["error:walltime"]
+
+
+def test_multi_node_on_a_shared_type_is_refused() -> None:
+    found = _problems(resource="rt_HG", nodes=2)
+    assert "shared type runs on one node" in found["error:nodes"]
+    assert "rt_HF" in found["error:nodes"]
+
+
+def test_grid_engine_afterok_is_a_warning_not_an_error() -> None:
+    found = _problems(cluster="abci2", resource="rt_F", depends_on=["12"])
+    assert list(found) == ["warning:dependency"]
+
+
+def test_check_command_exits_2_and_dry_run_touches_nothing(tmp_path: Path) -> None:
+    job = {"name": "big", "cluster": "abci2", "resource": "rt_AF", "nodes": 65,
+           "walltime": "100:00:00", "group": "gaa1", "command": ["python", "x.py"]}
+    (tmp_path / "big.yaml").write_text(yaml.safe_dump(job))
+    result = cli("check", "big.yaml", ok=None)
+    assert result.exit_code == 2
+    assert "65 is over the spot cap of 64" in result.output
+    assert "over the spot cap of 72:00:00" in result.output
+    assert "2304" in result.output
+    dry = cli("submit", "--dry-run", "big.yaml", ok=None)
+    assert dry.exit_code == 2
+    assert not (tmp_path / ".abcitrain").exists()

@@ -1,0 +1,146 @@
+"""Rendered scripts: golden files for every scheduler, and one job compared across them.
+
+Accept an intended change with:  ABCITRAIN_UPDATE_GOLDEN=1 pytest tests/test_render.py
+then review `git diff tests/golden` before committing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ROOT, cli
+
+from abcitrain.render import plan_job
+from abcitrain.spec import parse_spec
+
+GOLDEN = ROOT / "tests" / "golden"
+BASE: dict[str, Any] = {
+    "name": "llm-sft", "walltime": "2:30:00", "command": ["python", "jobs/train.py",
+                                                           "--config", "configs/sft.yaml"],
+    "modules": ["cuda/12.6", "hpcx/2.20"], "env": {"HF_HOME": "/scratch/hf cache"},
+}
+CASES: dict[str, dict[str, Any]] = {
+    "abci3-array": dict(BASE, cluster="abci3", resource="rt_HF", nodes=2, group="gaa50000",
+                        array="1-4"),
+    "abci3-reservation": dict(BASE, cluster="abci3", resource="rt_HG", group="gaa50000",
+                              reservation="R1234.pbs1"),
+    "abci2-multinode": dict(BASE, cluster="abci2", resource="rt_F", nodes=4, group="gaa50000",
+                            depends_on=["12345"], dependency="afterany",
+                            extra_directives=["-l USE_SSH=1", "-v SSH_PORT=2299"]),
+    "abci2-reservation": dict(BASE, cluster="abci2", resource="rt_AF", nodes=2,
+                              group="gaa50000", reservation="12345"),
+    "slurm-multinode": dict(BASE, cluster="slurm", resource="gpu", nodes=2, group="proj1",
+                            output="logs/{name}-{job_id}.out", drop_directives=["--exclusive"]),
+    "gridengine-multinode": dict(BASE, cluster="gridengine", resource="node", nodes=3,
+                                 array="1-9:2"),
+    "local": dict(BASE, cluster="local", resource="cpu", modules=[]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_golden_script(case: str) -> None:
+    spec, profile = parse_spec(CASES[case])
+    plan = plan_job(spec, profile)
+    assert plan.errors == []
+    got = plan.script + f"# submit: {shlex.join(plan.submit_argv('JOB.sh'))}\n"
+    path = GOLDEN / f"{case}.sh"
+    if os.environ.get("ABCITRAIN_UPDATE_GOLDEN") == "1":
+        path.write_text(got)
+    assert path.is_file(), f"no golden file; run with ABCITRAIN_UPDATE_GOLDEN=1 to create {path}"
+    assert got == path.read_text(), f"{case} changed; see the module docstring to accept it"
+    check = subprocess.run(["bash", "-n"], input=plan.script, text=True, capture_output=True)
+    assert check.returncode == 0, check.stderr
+
+
+def test_one_job_means_the_same_on_every_scheduler() -> None:
+    """The same spec, rendered for each backend, asks for the same things in each dialect."""
+    expected = {
+        "abci3": {"-N llm-sft", "-l walltime=02:30:00", "-l select=2", "-q rt_HF",
+                  "-P gaa50000", "-J 1-3:1", "-W depend=afterok:9.pbs1"},
+        "abci2": {"-N llm-sft", "-l h_rt=02:30:00", "-l rt_F=2", "-t 1-3",
+                  "-hold_jid 9"},
+        "slurm": {"--job-name=llm-sft", "--time=02:30:00", "--nodes=2", "--account=gaa50000",
+                  "--array=1-3", "--dependency=afterok:9", "--gres=gpu:8"},
+        "gridengine": {"-N llm-sft", "-l h_rt=02:30:00", "-pe pernode 2", "-A gaa50000",
+                       "-t 1-3", "-hold_jid 9"},
+        "local": {"--name llm-sft", "--walltime 9000", "--array 1-3", "--dependency afterok:9"},
+    }
+    types = {"abci3": "rt_HF", "abci2": "rt_F", "slurm": "gpu", "gridengine": "node",
+             "local": "cpu"}
+    for cluster, wanted in expected.items():
+        nodes = 1 if cluster == "local" else 2
+        dep = "9.pbs1" if cluster == "abci3" else "9"
+        spec, profile = parse_spec(dict(BASE, cluster=cluster, resource=types[cluster],
+                                        nodes=nodes, group="gaa50000", array="1-3",
+                                        depends_on=[dep], modules=[]))
+        plan = plan_job(spec, profile)
+        assert wanted <= set(plan.directives), (cluster, set(plan.directives))
+        body = plan.script.split("set -euo pipefail", 1)[1]
+        assert "export HF_HOME='/scratch/hf cache'" in body
+        assert "python jobs/train.py --config configs/sft.yaml" in body
+    # ABCI 2.0's -g goes on the command line, never into a '#$' line
+    spec, profile = parse_spec(CASES["abci2-multinode"])
+    plan = plan_job(spec, profile)
+    assert plan.submit_argv("x.sh") == ["qsub", "-terse", "-g", "gaa50000", "x.sh"]
+    assert not re.search(r"^#\$ .*-g\b", plan.script, re.MULTILINE)
+
+
+def test_extra_directive_that_clashes_is_refused_and_drop_lets_it_in() -> None:
+    job = dict(CASES["abci3-array"], extra_directives=["-l select=4:ncpus=8"])
+    plan = plan_job(*parse_spec(job))
+    assert [p.where for p in plan.errors] == ["extra_directives.0"]
+    assert "drop_directives" in plan.errors[0].message
+    plan = plan_job(*parse_spec(dict(job, drop_directives=["-l select"])))
+    assert plan.errors == []
+    assert plan.directives.count("-l select=4:ncpus=8") == 1
+    assert not any(d.startswith("-l select=2") for d in plan.directives)
+
+
+def test_pbs_refuses_output_placeholders_it_cannot_expand() -> None:
+    plan = plan_job(*parse_spec(dict(CASES["abci3-array"], output="out/{job_id}.log")))
+    assert [p.where for p in plan.errors] == ["output"]
+
+
+def test_render_command_prints_script_and_exact_command(tmp_path: Path) -> None:
+    import yaml
+
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(CASES["abci2-multinode"]))
+    result = cli("render", "job.yaml")
+    assert result.output.startswith("#!/bin/bash\n#$ -N llm-sft\n")
+    assert "# submit with: qsub -terse -g gaa50000 JOB_SCRIPT.sh" in result.output
+    cli("render", "job.yaml", "-o", "out.sh")
+    assert (tmp_path / "out.sh").read_text().startswith("#!/bin/bash\n#$ -N llm-sft")
+
+
+def test_templates_ship_inside_the_wheel(tmp_path: Path) -> None:
+    """Build the wheel and render from it, away from the checkout's templates/ folder."""
+    import sys
+    import zipfile
+
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path / "dist"), str(ROOT)], capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    wheel = next((tmp_path / "dist").glob("abcitrain-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "abcitrain/templates/job.sh.j2" in names
+    assert "abcitrain/profiles/abci3.yaml" in names
+    unpacked = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(unpacked)
+    code = ("from abcitrain.render import plan_job, templates_dir;"
+            "from abcitrain.spec import parse_spec;"
+            "print(templates_dir());"
+            "p = plan_job(*parse_spec({'name': 'w', 'cluster': 'local', 'resource': 'cpu',"
+            " 'walltime': 60, 'command': ['true']}));"
+            "print(p.script.splitlines()[1])")
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, text=True,
+                         capture_output=True, env={"PYTHONPATH": str(unpacked),
+                                                   "PATH": os.environ["PATH"]})
+    assert run.returncode == 0, run.stderr
+    assert str(unpacked) in run.stdout and "#LOCAL --name w" in run.stdout
