@@ -81,8 +81,11 @@ def plan_job(spec: JobSpec, profile: ClusterProfile) -> JobPlan:
                                 "NAME.oSEQUENCE)"))
     directives = apply_user_changes(rendered, spec, problems)
     rtype = profile.resource_types[spec.resource]
+    # `cd -- -` still means "the previous folder" in bash; "./-" does not.
+    workdir = spec.workdir if spec.workdir is None or spec.workdir.startswith("/") \
+        else f"./{spec.workdir}"
     script = _environment().get_template(backend.template).render(
-        spec=spec, profile=profile, rtype=rtype, directives=directives,
+        spec=spec, profile=profile, rtype=rtype, directives=directives, workdir=workdir,
         prefix=backend.directive_prefix, version=__version__, module_init=profile.module_init)
     ordered = sorted(problems, key=lambda p: p.severity != "error")
     return JobPlan(spec, profile, script, tuple(directives), tuple(submit_args), tuple(ordered))
