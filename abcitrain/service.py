@@ -123,8 +123,13 @@ def refresh(records: Sequence[JobRecord], store: JobStore,
         cancelled = frozenset(r.job_id for r in recs if r.cancel_requested)
         statuses = _query_queue(backend, tr, ids, cancelled)
         missing = [i for i in ids if i not in statuses]
-        if missing:
-            statuses.update(_query_accounting(backend, tr, missing, cancelled))
+        # Jobs the queue says have ended still lack an exit code and elapsed time there.
+        ended = [i for i in ids if i in statuses and statuses[i].state.terminal
+                 and statuses[i].exit_code is None]
+        if missing or ended:
+            accounted = _query_accounting(backend, tr, missing + ended, cancelled)
+            statuses.update({i: st for i, st in accounted.items()
+                             if i in missing or st.state is not JobState.UNKNOWN})
         for job_id in ids:
             st = statuses[job_id]
             store.update_state(cluster, job_id, st.state.value, st.exit_code, st.elapsed_s,

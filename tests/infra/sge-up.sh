@@ -27,6 +27,8 @@ if [ "$RN" != "$HN" ]; then echo "$HN $RN" > $COMMON/host_aliases; else rm -f $C
 echo "$HN" > $COMMON/act_qmaster
 chown sgeadmin:sgeadmin $COMMON/act_qmaster 2>/dev/null || true
 
+# a cell left by an earlier run (its daemons are found by their PID files) is stopped first
+bash "$HERE/sge-down.sh"
 rm -rf $SP/spooldb/* $SP/qmaster/* $SP/execd/* $COMMON/accounting
 install -d -o sgeadmin -g sgeadmin -m 755 $SP/spooldb $SP/qmaster $SP/qmaster/job_scripts $SP/execd
 su -s /bin/sh -c "/usr/share/gridengine/scripts/init_cluster $SGE_ROOT $SGE_CELL $SP/spooldb sgeadmin" sgeadmin >/dev/null

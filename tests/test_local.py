@@ -1,0 +1,104 @@
+"""The embedded `local` cluster: real background processes on this machine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from conftest import cli, wait_for
+
+SHOW_ENV = ('echo "job=$ABCITRAIN_JOB_ID name=$ABCITRAIN_JOB_NAME index=[$ABCITRAIN_ARRAY_INDEX]'
+            ' nodes=$ABCITRAIN_NNODES first=$ABCITRAIN_MASTER_ADDR gpus=$ABCITRAIN_GPUS_PER_NODE'
+            ' hosts=$(cat "$ABCITRAIN_NODEFILE") msg=$MSG"')
+
+
+def _spec(tmp_path: Path, name: str, **fields: Any) -> str:
+    data = {"name": name, "cluster": "local", "resource": "cpu", "walltime": "0:05:00",
+            "command": ["bash", "-c", SHOW_ENV], "env": {"MSG": "hi there"}, **fields}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def _submit(spec: str, started: list[str]) -> str:
+    out = cli("submit", spec).output
+    job_id = out.split()[3]
+    started.append(job_id)
+    return job_id
+
+
+def _state(job_id: str) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = json.loads(cli("status", job_id, "--json").output)
+    return rows[0]
+
+
+def _ended(job_id: str) -> dict[str, Any] | None:
+    row = _state(job_id)
+    return row if row["state"] in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT") else None
+
+
+def test_job_runs_with_a_scheduler_like_environment(tmp_path: Path,
+                                                     local_jobs: list[str]) -> None:
+    job = _submit(_spec(tmp_path, "hello"), local_jobs)
+    row: Any = wait_for(lambda: _ended(job), 30, "local job to end")
+    assert row["state"] == "COMPLETED" and row["exit_code"] == 0
+    log = cli("logs", job).output
+    assert f"job={job} name=hello index=[] nodes=1 first=localhost gpus=0 hosts=localhost " \
+           "msg=hi there" in log
+    assert cli("logs", job, "--path").output.strip() == str(tmp_path / f"hello.o{job}")
+    table = cli("status").output
+    assert "hello" in table and "COMPLETED" in table
+
+
+def test_array_tasks_each_get_their_index_and_output(tmp_path: Path,
+                                                      local_jobs: list[str]) -> None:
+    job = _submit(_spec(tmp_path, "arr", array="2-6:2", output="out/{name}-{job_id}-"
+                        "{array_index}.log"), local_jobs)
+    wait_for(lambda: _ended(job), 30, "array to end")
+    for index in (2, 4, 6):
+        assert f"index=[{index}]" in cli("logs", job, "--task", str(index)).output
+    assert (tmp_path / "out" / f"arr-{job}-4.log").is_file()
+    result = cli("logs", job, ok=None)
+    assert result.exit_code == 2 and "pass --task N" in result.output
+
+
+def test_dependency_waits_and_afterok_never_runs_after_failure(
+        tmp_path: Path, local_jobs: list[str]) -> None:
+    first = _submit(_spec(tmp_path, "first", command=["bash", "-c", "sleep 2; exit 3"]),
+                    local_jobs)
+    after_any = _submit(_spec(tmp_path, "anyway", depends_on=[first], dependency="afterany"),
+                        local_jobs)
+    after_ok = _submit(_spec(tmp_path, "only-ok", depends_on=[first]), local_jobs)
+    assert _state(after_any)["state"] == "PENDING"
+    ok_row: Any = wait_for(lambda: _ended(after_ok), 30)
+    any_row: Any = wait_for(lambda: _ended(after_any), 30)
+    assert _state(first)["state"] == "FAILED" and _state(first)["exit_code"] == 3
+    assert any_row["state"] == "COMPLETED"
+    assert ok_row["state"] == "CANCELLED" and f"dependency {first} ended FAILED" in \
+        ok_row["detail"]
+
+
+def test_cancel_stops_a_running_job(tmp_path: Path, local_jobs: list[str]) -> None:
+    job = _submit(_spec(tmp_path, "sleeper", command=["bash", "-c", "echo started; sleep 60"]),
+                  local_jobs)
+    wait_for(lambda: "started" in (tmp_path / f"sleeper.o{job}").read_text()
+             if (tmp_path / f"sleeper.o{job}").exists() else False, 20)
+    assert "cancel requested" in cli("cancel", job).output
+    row: Any = wait_for(lambda: _ended(job), 30)
+    assert row["state"] == "CANCELLED"
+    again = cli("cancel", job, ok=None)
+    assert again.exit_code == 1 and "already ended (CANCELLED)" in again.output
+    assert "What it means: the job had already ended" in again.output
+
+
+def test_walltime_is_enforced(tmp_path: Path, local_jobs: list[str]) -> None:
+    job = _submit(_spec(tmp_path, "slow", walltime=2, command=["sleep", "30"]), local_jobs)
+    row: Any = wait_for(lambda: _ended(job), 30)
+    assert row["state"] == "TIMEOUT"
+
+
+def test_unknown_job_id_is_a_clear_error() -> None:
+    result = cli("status", "424242", ok=None)
+    assert result.exit_code == 2 and "did not submit a job with this id" in result.output

@@ -1,0 +1,127 @@
+"""The same job specs on REAL Slurm and REAL Son of Grid Engine clusters on this machine.
+
+tests/infra starts them (see conftest.py): Slurm with 2 nodes, 4 fake GPUs each and slurmdbd
+for sacct; Grid Engine with this host plus 2 hosts in network namespaces.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import cli, wait_for
+
+TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT")
+RESOURCE = {"slurm-test": "gpu", "sge-test": "rt_F"}
+SHOW = ('echo "job=$ABCITRAIN_JOB_ID index=[$ABCITRAIN_ARRAY_INDEX] nnodes=$ABCITRAIN_NNODES '
+        'gpus=$ABCITRAIN_GPUS_PER_NODE msg=$MSG"; echo "hosts: $(paste -sd, "$ABCITRAIN_NODEFILE")"')
+
+
+@pytest.fixture(params=["slurm-test", "sge-test"])
+def cluster(request: pytest.FixtureRequest) -> str:
+    request.getfixturevalue("slurm_cluster" if request.param == "slurm-test" else "sge_cluster")
+    return str(request.param)
+
+
+def _spec(tmp_path: Path, cluster: str, name: str, **fields: Any) -> str:
+    data = {"name": name, "cluster": cluster, "resource": RESOURCE[cluster],
+            "walltime": "0:10:00", "env": {"MSG": "it's $(not) expanded"},
+            "command": ["bash", "-c", SHOW], **fields}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def _submit(spec: str) -> str:
+    return cli("submit", spec).output.split()[3]
+
+
+def _row(job_id: str) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = json.loads(cli("status", job_id, "--json").output)
+    return rows[0]
+
+
+def _ended(job_id: str) -> dict[str, Any] | None:
+    row = _row(job_id)
+    return row if row["state"] in TERMINAL else None
+
+
+def test_multinode_job_runs_to_completion(cluster: str, tmp_path: Path) -> None:
+    job = _submit(_spec(tmp_path, cluster, "multi", nodes=2))
+    row: Any = wait_for(lambda: _ended(job), 90, f"{cluster} job {job}")
+    assert row["state"] == "COMPLETED" and row["exit_code"] == 0, row
+    log = cli("logs", job).output
+    assert f"job={job} index=[] nnodes=2 gpus=4 msg=it's $(not) expanded" in log
+    hosts = log.split("hosts: ")[1].split()[0].split(",")
+    assert len(set(hosts)) == 2, log       # two distinct (fake) nodes
+    if cluster == "slurm-test":
+        assert hosts == ["n1", "n2"]
+    else:
+        assert all(h in ("vm", "sgenode1", "sgenode2") or h for h in hosts)
+
+
+def test_array_job(cluster: str, tmp_path: Path) -> None:
+    job = _submit(_spec(tmp_path, cluster, "arr", array="1-3"))
+    row: Any = wait_for(lambda: _ended(job), 90, "array")
+    assert row["state"] == "COMPLETED", row
+    for index in (1, 2, 3):
+        assert f"job={job} index=[{index}]" in cli("logs", job, "--task", str(index)).output
+
+
+def test_dependency_starts_after_the_first_job(cluster: str, tmp_path: Path) -> None:
+    first = _submit(_spec(tmp_path, cluster, "first",
+                          command=["bash", "-c", "sleep 3; touch first-done"]))
+    second = _submit(_spec(tmp_path, cluster, "second", depends_on=[first],
+                           dependency="afterany",
+                           command=["bash", "-c", "test -e first-done && echo saw-first"]))
+    row: Any = wait_for(lambda: _ended(second), 120, "dependent job")
+    assert row["state"] == "COMPLETED", row
+    assert "saw-first" in cli("logs", second).output
+
+
+def test_cancel(cluster: str, tmp_path: Path) -> None:
+    job = _submit(_spec(tmp_path, cluster, "sleeper", command=["sleep", "120"]))
+    wait_for(lambda: _row(job)["state"] == "RUNNING", 60, "job to start")
+    cli("cancel", job)
+    row: Any = wait_for(lambda: _ended(job), 90, "cancelled job")
+    assert row["state"] == "CANCELLED", row
+
+
+def test_walltime_kill_is_timeout_in_accounting(cluster: str, tmp_path: Path) -> None:
+    walltime = "0:01:00" if cluster == "slurm-test" else 5     # Slurm counts whole minutes
+    job = _submit(_spec(tmp_path, cluster, "slow", walltime=walltime, command=["sleep", "300"]))
+    row: Any = wait_for(lambda: _ended(job), 150, "walltime kill")
+    assert row["state"] == "TIMEOUT", row
+
+
+def test_finished_job_is_confirmed_from_accounting(cluster: str, tmp_path: Path) -> None:
+    job = _submit(_spec(tmp_path, cluster, "acct", command=["bash", "-c", "exit 3"]))
+    # wait until the queue has forgotten the job (Slurm: MinJobAge=10 s; Grid Engine: at once)
+    queue = (["squeue", "-h", "--states=all", "-j", job] if cluster == "slurm-test"
+             else ["qstat", "-j", job])
+    wait_for(lambda: subprocess.run(queue, capture_output=True, text=True).stdout.strip() == ""
+             and True, 120, "job to leave the queue")
+    row: Any = wait_for(lambda: _ended(job), 60, "accounting record")
+    assert row["state"] == "FAILED" and row["exit_code"] == 3, row
+
+
+def test_scheduler_refusal_is_explained_without_traceback(cluster: str, tmp_path: Path) -> None:
+    if cluster == "slurm-test":
+        spec = _spec(tmp_path, cluster, "toobig", resource="toobig")
+        words, meaning = "Requested node configuration is not available", "no node of that"
+    else:
+        # ABCI 2.0's profile passes `-g group`; a stock Grid Engine has no such option.
+        spec = _spec(tmp_path, "sge-test", "abci2style")
+        data = yaml.safe_load(Path(spec).read_text())
+        data.update(cluster="abci2", resource="rt_F", group="gaa50000")
+        Path(spec).write_text(yaml.safe_dump(data))
+        words, meaning = 'invalid option argument "-g"', "stock Grid Engine"
+    result = cli("submit", spec, ok=None)
+    assert result.exit_code == 1, result.output
+    assert words in result.output and "What it means:" in result.output
+    assert meaning in result.output and "Traceback" not in result.output
+    assert "no jobs recorded" in cli("status").output

@@ -1,0 +1,44 @@
+"""Grid Engine parsing against CAPTURED ABCI 2.0 outputs (its Univa Grid Engine and qsub
+wrapper are retired and cannot run here); the live-cluster tests use Son of Grid Engine."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import DATA
+
+from abcitrain.backends.base import Output
+from abcitrain.backends.uge import GridEngineBackend, parse_qacct
+from abcitrain.model import JobState
+
+SAMPLES = DATA / "samples" / "uge"
+UGE = GridEngineBackend()
+
+
+def test_abci_qsub_message_gives_the_job_id() -> None:
+    text = (SAMPLES / "qsub.txt").read_text()
+    assert UGE.parse_submit(Output(text, "", 0)) == "12345"
+    assert UGE.parse_submit(Output("3.1-3:1\n", "", 0)) == "3"     # qsub -terse, an array
+
+
+def test_abci_qacct_record() -> None:
+    text = (SAMPLES / "qacct-j.txt").read_text()
+    [record] = parse_qacct(text)
+    assert record["jobnumber"] == "12345" and record["granted_pe"] == "perack17"
+    got = UGE.parse_accounting([Output(text, "", 0)], ["12345"])
+    assert got["12345"].state is JobState.COMPLETED and got["12345"].exit_code == 0
+
+
+@pytest.mark.parametrize(("line", "meaning"), [
+    (1, "option value was refused"), (2, "not one you belong to"),
+    (3, "fewer points left"), (4, "needs a resource type"), (5, "over the limit")])
+def test_abci_qsub_errors_are_explained(line: int, meaning: str) -> None:
+    text = (SAMPLES / "qsub-errors.txt").read_text().splitlines()[line]
+    assert meaning in (UGE.explain(text) or "")
+
+
+def test_abci_qdel_output_and_unknown_state_warns() -> None:
+    xml = ("<job_info><queue_info><job_list state='running'><JB_job_number>7</JB_job_number>"
+           "<state>zz</state></job_list></queue_info></job_info>")
+    got = UGE.parse_status(Output(xml, "", 0), ["7"])
+    assert got["7"].state is JobState.UNKNOWN and "unknown scheduler state 'zz'" in \
+        got["7"].detail
