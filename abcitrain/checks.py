@@ -56,10 +56,10 @@ def check_job(spec: JobSpec, profile: ClusterProfile) -> list[Problem]:
                                      f"{limits.max_node_hours} node-hours per job; at "
                                      f"{spec.nodes} nodes the longest walltime is "
                                      f"{format_hms(most)}"))
-    if spec.array is not None and profile.array_max_tasks is not None:
-        if spec.array.count > profile.array_max_tasks:
-            found.append(Problem("array", f"{spec.array.count} tasks is over the cap of "
-                                 f"{profile.array_max_tasks} per array job"))
+    cap = profile.array_max_tasks
+    if spec.array is not None and cap is not None and spec.array.count > cap:
+        found.append(Problem("array", f"{spec.array.count} tasks is over the cap of {cap} per "
+                             "array job"))
     if spec.depends_on and spec.dependency == "afterok" and profile.scheduler == "uge":
         found.append(Problem("dependency", "Grid Engine's -hold_jid starts this job when the "
                              "others end, whatever their exit status (afterany)", WARNING))

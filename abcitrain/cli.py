@@ -26,10 +26,15 @@ class _UserError(click.ClickException):
 
     def __init__(self, exc: AbcitrainError) -> None:
         super().__init__(str(exc))
-        self.exit_code = exc.exit_code
 
     def show(self, file: Any = None) -> None:
         click.echo(f"error: {self.format_message()}", err=True)
+
+
+class _BadInput(_UserError):
+    """Bad input: exit status 2, as for a usage error."""
+
+    exit_code = 2
 
 
 class _Group(click.Group):
@@ -37,7 +42,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except AbcitrainError as exc:
-            raise _UserError(exc) from None
+            raise (_BadInput if exc.exit_code == 2 else _UserError)(exc) from None
 
 
 def _echo_problems(problems: list[Problem] | tuple[Problem, ...]) -> None:
@@ -88,7 +93,9 @@ def check(spec: Path) -> None:
 @cli.command()
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Print the script and command; run nothing.")
-def submit(spec: Path, dry_run: bool) -> None:
+@click.option("--wait", is_flag=True,
+              help="Stay until the job ends, showing its output; exit 1 unless it completed.")
+def submit(spec: Path, dry_run: bool, wait: bool) -> None:
     """Check, render and submit SPEC; record the job for `abcitrain status`."""
     from . import service
     from .jobstore import JobStore
@@ -103,9 +110,17 @@ def submit(spec: Path, dry_run: bool) -> None:
                    f"# script would be written to: {sub.script_path}\n"
                    f"# command (in {sub.submit_dir}): {shlex.join(sub.argv)}")
         return
-    sub = service.submit(plan, JobStore())
+    store = JobStore()
+    sub = service.submit(plan, store)
     click.echo(f"submitted {plan.profile.name} job {sub.job_id} ({plan.spec.name})")
     click.echo(f"  script: {sub.script_path}\n  command: {shlex.join(sub.argv)}")
+    if wait:
+        assert sub.job_id is not None
+        record = _follow(store, sub.job_id, plan.profile.name, show=plan.spec.array is None)
+        click.echo(f"job {record.job_id} ended {record.state}"
+                   + (f" (exit {record.exit_code})" if record.exit_code is not None else ""))
+        if record.state != "COMPLETED":
+            sys.exit(1)
 
 
 def _fmt_elapsed(seconds: int | None) -> str:
@@ -175,34 +190,42 @@ def logs(job_id: str, task: int | None, cluster: str | None, path_only: bool,
          follow: bool) -> None:
     """Print a job's output file."""
     from . import service
-    from .errors import TransportError
     from .jobstore import JobStore
-    from .model import JobState
 
     store = JobStore()
     record = service.find_record(store, job_id, cluster)
     path = service.output_path(record, task)
     if path_only:
         click.echo(path)
-        return
+    elif follow:
+        _follow(store, job_id, record.cluster, task=task)
+    else:
+        click.echo(service.logs(job_id, store, task, record.cluster)[1], nl=False)
+
+
+def _follow(store: Any, job_id: str, cluster: str, task: int | None = None,
+            show: bool = True) -> Any:
+    """Print a job's output as it grows until the job ends; return its final record."""
+    from . import service
+    from .errors import TransportError
+    from .model import JobState
+
     shown = 0
+    delay = 0.5
     while True:
-        try:
-            text = service.logs(job_id, store, task, record.cluster)[1]
-        except TransportError:
-            if not follow:
-                raise
-            text = ""
-        click.echo(text[shown:], nl=False)
-        shown = len(text)
-        if not follow:
-            return
-        record = service.refresh([record], store)[0]
-        if JobState(record.state).terminal:
-            text = service.logs(job_id, store, task, record.cluster)[1]
+        record = service.refresh([service.find_record(store, job_id, cluster)], store)[0]
+        done = JobState(record.state).terminal
+        if show:
+            try:
+                text = service.logs(job_id, store, task, cluster)[1]
+            except TransportError:
+                text = ""
             click.echo(text[shown:], nl=False)
-            return
-        time.sleep(1.0)
+            shown = len(text)
+        if done:
+            return record
+        time.sleep(delay)
+        delay = min(delay * 1.5, 10.0)     # back off: polls cost the scheduler
 
 
 @cli.group(invoke_without_command=True)
@@ -242,4 +265,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

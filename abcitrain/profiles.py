@@ -124,7 +124,7 @@ def search_dirs(project_dir: Path | None = None) -> list[Path]:
 
 def available_names(project_dir: Path | None = None) -> list[str]:
     """Every profile name found in any layer, sorted."""
-    names = set()
+    names: set[str] = set()
     for d in search_dirs(project_dir):
         if d.is_dir():
             names.update(p.stem for p in d.glob("*.yaml"))
@@ -220,7 +220,8 @@ def _build(d: Mapping[str, Any], sources: list[str]) -> ClusterProfile:
         group_submit_args=tuple(d["group"]["submit_args"]), request=tuple(d["request"]),
         reservation_request=tuple(d["reservation"]["request"]),
         reservation_pattern=d["reservation"]["pattern"],
-        reservation_replaces_request=d["reservation"]["replaces_request"], job_id_pattern=d["job_id_pattern"],
+        reservation_replaces_request=d["reservation"]["replaces_request"],
+        job_id_pattern=d["job_id_pattern"],
         module_init=d.get("module_init"), array_max_tasks=d.get("array_max_tasks"),
         login=dict(d["login"]), source=", ".join(sources), data=dict(d),
     )

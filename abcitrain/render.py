@@ -33,10 +33,11 @@ def templates_dir() -> Path:
 
 @cache
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(  # noqa: S701 - shell scripts, not HTML; values go through |q
+    # Shell scripts, not HTML: HTML escaping would corrupt them; values go through |q.
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
-        lstrip_blocks=True, autoescape=False)
+        lstrip_blocks=True, autoescape=False)  # noqa: S701
     env.filters["q"] = quote
     return env
 

@@ -66,7 +66,7 @@ def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = 
     A dry run returns the same Submission without writing, running or recording anything.
     """
     require_submittable(plan)
-    submit_dir = submit_dir or os.getcwd()
+    submit_dir = submit_dir or str(Path.cwd())
     script_path = script_path_for(plan, submit_dir)
     argv = tuple(plan.submit_argv(script_path))
     if dry_run:

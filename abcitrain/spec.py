@@ -28,9 +28,9 @@ OUTPUT_RE = r"[A-Za-z0-9_./+{}-]{1,255}"
 OUTPUT_FIELDS = ("job_id", "array_index", "name")
 # What a directive line may hold: an option, then values made only of characters that no
 # scheduler's directive parser treats specially (no quotes, '#', '$', ';', spaces in values).
-_TOKEN = r"[A-Za-z0-9_.,:=+/@%-]+"
-DIRECTIVE_RE = rf"(--?[A-Za-z][A-Za-z0-9_-]*)(?:[ =]({_TOKEN}(?: {_TOKEN})*))?"
-DROP_RE = rf"--?[A-Za-z][A-Za-z0-9_-]*(?: {_TOKEN})?"
+_VALUE = r"[A-Za-z0-9_.,:=+/@%-]+"
+DIRECTIVE_RE = rf"(--?[A-Za-z][A-Za-z0-9_-]*)(?:[ =]({_VALUE}(?: {_VALUE})*))?"
+DROP_RE = rf"--?[A-Za-z][A-Za-z0-9_-]*(?: {_VALUE})?"
 ARRAY_RE = re.compile(r"(\d+)-(\d+)(?::(\d+))?")
 
 

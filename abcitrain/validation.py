@@ -89,7 +89,7 @@ def duration(value: Any) -> int:
 
 def string_list(item: Callable[[Any], Any]) -> Callable[[Any], list[Any]]:
     """A validator for a list whose items each pass ``item``; a bare string is refused."""
-    return vol.All(vol.Msg(list, "expected a list"), [item])  # type: ignore[no-any-return]
+    return vol.All(vol.Msg(list, "expected a list"), [item])
 
 
 def validate(schema: vol.Schema, data: Any, title: str) -> Any:
@@ -143,9 +143,9 @@ def _problem(schema: Any, data: Any, err: vol.Invalid) -> Problem:
 def _value_at(data: Any, path: Sequence[Any]) -> Any:
     cur = data
     for key in path:
-        if isinstance(cur, Mapping) and key in cur:
-            cur = cur[key]
-        elif isinstance(cur, list) and isinstance(key, int) and key < len(cur):
+        in_map = isinstance(cur, Mapping) and key in cur
+        in_list = isinstance(cur, list) and isinstance(key, int) and key < len(cur)
+        if in_map or in_list:
             cur = cur[key]
         else:
             return _MISSING

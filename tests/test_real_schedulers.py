@@ -18,7 +18,8 @@ from conftest import cli, wait_for
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT")
 RESOURCE = {"slurm-test": "gpu", "sge-test": "rt_F"}
 SHOW = ('echo "job=$ABCITRAIN_JOB_ID index=[$ABCITRAIN_ARRAY_INDEX] nnodes=$ABCITRAIN_NNODES '
-        'gpus=$ABCITRAIN_GPUS_PER_NODE msg=$MSG"; echo "hosts: $(paste -sd, "$ABCITRAIN_NODEFILE")"')
+        'gpus=$ABCITRAIN_GPUS_PER_NODE msg=$MSG"; '
+        'echo "hosts: $(paste -sd, "$ABCITRAIN_NODEFILE")"')
 
 
 @pytest.fixture(params=["slurm-test", "sge-test"])

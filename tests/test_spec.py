@@ -58,7 +58,8 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 
 def test_walltime_1_30_is_ninety_minutes_not_base_60(tmp_path: Path) -> None:
     path = tmp_path / "job.yaml"
-    path.write_text("name: a\ncluster: local\nresource: cpu\nwalltime: 1:30\ncommand: [/bin/true]\n")
+    path.write_text("name: a\ncluster: local\nresource: cpu\nwalltime: 1:30\n"
+                    "command: [/bin/true]\n")
     spec, _ = load_spec(path)
     assert spec.walltime_s == 5400
 
@@ -86,7 +87,8 @@ def test_job_ids_are_checked_against_the_scheduler_form() -> None:
 
 def test_bad_spec_exits_2_with_one_message_and_submits_nothing(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text("name: x\ncluster: local\nresource: gpu\nwalltime: soon\ncommand: [/bin/true]\n")
+    path.write_text("name: x\ncluster: local\nresource: gpu\nwalltime: soon\n"
+                    "command: [/bin/true]\n")
     result = cli("submit", str(path), ok=None)
     assert result.exit_code == 2
     assert "2 problems" in result.output

@@ -63,7 +63,7 @@ class LocalBackend(Backend):
             state = map_state(STATES, str(row["state"]), warn)
             result[row["job_id"]] = JobStatus(
                 row["job_id"], state, str(row["state"]), exit_code=row.get("exit_code"),
-                elapsed_s=row.get("elapsed"), detail="; ".join([row.get("detail") or ""] + warn)
+                elapsed_s=row.get("elapsed"), detail="; ".join([row.get("detail") or "", *warn])
                 .strip("; "))
         return {k: val for k, val in result.items() if k in job_ids}
 

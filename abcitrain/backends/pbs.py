@@ -143,5 +143,5 @@ def _status(job_id: str, record: dict[str, Any], cancelled: bool) -> JobStatus:
             state = JobState.FAILED
     else:
         state = map_state(STATES, raw, warn)
-    detail = "; ".join([str(record.get("comment", ""))] + warn).strip("; ")
+    detail = "; ".join([str(record.get("comment", "")), *warn]).strip("; ")
     return JobStatus(job_id, state, raw, exit_code=exit_code, elapsed_s=elapsed, detail=detail)

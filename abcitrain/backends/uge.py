@@ -111,7 +111,8 @@ class GridEngineBackend(Backend):
                      cancelled: frozenset[str] = frozenset()) -> dict[str, JobStatus]:
         warn: list[str] = []
         found: dict[str, list[tuple[JobState, str]]] = {}
-        root = ET.fromstring(out.stdout) if out.stdout.strip() else None
+        # qstat's own output on the submit host, not user data: no entity tricks to defuse
+        root = ET.fromstring(out.stdout) if out.stdout.strip() else None  # noqa: S314
         for job in root.iter("job_list") if root is not None else ():
             number = (job.findtext("JB_job_number") or "").strip()
             raw = (job.findtext("state") or "").strip()

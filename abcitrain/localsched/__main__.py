@@ -81,7 +81,7 @@ def submit(script: Path) -> str:
             raise SystemExit(f"localsched: dependency {dep} is not a local job")
     d = job_dir(root, job_id)
     job = LocalJob(job_id=job_id, name=opts.name, script=str(d / "script.sh"),
-                   submit_dir=os.getcwd(), walltime_s=walltime, tasks=tasks,
+                   submit_dir=str(Path.cwd()), walltime_s=walltime, tasks=tasks,
                    output=opts.output or ("{name}.o{job_id}" + (".{array_index}"
                                                                  if opts.array else "")),
                    after=after, dependency=kind, gpus=opts.gpus, grace_s=opts.grace)

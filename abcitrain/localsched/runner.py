@@ -151,7 +151,7 @@ class Runner:
             child.wait()
 
 
-class _gone:  # noqa: N801 - used as a tiny context manager
+class _gone:
     def __enter__(self) -> None:
         return None
 

@@ -1,0 +1,65 @@
+"""Benchmark: CLI cold start of `abcitrain render` against `import click, jinja2, yaml`.
+
+Login nodes read Python from shared file systems, where every import costs. Target: render
+within 2x of the baseline measured in the same run, and none of torch, deepspeed, paramiko,
+matplotlib imported. Runs are interleaved and the median of each is compared.
+
+    python bench/cold_start.py [--runs 21]
+
+Exit status 1 when a target is missed. Not a timed test: run it by hand or in CI for the record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = ROOT / "jobs" / "hello-local.yaml"
+HEAVY = ("torch", "deepspeed", "paramiko", "matplotlib", "transformers", "pydantic")
+TARGET = 2.0
+
+
+def _time(argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env=env, cwd=ROOT)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=21)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "ABCITRAIN_DATA_DIR": home, "ABCITRAIN_CONFIG_DIR": home}
+        base_argv = [sys.executable, "-c", "import click, jinja2, yaml"]
+        render_argv = [sys.executable, "-m", "abcitrain.cli", "render", str(SPEC)]
+        for argv in (base_argv, render_argv):      # warm the page cache and .pyc files
+            _time(argv, env)
+        base, render = [], []
+        for _ in range(args.runs):
+            base.append(_time(base_argv, env))
+            render.append(_time(render_argv, env))
+        imports = subprocess.run([sys.executable, "-X", "importtime", *render_argv[1:]],
+                                 capture_output=True, text=True, env=env, cwd=ROOT).stderr
+    loaded = {line.split("|")[-1].strip().split(".")[0] for line in imports.splitlines()
+              if line.startswith("import time:")}
+    heavy = sorted(set(HEAVY) & loaded)
+    b, r = statistics.median(base), statistics.median(render)
+    ratio = r / b
+    print(f"baseline (import click, jinja2, yaml): median {b * 1000:.1f} ms over {args.runs}")
+    print(f"abcitrain render:                      median {r * 1000:.1f} ms over {args.runs}")
+    print(f"ratio: {ratio:.2f} (target <= {TARGET})")
+    print(f"heavy modules imported: {', '.join(heavy) or 'none'}")
+    return 0 if ratio <= TARGET and not heavy else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,16 @@
+#!/bin/bash
+# Install the Debian packages the integration tests need (root): Slurm + munge + slurmdbd with
+# MariaDB, Son of Grid Engine, and the tools for network namespaces. Safe to run again.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd); . "$HERE/common.sh"
+H=$(hostname)
+getent hosts "$H" >/dev/null || echo "127.0.1.1 $H" >> /etc/hosts
+if ! dpkg -s gridengine-master >/dev/null 2>&1; then
+  debconf-set-selections <<SEL
+gridengine-common shared/gridengineconfig boolean true
+gridengine-common shared/gridenginecell string default
+gridengine-common shared/gridenginemaster string $H
+SEL
+fi
+apt_install slurmctld slurmd slurm-client munge slurmdbd mariadb-server \
+  gridengine-master gridengine-exec gridengine-client iproute2 util-linux bc

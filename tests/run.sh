@@ -1,0 +1,21 @@
+#!/bin/bash
+# The whole test suite, on a fresh Debian machine or a developer's: installs what it needs
+# (Debian packages for the real schedulers when run as root, a virtual environment with the
+# project), then lints, type-checks and runs every test. The tests start and stop Slurm and
+# Grid Engine themselves (tests/infra). Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "== Debian packages for the real schedulers"
+  bash tests/infra/packages.sh
+fi
+echo "== virtual environment (.venv)"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+echo "== ruff"
+.venv/bin/ruff check abcitrain tests bench jobs
+echo "== mypy"
+.venv/bin/mypy
+echo "== pytest"
+.venv/bin/python -m pytest "$@"
