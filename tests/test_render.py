@@ -10,6 +10,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,9 @@ def test_golden_script(case: str) -> None:
     spec, profile = parse_spec(CASES[case])
     plan = plan_job(spec, profile)
     assert plan.errors == []
-    got = plan.script + f"# submit: {shlex.join(plan.submit_argv('JOB.sh'))}\n"
+    # the local scheduler runs under this interpreter, whose path differs between checkouts
+    argv = [("PYTHON" if a == sys.executable else a) for a in plan.submit_argv("JOB.sh")]
+    got = plan.script + f"# submit: {shlex.join(argv)}\n"
     path = GOLDEN / f"{case}.sh"
     if os.environ.get("ABCITRAIN_UPDATE_GOLDEN") == "1":
         path.write_text(got)
@@ -120,7 +123,6 @@ def test_render_command_prints_script_and_exact_command(tmp_path: Path) -> None:
 
 def test_templates_ship_inside_the_wheel(tmp_path: Path) -> None:
     """Build the wheel and render from it, away from the checkout's templates/ folder."""
-    import sys
     import zipfile
 
     build = subprocess.run(

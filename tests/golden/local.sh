@@ -28,4 +28,4 @@ cd -- "$ABCITRAIN_SUBMIT_DIR"
 export HF_HOME='/scratch/hf cache'
 
 python jobs/train.py --config configs/sft.yaml
-# submit: /work/main/.venv/bin/python -m abcitrain.localsched submit JOB.sh
+# submit: PYTHON -m abcitrain.localsched submit JOB.sh
