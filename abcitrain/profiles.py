@@ -9,6 +9,7 @@ name is its profile's name; ``extends: OTHER`` starts a new profile from another
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import string
@@ -55,6 +56,26 @@ def _regex(value: Any) -> str:
     return str(value)
 
 
+def _date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise vol.Invalid(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+_TARIFFS = {
+    vol.Optional("minimum_seconds", default=0): v.number_at_least(0),
+    vol.Optional("services", default=[]): [vol.Schema(
+        {vol.Required("from"): _date, vol.Optional("note"): str,
+         **{vol.Optional(s): v.number_at_least(0) for s in SERVICES}})],
+    vol.Optional("types", default={}): {str: [{
+        vol.Required("from"): _date, vol.Required("rate"): v.number_at_least(0),
+        vol.Optional("note"): str}]},
+}
 _LIMITS = {
     vol.Optional("max_nodes"): v.int_between(1),
     vol.Optional("max_walltime"): v.duration,
@@ -100,7 +121,7 @@ PROFILE_SCHEMA = vol.Schema({
             _RESOURCE_TYPE},
     ),
     # Later issues add tariffs, reservation limits and launcher settings; they live here too.
-    vol.Optional("tariffs"): object,
+    vol.Optional("tariffs"): _TARIFFS,
     vol.Optional("reservations"): object,
     vol.Optional("launcher"): object,
 })
