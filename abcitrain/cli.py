@@ -106,14 +106,16 @@ def submit(spec: Path, dry_run: bool, wait: bool) -> None:
     if dry_run:
         sub = service.submit(plan, None, dry_run=True)
         click.echo(plan.script, nl=False)
-        click.echo(f"# dry run: nothing was written, submitted or recorded.\n"
+        click.echo(f"# dry run: nothing was written, submitted, charged or recorded.\n"
                    f"# script would be written to: {sub.script_path}\n"
-                   f"# command (in {sub.submit_dir}): {shlex.join(sub.argv)}")
+                   f"# command (in {sub.submit_dir}): {shlex.join(sub.argv)}\n"
+                   f"# {_charge_line(plan, sub)}")
         return
     store = JobStore()
     sub = service.submit(plan, store)
     click.echo(f"submitted {plan.profile.name} job {sub.job_id} ({plan.spec.name})")
-    click.echo(f"  script: {sub.script_path}\n  command: {shlex.join(sub.argv)}")
+    click.echo(f"  script: {sub.script_path}\n  command: {shlex.join(sub.argv)}\n"
+               f"  {_charge_line(plan, sub)}")
     if wait:
         assert sub.job_id is not None
         record = _follow(store, sub.job_id, plan.profile.name, show=plan.spec.array is None)
@@ -121,6 +123,17 @@ def submit(spec: Path, dry_run: bool, wait: bool) -> None:
                    + (f" (exit {record.exit_code})" if record.exit_code is not None else ""))
         if record.state != "COMPLETED":
             sys.exit(1)
+
+
+def _charge_line(plan: Any, sub: Any) -> str:
+    if sub.max_charge is None:
+        return f"points: no prices are known for cluster {plan.profile.name!r}"
+    spec = plan.spec
+    tasks = f" x {spec.array.count} array tasks" if spec.array else ""
+    from .durations import format_hms
+
+    return (f"maximum charge: {sub.max_charge} points ({spec.nodes} x {spec.resource} x "
+            f"{format_hms(spec.walltime_s)}{tasks}; {sub.quote.describe()})")
 
 
 def _fmt_elapsed(seconds: int | None) -> str:
@@ -226,6 +239,108 @@ def _follow(store: Any, job_id: str, cluster: str, task: int | None = None,
             return record
         time.sleep(delay)
         delay = min(delay * 1.5, 10.0)     # back off: polls cost the scheduler
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--group", "only", help="Only this group.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+              help="Draw cumulative points against the budget into this PNG.")
+@click.option("--no-refresh", is_flag=True, help="Do not ask schedulers about unfinished jobs.")
+@click.pass_context
+def points(ctx: click.Context, only: str | None, as_json: bool, plot: Path | None,
+           no_refresh: bool) -> None:
+    """Points spent and left by group, user, day and job; burn rate and forecast."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import datetime as dt
+
+    from . import service
+    from .budget import load_budgets
+    from .errors import AbcitrainError
+    from .jobstore import JobStore
+    from .ledger import Ledger
+    from .points import report
+
+    ledger = Ledger()
+    if not no_refresh:
+        store = JobStore()
+        unsettled = {(r["cluster"], r["ref"]) for r in ledger.rows() if r["kind"] == "job"
+                     and r["actual_e4"] is None}
+        records = [r for r in store.recent(limit=100_000, active_only=False)
+                   if (r.cluster, r.job_id) in unsettled]
+        try:
+            service.refresh(records, store)
+        except AbcitrainError as exc:
+            click.echo(f"warning: could not refresh unfinished jobs: {exc}", err=True)
+    rows = ledger.rows(only)
+    budgets = load_budgets()
+    if only:
+        budgets = {k: b for k, b in budgets.items() if k == only}
+    data = report(rows, budgets, dt.date.today())
+    if plot is not None:
+        from .plot import plot_budget
+
+        plot_budget(rows, data, plot)
+        click.echo(f"plot written to {plot}", err=True)
+    if as_json:
+        click.echo(json.dumps(data, indent=1))
+        return
+    if not data["groups"]:
+        click.echo("no charges recorded yet")
+    for g in data["groups"]:
+        budget = g["budget"] or "(no budget set)"
+        click.echo(f"group {g['group']}: budget {budget}, taken {g['taken']} (settled "
+                   f"{g['settled']}, still estimated {g['pending_estimates']}), remaining "
+                   f"{g['remaining'] if g['remaining'] is not None else '-'}")
+        click.echo(f"  burn rate {g['burn_per_day']} points/day over the last days; "
+                   + (f"at this rate the budget runs out on {g['forecast_exhausted']}"
+                      if g["forecast_exhausted"] else "no forecast (no budget or no spend)"))
+        for user, taken in g["by_user"].items():
+            click.echo(f"  user {user}: {taken}")
+        for day, taken in list(g["by_day"].items())[-14:]:
+            click.echo(f"  day {day}: {taken}")
+        for j in g["jobs"][-20:]:
+            actual = j["actual"] if j["actual"] is not None else "-"
+            click.echo(f"  {j['kind']} {j['cluster']}/{j['ref']} {j['name']} {j['state']}: "
+                       f"estimate {j['estimate']}, actual {actual}"
+                       + (f", refund {j['refund']}" if j["refund"] != "0.0000" else ""))
+
+
+@points.command("sync")
+@click.option("--cluster", default="abci3", show_default=True,
+              help="The cluster whose show_point this is.")
+@click.option("--file", "from_file", type=click.Path(exists=True, dir_okay=False,
+                                                      path_type=Path),
+              help="Read saved show_point output instead of running show_point.")
+def points_sync(cluster: str, from_file: Path | None) -> None:
+    """Record the groups' real balances from ABCI's show_point."""
+    from . import service
+    from .errors import SchedulerError
+    from .ledger import Ledger
+    from .showpoint import parse_show_point
+    from .tariffs import to_e4
+
+    if from_file is not None:
+        text = from_file.read_text()
+    else:
+        result = service.transport_for(cluster).run(["show_point"])
+        if result.returncode != 0:
+            raise SchedulerError(result.argv, result.returncode, result.stdout, result.stderr,
+                                 "show_point runs on ABCI's login nodes only")
+        text = result.stdout
+    try:
+        groups = parse_show_point(text)
+    except ValueError as exc:
+        from .errors import InputError, Problem
+
+        raise InputError("cannot read show_point output", [Problem("show_point", str(exc))]) \
+            from None
+    ledger = Ledger()
+    for g in groups:
+        ledger.set_balance(cluster, g.group, to_e4(g.point), to_e4(g.used))
+        click.echo(f"{cluster} group {g.group}: {g.point} points, {g.used} used, "
+                   f"{g.remaining} left")
 
 
 @cli.group(invoke_without_command=True)

@@ -143,3 +143,5 @@ class JobStatus:
     exit_code: int | None = None
     elapsed_s: int | None = None
     detail: str = ""
+    #: Seconds each array task (or the one job) ran, from accounting, for charging.
+    task_elapsed: tuple[float, ...] = ()

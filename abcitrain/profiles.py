@@ -67,11 +67,12 @@ def _date(value: Any) -> dt.date:
         raise vol.Invalid(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
+_SERVICE_COEFFS: dict[Any, Any] = {vol.Optional(s): v.number_at_least(0) for s in SERVICES}
 _TARIFFS = {
     vol.Optional("minimum_seconds", default=0): v.number_at_least(0),
     vol.Optional("services", default=[]): [vol.Schema(
         {vol.Required("from"): _date, vol.Optional("note"): str,
-         **{vol.Optional(s): v.number_at_least(0) for s in SERVICES}})],
+         **_SERVICE_COEFFS})],
     vol.Optional("types", default={}): {str: [{
         vol.Required("from"): _date, vol.Required("rate"): v.number_at_least(0),
         vol.Optional("note"): str}]},

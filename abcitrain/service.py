@@ -4,20 +4,26 @@ parts (specs, profiles, checks, rendering, backends). CLI verbs call these funct
 
 from __future__ import annotations
 
+import datetime as dt
+import getpass
 import os
 import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from .backends import get_backend
 from .backends.base import Backend, Output
+from .budget import guard, load_budgets
 from .errors import AbcitrainError, InputError, Problem, SchedulerError
 from .jobstore import JobRecord, JobStore
+from .ledger import Charge, Ledger, ledger_path, now_iso
 from .model import JobState, JobStatus
 from .render import JobPlan, plan_job
 from .spec import load_spec
+from .tariffs import Quote, max_charge, units
 from .transport import LocalTransport, RunResult, Transport
 
 SCRIPTS_DIR = Path(".abcitrain") / "scripts"
@@ -51,6 +57,20 @@ class Submission:
     argv: tuple[str, ...]
     script_path: str
     submit_dir: str
+    max_charge: Decimal | None = None
+    quote: Quote | None = None
+
+
+def estimate(plan: JobPlan, when: dt.date | None = None) -> tuple[Decimal, Quote] | None:
+    """The job's maximum charge at today's tariff; None for a cluster with no prices."""
+    if not plan.profile.data.get("tariffs"):
+        return None
+    return max_charge(plan.spec, plan.profile, when or dt.date.today())
+
+
+def existing_ledger() -> Ledger | None:
+    """The ledger, if one has been started (reading must not create it)."""
+    return Ledger() if ledger_path().exists() else None
 
 
 def script_path_for(plan: JobPlan, submit_dir: str) -> str:
@@ -69,8 +89,15 @@ def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = 
     submit_dir = submit_dir or str(Path.cwd())
     script_path = script_path_for(plan, submit_dir)
     argv = tuple(plan.submit_argv(script_path))
+    est = estimate(plan)
+    charge, quote = est if est is not None else (None, None)
+    budgets = load_budgets()
+    if charge is not None and budgets:
+        # a dry run reads the ledger but never creates it
+        guard(existing_ledger() if dry_run else Ledger(), budgets, plan.spec.group, charge,
+              f"job {plan.spec.name!r}")
     if dry_run:
-        return Submission(None, argv, script_path, submit_dir)
+        return Submission(None, argv, script_path, submit_dir, charge, quote)
     transport = transport or transport_for(plan.profile.name)
     backend = get_backend(plan.profile.scheduler)
     transport.write_text(script_path, plan.script, 0o755)
@@ -93,7 +120,14 @@ def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = 
             array_tasks=str(spec.array) if spec.array else None, state="PENDING",
             exit_code=None, elapsed_s=None, detail="", cancel_requested=False,
             spec=_spec_dict(plan)))
-    return Submission(job_id, argv, script_path, submit_dir)
+    if charge is not None and quote is not None:
+        spec = plan.spec
+        Ledger().record(Charge(
+            cluster=plan.profile.name, ref=job_id, kind="job", grp=spec.group or "",
+            usr=getpass.getuser(), name=spec.name, submitted_at=now_iso(), quote=quote,
+            units=units(spec), tasks=spec.array.count if spec.array else 1,
+            requested_s=spec.walltime_s, estimate=charge))
+    return Submission(job_id, argv, script_path, submit_dir, charge, quote)
 
 
 def _spec_dict(plan: JobPlan) -> dict[str, object]:
@@ -130,10 +164,16 @@ def refresh(records: Sequence[JobRecord], store: JobStore,
             accounted = _query_accounting(backend, tr, missing + ended, cancelled)
             statuses.update({i: st for i, st in accounted.items()
                              if i in missing or st.state is not JobState.UNKNOWN})
+        ledger = existing_ledger()
         for job_id in ids:
             st = statuses[job_id]
             store.update_state(cluster, job_id, st.state.value, st.exit_code, st.elapsed_s,
                                st.detail)
+            if ledger is not None and st.state.terminal:
+                elapsed = st.task_elapsed or ((float(st.elapsed_s),) if st.elapsed_s is not None
+                                              else ())
+                if elapsed or st.state is JobState.CANCELLED:
+                    ledger.settle(cluster, job_id, st.state.value, elapsed)
     keys = {(r.cluster, r.job_id) for r in records}
     fresh = {(r.cluster, r.job_id): r for r in store.recent(limit=10_000)
              if (r.cluster, r.job_id) in keys}

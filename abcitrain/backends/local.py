@@ -64,7 +64,7 @@ class LocalBackend(Backend):
             result[row["job_id"]] = JobStatus(
                 row["job_id"], state, str(row["state"]), exit_code=row.get("exit_code"),
                 elapsed_s=row.get("elapsed"), detail="; ".join([row.get("detail") or "", *warn])
-                .strip("; "))
+                .strip("; "), task_elapsed=tuple(row.get("task_elapsed") or ()))
         return {k: val for k, val in result.items() if k in job_ids}
 
     def accounting_argvs(self, job_ids: Sequence[str]) -> list[list[str]]:

@@ -144,4 +144,5 @@ def _status(job_id: str, record: dict[str, Any], cancelled: bool) -> JobStatus:
     else:
         state = map_state(STATES, raw, warn)
     detail = "; ".join([str(record.get("comment", "")), *warn]).strip("; ")
-    return JobStatus(job_id, state, raw, exit_code=exit_code, elapsed_s=elapsed, detail=detail)
+    return JobStatus(job_id, state, raw, exit_code=exit_code, elapsed_s=elapsed, detail=detail,
+                     task_elapsed=(float(elapsed),) if elapsed is not None else ())

@@ -134,7 +134,8 @@ class SlurmBackend(Backend):
                     job_id, aggregate([r[0] for r in got]),
                     ",".join(sorted({r[1] for r in got})),
                     exit_code=max(codes) if codes else None,
-                    elapsed_s=max(elapsed) if elapsed else None, detail="; ".join(warn))
+                    elapsed_s=max(elapsed) if elapsed else None, detail="; ".join(warn),
+                    task_elapsed=tuple(float(e) for e in elapsed))
         return result
 
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:

@@ -145,7 +145,11 @@ class GridEngineBackend(Backend):
             if not recs:
                 continue
             states, codes, walls = [], [], []
+            per_task: dict[str, float] = {}
             for rec in recs:
+                wall = float(rec.get("ru_wallclock", "0").rstrip("s") or 0)
+                task = rec.get("taskid", "undefined")
+                per_task[task] = max(per_task.get(task, 0.0), wall)   # one value per task
                 failed = rec.get("failed", "0").split(":")[0].strip()
                 code = rec.get("exit_status", "0").split()[0]
                 codes.append(int(code) if code.lstrip("-").isdigit() else 0)
@@ -162,7 +166,8 @@ class GridEngineBackend(Backend):
                     states.append(JobState.COMPLETED)
             raw = ",".join(sorted({r.get("failed", "0") for r in recs}))
             result[job_id] = JobStatus(job_id, aggregate(states), f"failed={raw}",
-                                       exit_code=max(codes), elapsed_s=max(walls))
+                                       exit_code=max(codes), elapsed_s=max(walls),
+                                       task_elapsed=tuple(per_task.values()))
         return result
 
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:

@@ -109,7 +109,8 @@ def stat(job_ids: list[str]) -> list[dict[str, object]]:
         if st.get("started"):
             elapsed = int((st.get("ended") or __import__("time").time()) - st["started"])
         rows.append({"job_id": job_id, "state": st.get("state"), "exit_code":
-                     st.get("exit_code"), "elapsed": elapsed, "detail": st.get("detail", "")})
+                     st.get("exit_code"), "elapsed": elapsed, "detail": st.get("detail", ""),
+                     "task_elapsed": [t.get("elapsed", 0) for t in st.get("tasks", {}).values()]})
     return rows
 
 

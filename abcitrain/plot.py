@@ -1,0 +1,64 @@
+"""``abcitrain points --plot``: cumulative points against the budget, with the forecast.
+
+matplotlib is imported here only, so nothing else pays for it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from .errors import AbcitrainError
+from .points import cumulative
+
+
+def plot_budget(rows: Sequence[Mapping[str, Any]], report: Mapping[str, Any],
+                path: Path) -> None:
+    """Draw one panel per group: spend over time, the budget line, the forecast to zero."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.dates as mdates
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise AbcitrainError("--plot needs matplotlib: pip install 'abcitrain[plot]'") from None
+    groups = report["groups"]
+    fig, axes = plt.subplots(len(groups) or 1, 1, figsize=(9, 3.6 * max(1, len(groups))),
+                             squeeze=False)
+    today = dt.date.fromisoformat(report["today"])
+    for ax, g in zip(axes[:, 0], groups, strict=False):
+        grp = "" if g["group"] == "(none)" else g["group"]
+        series = cumulative(rows, grp)
+        if series:
+            xs = [t for t, _ in series]
+            ys = [float(v) for _, v in series]
+            ax.step(xs, ys, where="post", color="#1f77b4", linewidth=2, label="points taken")
+        if g["budget"] is not None:
+            budget = float(Decimal(g["budget"]))
+            ax.axhline(budget, color="#d62728", linestyle="--", label=f"budget {budget:,.0f}")
+            over = g["remaining"] is not None and Decimal(g["remaining"]) <= 0
+            if over:
+                ax.text(0.99, 0.04, "OVER BUDGET", transform=ax.transAxes, ha="right",
+                        color="#d62728", fontsize=14, fontweight="bold")
+            elif g["forecast_exhausted"] and series:
+                end = dt.datetime.combine(dt.date.fromisoformat(g["forecast_exhausted"]),
+                                          dt.time())
+                start = max(series[-1][0].replace(tzinfo=None),
+                            dt.datetime.combine(today, dt.time()))
+                ax.plot([start, end], [float(series[-1][1]), budget], color="#ff7f0e",
+                        linestyle=":", linewidth=2,
+                        label=f"forecast: runs out {g['forecast_exhausted']}")
+        ax.set_title(f"group {g['group']}: {g['taken']} taken, "
+                     f"{g['remaining'] if g['remaining'] is not None else '?'} left, "
+                     f"burn {g['burn_per_day']}/day")
+        ax.set_ylabel("points")
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))  # type: ignore[no-untyped-call]
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,80 @@
+"""The points report: spent and remaining by group, user, day and job; burn rate; forecast.
+
+Pure functions over ledger rows and budgets, so the report, ``--json`` and ``--plot`` all
+show the same numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from .budget import Budget
+from .tariffs import from_e4
+
+BURN_WINDOW_DAYS = 7
+
+
+def _taken_e4(row: Mapping[str, Any]) -> int:
+    actual = row["actual_e4"]
+    return int((actual if actual is not None else row["estimate_e4"]) - row["refund_e4"])
+
+
+def _day(row: Mapping[str, Any]) -> dt.date:
+    return dt.datetime.fromisoformat(row["submitted_at"]).date()
+
+
+def report(rows: Sequence[Mapping[str, Any]], budgets: Mapping[str, Budget],
+           today: dt.date) -> dict[str, Any]:
+    """Everything ``abcitrain points`` shows, as plain data (Decimals as strings)."""
+    groups = sorted({str(r["grp"]) for r in rows} | set(budgets))
+    out: dict[str, Any] = {"today": today.isoformat(), "groups": []}
+    for grp in groups:
+        mine = [r for r in rows if r["grp"] == grp]
+        taken = from_e4(sum(_taken_e4(r) for r in mine))
+        settled = from_e4(sum(r["actual_e4"] for r in mine if r["actual_e4"] is not None))
+        pending = from_e4(sum(r["estimate_e4"] for r in mine if r["actual_e4"] is None))
+        budget = budgets.get(grp)
+        by_user: dict[str, int] = defaultdict(int)
+        by_day: dict[str, int] = defaultdict(int)
+        for r in mine:
+            by_user[r["usr"]] += _taken_e4(r)
+            by_day[_day(r).isoformat()] += _taken_e4(r)
+        since = today - dt.timedelta(days=BURN_WINDOW_DAYS - 1)
+        recent = from_e4(sum(_taken_e4(r) for r in mine if _day(r) >= since))
+        first_day = min((_day(r) for r in mine), default=today)
+        days = max(1, min(BURN_WINDOW_DAYS, (today - first_day).days + 1))
+        burn = (recent / days).quantize(Decimal("0.0001"))
+        entry: dict[str, Any] = {
+            "group": grp or "(none)", "budget": str(budget.points) if budget else None,
+            "taken": str(taken), "settled": str(settled), "pending_estimates": str(pending),
+            "remaining": str(budget.points - taken) if budget else None,
+            "burn_per_day": str(burn), "forecast_exhausted": None,
+            "by_user": {u: str(from_e4(v)) for u, v in sorted(by_user.items())},
+            "by_day": {d: str(from_e4(v)) for d, v in sorted(by_day.items())},
+            "jobs": [{"cluster": r["cluster"], "ref": r["ref"], "kind": r["kind"],
+                      "name": r["name"], "user": r["usr"], "submitted_at": r["submitted_at"],
+                      "state": r["state"], "estimate": str(from_e4(r["estimate_e4"])),
+                      "actual": (str(from_e4(r["actual_e4"])) if r["actual_e4"] is not None
+                                 else None),
+                      "refund": str(from_e4(r["refund_e4"]))} for r in mine],
+        }
+        if budget and burn > 0:
+            left = budget.points - taken
+            entry["forecast_exhausted"] = (today if left <= 0 else today + dt.timedelta(
+                days=int(left / burn))).isoformat()
+        out["groups"].append(entry)
+    return out
+
+
+def cumulative(rows: Sequence[Mapping[str, Any]], grp: str) -> list[tuple[dt.datetime, Decimal]]:
+    """(time, points taken so far) for one group, in time order, for the plot."""
+    total = 0
+    points = []
+    for r in sorted((r for r in rows if r["grp"] == grp), key=lambda r: r["submitted_at"]):
+        total += _taken_e4(r)
+        points.append((dt.datetime.fromisoformat(r["submitted_at"]), from_e4(total)))
+    return points
