@@ -343,6 +343,28 @@ def points_sync(cluster: str, from_file: Path | None) -> None:
                    f"{g.remaining} left")
 
 
+@points.command("import")
+@click.argument("accounting", type=click.File("r"))
+@click.option("--format", "fmt", type=click.Choice(["sacct", "qacct"]), required=True)
+@click.option("--cluster", required=True, help="The cluster profile that prices the records.")
+def points_import(accounting: Any, fmt: str, cluster: str) -> None:
+    """Import accounting records (sacct --parsable2 or qacct -j output) into the ledger."""
+    from .acct_import import import_accounting
+    from .errors import InputError, Problem
+    from .ledger import Ledger
+    from .profiles import load_profile
+
+    profile = load_profile(cluster)
+    try:
+        result = import_accounting(accounting, fmt, profile, Ledger())
+    except ValueError as exc:
+        raise InputError("cannot import this accounting file", [Problem(fmt, str(exc))]) \
+            from None
+    click.echo(f"read {result.read} records, imported {result.imported} new")
+    for why, n in sorted(result.skipped.items()):
+        click.echo(f"  skipped {n}: {why}")
+
+
 @cli.group(invoke_without_command=True)
 @click.pass_context
 def clusters(ctx: click.Context) -> None:

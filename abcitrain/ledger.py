@@ -64,6 +64,12 @@ MIGRATIONS: Sequence[str] = (
 )
 
 
+INSERT_COLUMNS = ("cluster", "ref", "kind", "grp", "usr", "name", "submitted_at", "service",
+                  "resource", "units", "tasks", "requested_s", "type_rate", "service_coeff",
+                  "minimum_s", "tariff_from", "estimate_e4", "source", "actual_e4",
+                  "elapsed_s", "state", "settled_at")
+
+
 def ledger_path() -> Path:
     """The ledger file: $ABCITRAIN_LEDGER, else the data folder's ledger.db."""
     env = os.environ.get("ABCITRAIN_LEDGER")
@@ -92,6 +98,10 @@ class Charge:
     requested_s: int
     estimate: Decimal
     source: str = "submit"
+    #: Set when the record is already final (imported from accounting).
+    actual: Decimal | None = None
+    elapsed_s: float | None = None
+    state: str = "PENDING"
 
 
 class Ledger:
@@ -115,6 +125,8 @@ class Ledger:
             conn.execute(f"PRAGMA journal_mode={self.journal}")
             conn.execute("PRAGMA busy_timeout=60000")
             conn.execute("PRAGMA synchronous=FULL")
+            # index inserts of a big import thrash the default 2 MB page cache
+            conn.execute("PRAGMA cache_size=-65536")
             conn.row_factory = sqlite3.Row
             yield conn
         finally:
@@ -138,18 +150,22 @@ class Ledger:
 
     def record_many(self, charges: Iterable[Charge]) -> int:
         """Record many charges in one transaction; returns how many were new."""
-        rows = [(c.cluster, c.ref, c.kind, c.grp, c.usr, c.name, c.submitted_at,
+        return self.insert_rows([(c.cluster, c.ref, c.kind, c.grp, c.usr, c.name, c.submitted_at,
                  c.quote.service, c.quote.resource, c.units, c.tasks, c.requested_s,
                  str(c.quote.type_rate), str(c.quote.service_coeff), str(c.quote.minimum_s),
-                 c.quote.type_from.isoformat(), to_e4(c.estimate), c.source)
-                for c in charges]
+                 c.quote.type_from.isoformat(), to_e4(c.estimate), c.source,
+                 None if c.actual is None else to_e4(c.actual), c.elapsed_s, c.state,
+                 None if c.actual is None else now_iso())
+                for c in charges])
+
+    def insert_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Insert rows in ``INSERT_COLUMNS`` order in one transaction; returns how many were
+        new. ``record_many`` builds them from Charges; bulk imports build them directly."""
         with self._tx() as conn:
             before = conn.total_changes
             conn.executemany(
-                "INSERT INTO charges (cluster, ref, kind, grp, usr, name, submitted_at,"
-                " service, resource, units, tasks, requested_s, type_rate, service_coeff,"
-                " minimum_s, tariff_from, estimate_e4, source)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                f"INSERT INTO charges ({', '.join(INSERT_COLUMNS)}) VALUES "
+                f"({', '.join('?' * len(INSERT_COLUMNS))})"
                 " ON CONFLICT (cluster, ref, kind) DO NOTHING", rows)
             return conn.total_changes - before
 

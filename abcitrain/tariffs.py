@@ -93,8 +93,34 @@ def quote(profile: ClusterProfile, resource: str, service: str, when: dt.date) -
 def job_points(q: Quote, count: int, seconds: float | Decimal,
                priority: Decimal = Decimal(1)) -> Decimal:
     """ABCI's formula for one job (or one array task) that ran ``seconds``."""
-    elapsed = max(Decimal(str(seconds)), q.minimum_s)
-    return round_points(q.service_coeff * q.type_rate * priority * count * elapsed / 3600)
+    return from_e4(job_points_e4(q, count, seconds, priority))
+
+
+def job_points_e4(q: Quote, count: int, seconds: float | Decimal | int,
+                  priority: Decimal = Decimal(1)) -> int:
+    """The same formula in integer ten-thousandths, exact (integer arithmetic, half-up)."""
+    return PointsFormula(q, priority)(count, seconds)
+
+
+class PointsFormula:
+    """ABCI's formula with one quote's rates turned into integers once, for bulk pricing."""
+
+    def __init__(self, q: Quote, priority: Decimal = Decimal(1)) -> None:
+        self.rate_num, self.rate_den = (q.service_coeff * q.type_rate * priority) \
+            .as_integer_ratio()
+        self.min_num, self.min_den = q.minimum_s.as_integer_ratio()
+
+    def __call__(self, count: int, seconds: float | Decimal | int) -> int:
+        """Points x 10^4 for ``count`` units over ``seconds``, rounded half-up."""
+        if isinstance(seconds, int):
+            sec_num, sec_den = seconds, 1
+        else:
+            sec_num, sec_den = Decimal(str(seconds)).as_integer_ratio()
+        if sec_num * self.min_den < self.min_num * sec_den:
+            sec_num, sec_den = self.min_num, self.min_den
+        num = self.rate_num * count * sec_num * E4
+        den = self.rate_den * sec_den * 3600
+        return (2 * num + den) // (2 * den)
 
 
 def reservation_points(q: Quote, nodes: int, days: int) -> Decimal:

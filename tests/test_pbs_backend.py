@@ -21,6 +21,7 @@ from abcitrain.backends.base import Output
 from abcitrain.backends.pbs import PbsBackend
 from abcitrain.errors import SchedulerError
 from abcitrain.jobstore import JobStore
+from abcitrain.ledger import Ledger
 from abcitrain.model import JobState
 from abcitrain.render import plan_job
 from abcitrain.spec import parse_spec
@@ -133,6 +134,16 @@ def test_submit_and_follow_through_the_service(tmp_path: Path) -> None:
     [rec] = service.refresh(store.recent(), store, tr)
     assert rec.state == "RUNNING"
     assert tr.ran[-1] == ["qstat", "-x", "-f", "-F", "json", "1234.pbs1"]
+    [charge] = Ledger().rows()
+    assert charge["estimate_e4"] == 30 * 10000            # 2 x rt_HF x 2 h x 7.5 points/h
+    # finished: the same record with job_state F and resources_used as PBS reports them
+    record = data["Jobs"]["1234.pbs1"]
+    record.update(job_state="F", Exit_status=0, resources_used={"walltime": "00:30:00"})
+    tr.answers["qstat"] = RunResult(("qstat",), 0, json.dumps(data), "")
+    [rec] = service.refresh(store.recent(), store, tr)
+    assert rec.state == "COMPLETED"
+    [charge] = Ledger().rows()
+    assert charge["actual_e4"] == 75000                   # 2 x 7.5 x 0.5 h = 7.5 points
 
 
 def test_a_real_refusal_reaches_the_user_in_pbs_words(tmp_path: Path) -> None:

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import subprocess
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from conftest import cli, wait_for
+
+from abcitrain.ledger import Ledger
+from abcitrain.tariffs import round_points
 
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT")
 RESOURCE = {"slurm-test": "gpu", "sge-test": "rt_F"}
@@ -108,6 +112,22 @@ def test_finished_job_is_confirmed_from_accounting(cluster: str, tmp_path: Path)
              and True, 120, "job to leave the queue")
     row: Any = wait_for(lambda: _ended(job), 60, "accounting record")
     assert row["state"] == "FAILED" and row["exit_code"] == 3, row
+
+
+def test_points_estimated_at_submit_and_settled_from_accounting(cluster: str,
+                                                                tmp_path: Path) -> None:
+    out = cli("submit", _spec(tmp_path, cluster, "charged", nodes=2,
+                              command=["sleep", "3"])).output
+    job = out.split()[3]
+    # 2 nodes x 10 min at 1.2 points/h (the test profiles' tariff) = 0.4 points at most
+    assert "maximum charge: 0.4000 points (2 x" in out
+    wait_for(lambda: _ended(job), 90, "job to end")
+    [row] = [r for r in Ledger().rows() if r["ref"] == job]
+    # the elapsed time comes from the scheduler's accounting (sacct ElapsedRaw / qacct)
+    assert row["actual_e4"] is not None and 3 <= row["elapsed_s"] < 60, row
+    expected = round_points(Decimal("1.2") * 2 * Decimal(str(row["elapsed_s"])) / 3600)
+    assert Decimal(row["actual_e4"]) / 10000 == expected
+    assert row["estimate_e4"] == 4000
 
 
 def test_scheduler_refusal_is_explained_without_traceback(cluster: str, tmp_path: Path) -> None:

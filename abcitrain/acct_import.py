@@ -1,0 +1,168 @@
+"""Import scheduler accounting into the points ledger, streaming (bounded memory).
+
+Formats: ``sacct --parsable2`` with a header line (columns looked up by name: JobID, User,
+Account, Partition, NNodes, Submit, ElapsedRaw, State) and ``qacct -j`` records (jobnumber,
+taskid, owner, project or account, qsub_time, ru_wallclock, category, granted_pe, slots).
+Each record is priced at the tariff in force on its submission day and stored with its actual
+charge; records already in the ledger are left as they are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO
+
+from .ledger import Ledger, now_iso
+from .model import ClusterProfile
+from .tariffs import PointsFormula, quote
+
+BATCH = 20_000
+
+
+@dataclass
+class ImportResult:
+    """What an import did."""
+
+    read: int = 0
+    imported: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, why: str) -> None:
+        """Count a record left out, by reason."""
+        self.skipped[why] = self.skipped.get(why, 0) + 1
+
+
+# A record: (ref, user, group, resource, units, submitted ISO 8601, elapsed s, state).
+# Plain tuples: a million of them are built per import.
+_Record = tuple[str, str, str, str, int, str, "int | float", str]
+
+
+def _partition_types(profile: ClusterProfile) -> dict[str, str]:
+    types = {name: name for name in profile.resource_types}
+    for name, t in profile.resource_types.items():
+        for template in t.request or profile.request:
+            m = re.fullmatch(r"--partition=([A-Za-z0-9_.-]+)", template)
+            if m:
+                types.setdefault(m.group(1), name)   # a type named like the partition wins
+    return types
+
+
+def sacct_records(lines: Iterable[str], profile: ClusterProfile,
+                  result: ImportResult) -> Iterator[_Record]:
+    """Records from ``sacct --parsable2`` text with a header line."""
+    it = iter(lines)
+    header = next(it, "").rstrip("\n").split("|")
+    need = ["JobID", "User", "Account", "Partition", "NNodes", "Submit", "ElapsedRaw", "State"]
+    missing = [c for c in need if c not in header]
+    if missing:
+        raise ValueError(f"the sacct header lacks {', '.join(missing)}; run sacct "
+                         f"--parsable2 --format={','.join(need)}")
+    col = {name: header.index(name) for name in need}
+    types = _partition_types(profile)
+    for line in it:
+        f = line.rstrip("\n").split("|")
+        result.read += 1
+        if len(f) < len(header):
+            result.skip("short line")
+            continue
+        resource = types.get(f[col["Partition"]])
+        if resource is None:
+            result.skip(f"partition {f[col['Partition']]} is not a resource type")
+            continue
+        try:
+            submitted = f[col["Submit"]]
+            dt.date.fromisoformat(submitted[:10])      # refuse a malformed date here
+            yield (f[col["JobID"]], f[col["User"]], f[col["Account"]], resource,
+                   int(f[col["NNodes"]]), submitted, int(f[col["ElapsedRaw"]] or 0),
+                   f[col["State"]].split(" ")[0])
+        except ValueError:
+            result.skip("unreadable field")
+
+
+_QACCT_TIME = re.compile(r"(\d\d)/(\d\d)/(\d{4}) (\d\d:\d\d:\d\d(?:\.\d+)?)")
+
+
+def qacct_records(lines: Iterable[str], profile: ClusterProfile,
+                  result: ImportResult) -> Iterator[_Record]:
+    """Records from ``qacct -j`` text (blocks separated by lines of '=')."""
+    rec: dict[str, str] = {}
+    for line in lines:
+        if line.startswith("====="):
+            if rec:
+                yield from _qacct_one(rec, profile, result)
+            rec = {}
+            continue
+        key, _, value = line.partition(" ")
+        if key:
+            rec[key] = value.strip()
+    if rec:
+        yield from _qacct_one(rec, profile, result)
+
+
+def _qacct_one(rec: dict[str, str], profile: ClusterProfile,
+               result: ImportResult) -> Iterator[_Record]:
+    result.read += 1
+    found = None
+    request = f"{rec.get('category', '')} {rec.get('submit_cmd', '')}"   # ABCI: submit_cmd
+    for name, value in re.findall(r"([A-Za-z0-9_.]+)=(\d+)", request):
+        if name in profile.resource_types:
+            found = (name, int(value))
+            break
+    if found is None:
+        result.skip("no resource type in category")
+        return
+    resource, count = found
+    if rec.get("granted_pe", "NONE") != "NONE" and "-pe" in " ".join(
+            profile.resource_types[resource].request or profile.request):
+        count = int(rec.get("slots", count))       # the PE spreads one slot per host
+    task = rec.get("taskid", "undefined")
+    ref = rec.get("jobnumber", "") + ("" if task == "undefined" else f".{task}")
+    m = _QACCT_TIME.fullmatch(rec.get("qsub_time", ""))
+    try:
+        elapsed = float(rec.get("ru_wallclock", "0").rstrip("s") or 0)
+    except ValueError:
+        m = None
+    if m is None:
+        result.skip("unreadable field")
+        return
+    submitted = f"{m[3]}-{m[1]}-{m[2]}T{m[4]}"   # qacct prints MM/DD/YYYY
+    group = rec.get("project") or rec.get("account") or ""
+    failed = rec.get("failed", "0").split()[0]
+    yield (ref, rec.get("owner", ""), group.strip(), resource, count, submitted, elapsed,
+           "COMPLETED" if failed == "0" else "FAILED")
+
+
+def import_accounting(stream: IO[str], fmt: str, profile: ClusterProfile,
+                      ledger: Ledger) -> ImportResult:
+    """Price and store every record of ``stream``, in batches of one transaction each."""
+    result = ImportResult()
+    source = sacct_records(stream, profile, result) if fmt == "sacct" else \
+        qacct_records(stream, profile, result)
+    # One quote per (resource, day): the tariff lookup is not repeated for every record.
+    quotes: dict[tuple[str, str], tuple[PointsFormula, tuple[str, str, str, str, str]]] = {}
+    source_name = f"import:{fmt}"
+    settled_at = now_iso()
+    batch: list[tuple[object, ...]] = []
+    for ref, user, group, resource, units, submitted, elapsed, state in source:
+        key = (resource, submitted[:10])
+        cached = quotes.get(key)
+        if cached is None:
+            q = quote(profile, resource, "spot", dt.date.fromisoformat(key[1]))
+            cached = quotes[key] = (PointsFormula(q), (
+                q.service, str(q.type_rate), str(q.service_coeff), str(q.minimum_s),
+                q.type_from.isoformat()))
+        formula, (service, *texts) = cached
+        actual = formula(units, elapsed) if elapsed > 0 else 0
+        # columns in ledger.INSERT_COLUMNS order
+        batch.append((profile.name, ref, "job", group, user, "", submitted, service, resource,
+                      units, 1, int(elapsed), *texts, actual, source_name, actual, elapsed,
+                      state, settled_at))
+        if len(batch) >= BATCH:
+            result.imported += ledger.insert_rows(batch)
+            batch = []
+    if batch:
+        result.imported += ledger.insert_rows(batch)
+    return result

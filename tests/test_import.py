@@ -1,0 +1,50 @@
+"""Importing accounting into the ledger: sacct --parsable2 and qacct -j (ABCI's real record)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from conftest import DATA, cli
+
+from abcitrain.ledger import Ledger
+
+SACCT = """JobID|User|Account|Partition|NNodes|Submit|ElapsedRaw|State
+101|alice|grp1|gpu|2|2024-05-01T10:00:00|3600|COMPLETED
+102|bob|grp1|gpu|1|2024-05-02T10:00:00|0|CANCELLED by 0
+103|bob|grp1|nosuch|1|2024-05-02T10:00:00|10|COMPLETED
+"""
+
+
+def test_sacct_import_prices_each_record_and_is_idempotent(tmp_path: Path) -> None:
+    (tmp_path / "acct.txt").write_text(SACCT)
+    out = cli("points", "import", "acct.txt", "--format", "sacct", "--cluster",
+              "slurm-test").output
+    assert "read 3 records, imported 2 new" in out and "partition nosuch" in out
+    rows = {r["ref"]: r for r in Ledger().rows()}
+    assert rows["101"]["actual_e4"] == 24000        # 2 nodes x 1 h x 1.2 points/h
+    assert rows["102"]["actual_e4"] == 0            # never ran: nothing charged
+    again = cli("points", "import", "acct.txt", "--format", "sacct", "--cluster",
+                "slurm-test").output
+    assert "imported 0 new" in again
+
+
+def test_abci_qacct_record_is_priced_at_its_date(tmp_path: Path) -> None:
+    # ABCI 2.0's documented record: rt_F=1 in submit_cmd, submitted 07/01/2018, 0.020 s
+    sample = DATA / "samples" / "uge" / "qacct-j.txt"
+    text = sample.read_text().replace("07/01/2018", "07/01/2023")   # FY2023 is the oldest
+    (tmp_path / "q.txt").write_text(text)                           # tariff abcitrain ships
+    out = cli("points", "import", "q.txt", "--format", "qacct", "--cluster", "abci2").output
+    assert "imported 1 new" in out
+    [row] = Ledger().rows()
+    assert (row["ref"], row["resource"], row["units"], row["grp"]) == \
+        ("12345", "rt_F", 1, "group")
+    # 0.020 s is under the 1.8 s minimum: 1.0 x 1 x 1.8 / 3600 = 0.0005
+    assert Decimal(row["actual_e4"]) / 10000 == Decimal("0.0005")
+
+
+def test_bad_sacct_header_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "bad.txt").write_text("JobID|State\n1|COMPLETED\n")
+    result = cli("points", "import", "bad.txt", "--format", "sacct", "--cluster",
+                 "slurm-test", ok=None)
+    assert result.exit_code == 2 and "lacks User, Account, Partition" in result.output
