@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import sqlitedb
+
 MIGRATIONS: Sequence[str] = (
     # 1: submitted jobs and what abcitrain last learnt about them
     """
@@ -85,29 +87,13 @@ class JobStore:
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection in WAL mode; commits on success, rolls back on error."""
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.row_factory = sqlite3.Row
+        """A connection to the job database (autocommit: each statement is atomic)."""
+        with sqlitedb.connect(self.path, timeout_s=30) as conn:
             yield conn
-        finally:
-            conn.close()
 
     def _migrate(self) -> None:
         with self.connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                for number, sql in enumerate(MIGRATIONS[version:], start=version + 1):
-                    for statement in filter(str.strip, sql.split(";")):
-                        conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version={number}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            sqlitedb.migrate(conn, MIGRATIONS)
 
     def add(self, record: JobRecord) -> None:
         """Record a submission (idempotent per cluster and job id)."""

@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from . import sqlitedb
 from .jobstore import data_dir
 from .tariffs import Quote, job_points, to_e4
 
@@ -111,38 +112,20 @@ class Ledger:
         self.path = path or ledger_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.journal = os.environ.get("ABCITRAIN_LEDGER_JOURNAL", "wal").upper()
-        with self._tx() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            for number, sql in enumerate(MIGRATIONS[version:], start=version + 1):
-                for statement in filter(str.strip, sql.split(";")):
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={number}")
+        with self._connect() as conn:
+            sqlitedb.migrate(conn, MIGRATIONS)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        try:
-            conn.execute(f"PRAGMA journal_mode={self.journal}")
-            conn.execute("PRAGMA busy_timeout=60000")
-            conn.execute("PRAGMA synchronous=FULL")
-            # index inserts of a big import thrash the default 2 MB page cache
-            conn.execute("PRAGMA cache_size=-65536")
-            conn.row_factory = sqlite3.Row
+        # index inserts of a big import thrash the default 2 MB page cache: 64 MiB
+        with sqlitedb.connect(self.path, self.journal, cache_kib=65536) as conn:
             yield conn
-        finally:
-            conn.close()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: all of it lands, or none of it."""
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._connect() as conn, sqlitedb.transaction(conn):
+            yield conn
 
     def record(self, charge: Charge) -> bool:
         """Record a submission or booking; False if (cluster, ref, kind) was already there."""
