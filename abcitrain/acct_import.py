@@ -60,24 +60,29 @@ def sacct_records(lines: Iterable[str], profile: ClusterProfile,
     if missing:
         raise ValueError(f"the sacct header lacks {', '.join(missing)}; run sacct "
                          f"--parsable2 --format={','.join(need)}")
-    col = {name: header.index(name) for name in need}
+    # column positions as locals: this loop runs once per record, a million times
+    job, usr, acc, part, nn, sub, ela, st = (header.index(name) for name in need)
+    width = len(header)
     types = _partition_types(profile)
+    days: set[str] = set()
     for line in it:
         f = line.rstrip("\n").split("|")
         result.read += 1
-        if len(f) < len(header):
+        if len(f) < width:
             result.skip("short line")
             continue
-        resource = types.get(f[col["Partition"]])
+        resource = types.get(f[part])
         if resource is None:
-            result.skip(f"partition {f[col['Partition']]} is not a resource type")
+            result.skip(f"partition {f[part]} is not a resource type")
             continue
         try:
-            submitted = f[col["Submit"]]
-            dt.date.fromisoformat(submitted[:10])      # refuse a malformed date here
-            yield (f[col["JobID"]], f[col["User"]], f[col["Account"]], resource,
-                   int(f[col["NNodes"]]), submitted, int(f[col["ElapsedRaw"]] or 0),
-                   f[col["State"]].split(" ")[0])
+            submitted = f[sub]
+            day = submitted[:10]
+            if day not in days:
+                dt.date.fromisoformat(day)          # refuse a malformed date, once per day
+                days.add(day)
+            yield (f[job], f[usr], f[acc], resource, int(f[nn]), submitted,
+                   int(f[ela] or 0), f[st].split(" ", 1)[0])
         except ValueError:
             result.skip("unreadable field")
 
