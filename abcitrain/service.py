@@ -17,7 +17,7 @@ from pathlib import Path
 from .backends import get_backend
 from .backends.base import Backend, Output
 from .budget import guard, load_budgets
-from .errors import AbcitrainError, InputError, Problem, SchedulerError
+from .errors import InputError, Problem, SchedulerError
 from .jobstore import JobRecord, JobStore
 from .ledger import Charge, Ledger, ledger_path, now_iso
 from .model import JobState, JobStatus
@@ -260,5 +260,3 @@ def logs(job_id: str, store: JobStore, task: int | None = None, cluster: str | N
     tr = transport or transport_for(record.cluster)
     return path, tr.read_text(path)
 
-
-__all__ = ["AbcitrainError", "Submission", "cancel", "load_plan", "logs", "refresh", "submit"]

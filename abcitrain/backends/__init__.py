@@ -25,7 +25,3 @@ def get_backend(name: str) -> Backend:
     backend: Backend = getattr(importlib.import_module(module), cls)()
     return backend
 
-
-def known_backends() -> list[str]:
-    """The scheduler names abcitrain can drive."""
-    return sorted(_BACKENDS)

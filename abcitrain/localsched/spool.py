@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import os
@@ -140,9 +139,3 @@ def read_state(root: Path, job_id: str) -> dict[str, Any] | None:
                      "detail": "the local runner is gone (killed, or the machine restarted)"}
     return state
 
-
-@contextlib.contextmanager
-def suppress_missing() -> Any:
-    """Ignore a file or process that has already gone."""
-    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-        yield
