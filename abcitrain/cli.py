@@ -265,10 +265,9 @@ def points(ctx: click.Context, only: str | None, as_json: bool, plot: Path | Non
     ledger = Ledger()
     if not no_refresh:
         store = JobStore()
-        unsettled = {(r["cluster"], r["ref"]) for r in ledger.rows() if r["kind"] == "job"
-                     and r["actual_e4"] is None}
-        records = [r for r in store.recent(limit=100_000, active_only=False)
-                   if (r.cluster, r.job_id) in unsettled]
+        found = (store.get(r["cluster"], r["ref"]) for r in ledger.rows()
+                 if r["kind"] == "job" and r["actual_e4"] is None)
+        records = [rec for rec in found if rec is not None]
         try:
             service.refresh(records, store)
         except AbcitrainError as exc:

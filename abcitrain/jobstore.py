@@ -124,6 +124,11 @@ class JobStore:
             conn.execute("UPDATE jobs SET cancel_requested=1, updated_at=? WHERE cluster=? AND"
                          " job_id=?", (time.time(), cluster, job_id))
 
+    def get(self, cluster: str, job_id: str) -> JobRecord | None:
+        """One job by its key."""
+        found = self.find(job_id, cluster)
+        return found[0] if found else None
+
     def find(self, job_id: str, cluster: str | None = None) -> list[JobRecord]:
         """Jobs with this id (on one cluster, or on any)."""
         sql = "SELECT * FROM jobs WHERE job_id=?"

@@ -147,6 +147,7 @@ def refresh(records: Sequence[JobRecord], store: JobStore,
     """Ask each scheduler ONCE about every unfinished job, confirm the ones that left the
     queue from accounting, store the answers, and return the updated records."""
     by_cluster: dict[tuple[str, str], list[JobRecord]] = {}
+    ledger = existing_ledger()
     for rec in records:
         if not JobState(rec.state).terminal:
             by_cluster.setdefault((rec.cluster, rec.scheduler), []).append(rec)
@@ -164,7 +165,6 @@ def refresh(records: Sequence[JobRecord], store: JobStore,
             accounted = _query_accounting(backend, tr, missing + ended, cancelled)
             statuses.update({i: st for i, st in accounted.items()
                              if i in missing or st.state is not JobState.UNKNOWN})
-        ledger = existing_ledger()
         for job_id in ids:
             st = statuses[job_id]
             store.update_state(cluster, job_id, st.state.value, st.exit_code, st.elapsed_s,
@@ -174,10 +174,7 @@ def refresh(records: Sequence[JobRecord], store: JobStore,
                                               else ())
                 if elapsed or st.state is JobState.CANCELLED:
                     ledger.settle(cluster, job_id, st.state.value, elapsed)
-    keys = {(r.cluster, r.job_id) for r in records}
-    fresh = {(r.cluster, r.job_id): r for r in store.recent(limit=10_000)
-             if (r.cluster, r.job_id) in keys}
-    return [fresh.get((r.cluster, r.job_id), r) for r in records]
+    return [store.get(r.cluster, r.job_id) or r for r in records]
 
 
 def _query_queue(backend: Backend, tr: Transport, ids: Sequence[str],
