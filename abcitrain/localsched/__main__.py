@@ -13,6 +13,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from ..durations import parse_duration
@@ -107,7 +108,7 @@ def stat(job_ids: list[str]) -> list[dict[str, object]]:
             continue
         elapsed = None
         if st.get("started"):
-            elapsed = int((st.get("ended") or __import__("time").time()) - st["started"])
+            elapsed = int((st.get("ended") or time.time()) - st["started"])
         rows.append({"job_id": job_id, "state": st.get("state"), "exit_code":
                      st.get("exit_code"), "elapsed": elapsed, "detail": st.get("detail", ""),
                      "task_elapsed": [t.get("elapsed", 0) for t in st.get("tasks", {}).values()]})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -141,22 +142,14 @@ class Runner:
 
     def stop(self, child: subprocess.Popen[bytes]) -> None:
         """SIGTERM the task's process group, SIGKILL after the grace period."""
-        with _gone():
+        with contextlib.suppress(ProcessLookupError):     # the task may have just ended
             os.killpg(child.pid, signal.SIGTERM)
         try:
             child.wait(self.job.grace_s)
         except subprocess.TimeoutExpired:
-            with _gone():
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGKILL)
             child.wait()
-
-
-class _gone:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return exc[0] is ProcessLookupError
 
 
 def run_job(root: Path, job_id: str) -> None:
