@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
+from .backends.uge import iter_qacct, wallclock_s
 from .ledger import Ledger, now_iso
 from .model import ClusterProfile
 from .tariffs import PointsFormula, quote
@@ -93,17 +94,7 @@ _QACCT_TIME = re.compile(r"(\d\d)/(\d\d)/(\d{4}) (\d\d:\d\d:\d\d(?:\.\d+)?)")
 def qacct_records(lines: Iterable[str], profile: ClusterProfile,
                   result: ImportResult) -> Iterator[_Record]:
     """Records from ``qacct -j`` text (blocks separated by lines of '=')."""
-    rec: dict[str, str] = {}
-    for line in lines:
-        if line.startswith("====="):
-            if rec:
-                yield from _qacct_one(rec, profile, result)
-            rec = {}
-            continue
-        key, _, value = line.partition(" ")
-        if key:
-            rec[key] = value.strip()
-    if rec:
+    for rec in iter_qacct(lines):
         yield from _qacct_one(rec, profile, result)
 
 
@@ -127,7 +118,7 @@ def _qacct_one(rec: dict[str, str], profile: ClusterProfile,
     ref = rec.get("jobnumber", "") + ("" if task == "undefined" else f".{task}")
     m = _QACCT_TIME.fullmatch(rec.get("qsub_time", ""))
     try:
-        elapsed = float(rec.get("ru_wallclock", "0").rstrip("s") or 0)
+        elapsed = wallclock_s(rec)
     except ValueError:
         m = None
     if m is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from ..durations import format_hms
 from ..model import JobSpec, JobState, JobStatus
@@ -147,13 +147,13 @@ class GridEngineBackend(Backend):
             states, codes, walls = [], [], []
             per_task: dict[str, float] = {}
             for rec in recs:
-                wall = float(rec.get("ru_wallclock", "0").rstrip("s") or 0)
+                wall = wallclock_s(rec)
                 task = rec.get("taskid", "undefined")
                 per_task[task] = max(per_task.get(task, 0.0), wall)   # one value per task
                 failed = rec.get("failed", "0").split(":")[0].strip()
                 code = rec.get("exit_status", "0").split()[0]
                 codes.append(int(code) if code.lstrip("-").isdigit() else 0)
-                walls.append(int(float(rec.get("ru_wallclock", "0").rstrip("s") or 0)))
+                walls.append(int(wall))
                 deleted = rec.get("deleted_by", "NONE") not in ("NONE", "")
                 if failed in FAILED_TIMEOUT:
                     states.append(JobState.TIMEOUT)
@@ -176,15 +176,26 @@ class GridEngineBackend(Backend):
 
 def parse_qacct(text: str) -> list[dict[str, str]]:
     """Split ``qacct -j`` output into one mapping per record (key, then the rest of the line)."""
-    records: list[dict[str, str]] = []
+    return list(iter_qacct(text.splitlines()))
+
+
+def iter_qacct(lines: Iterable[str]) -> Iterator[dict[str, str]]:
+    """The records of ``qacct -j`` output, one at a time (for files too big to hold)."""
     current: dict[str, str] | None = None
-    for line in text.splitlines():
+    for line in lines:
         if line.startswith("====="):
+            if current is not None:
+                yield current
             current = {}
-            records.append(current)
             continue
         if current is None or not line.strip():
             continue
         key, _, value = line.partition(" ")
         current[key] = value.strip()
-    return records
+    if current is not None:
+        yield current
+
+
+def wallclock_s(record: dict[str, str]) -> float:
+    """A qacct record's ru_wallclock in seconds (SGE 8.1.9 prints "4s", others "0.020")."""
+    return float(record.get("ru_wallclock", "0").rstrip("s") or 0)
