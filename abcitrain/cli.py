@@ -256,7 +256,7 @@ def points(ctx: click.Context, only: str | None, as_json: bool, plot: Path | Non
     import datetime as dt
 
     from . import service
-    from .budget import load_budgets
+    from .budget import load_budgets, standing
     from .errors import AbcitrainError
     from .jobstore import JobStore
     from .ledger import Ledger
@@ -276,7 +276,8 @@ def points(ctx: click.Context, only: str | None, as_json: bool, plot: Path | Non
     budgets = load_budgets()
     if only:
         budgets = {k: b for k, b in budgets.items() if k == only}
-    data = report(rows, budgets, dt.date.today())
+    standings = {grp: standing(ledger, b) for grp, b in budgets.items()}
+    data = report(rows, standings, dt.date.today())
     if plot is not None:
         from .plot import plot_budget
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from .budget import Budget
+from .budget import Standing
 from .tariffs import from_e4
 
 BURN_WINDOW_DAYS = 7
@@ -27,17 +27,20 @@ def _day(row: Mapping[str, Any]) -> dt.date:
     return dt.datetime.fromisoformat(row["submitted_at"]).date()
 
 
-def report(rows: Sequence[Mapping[str, Any]], budgets: Mapping[str, Budget],
+def report(rows: Sequence[Mapping[str, Any]], standings: Mapping[str, Standing],
            today: dt.date) -> dict[str, Any]:
-    """Everything ``abcitrain points`` shows, as plain data (Decimals as strings)."""
-    groups = sorted({str(r["grp"]) for r in rows} | set(budgets))
+    """Everything ``abcitrain points`` shows, as plain data (Decimals as strings).
+
+    What is left comes from ``budget.standing``, the figure the submission guard uses, so a
+    synced show_point balance caps it here too."""
+    groups = sorted({str(r["grp"]) for r in rows} | set(standings))
     out: dict[str, Any] = {"today": today.isoformat(), "groups": []}
     for grp in groups:
         mine = [r for r in rows if r["grp"] == grp]
         taken = from_e4(sum(_taken_e4(r) for r in mine))
         settled = from_e4(sum(r["actual_e4"] for r in mine if r["actual_e4"] is not None))
         pending = from_e4(sum(r["estimate_e4"] for r in mine if r["actual_e4"] is None))
-        budget = budgets.get(grp)
+        st = standings.get(grp)
         by_user: dict[str, int] = defaultdict(int)
         by_day: dict[str, int] = defaultdict(int)
         for r in mine:
@@ -49,9 +52,12 @@ def report(rows: Sequence[Mapping[str, Any]], budgets: Mapping[str, Budget],
         days = max(1, min(BURN_WINDOW_DAYS, (today - first_day).days + 1))
         burn = (recent / days).quantize(Decimal("0.0001"))
         entry: dict[str, Any] = {
-            "group": grp or "(none)", "budget": str(budget.points) if budget else None,
+            "group": grp or "(none)", "budget": str(st.budget) if st else None,
             "taken": str(taken), "settled": str(settled), "pending_estimates": str(pending),
-            "remaining": str(budget.points - taken) if budget else None,
+            "remaining": str(st.remaining) if st else None,
+            "show_point_remaining": (str(st.synced_remaining) if st and st.synced_at
+                                     else None),
+            "show_point_synced_at": st.synced_at if st else None,
             "burn_per_day": str(burn), "forecast_exhausted": None,
             "by_user": {u: str(from_e4(v)) for u, v in sorted(by_user.items())},
             "by_day": {d: str(from_e4(v)) for d, v in sorted(by_day.items())},
@@ -62,8 +68,8 @@ def report(rows: Sequence[Mapping[str, Any]], budgets: Mapping[str, Budget],
                                  else None),
                       "refund": str(from_e4(r["refund_e4"]))} for r in mine],
         }
-        if budget and burn > 0:
-            left = budget.points - taken
+        if st and burn > 0:
+            left = st.remaining
             entry["forecast_exhausted"] = (today if left <= 0 else today + dt.timedelta(
                 days=int(left / burn))).isoformat()
         out["groups"].append(entry)

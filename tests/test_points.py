@@ -110,6 +110,9 @@ def test_show_point_balances_cap_what_is_left(tmp_path: Path) -> None:
     refused = cli("submit", _job(tmp_path, "big"), ok=None)
     assert refused.exit_code == 2 and "show_point balance synced" in refused.output
     assert "3.5000 left" in refused.output
+    # the report shows the same figure the guard used
+    [group] = json.loads(cli("points", "--json", "--no-refresh").output)["groups"]
+    assert (group["remaining"], group["show_point_remaining"]) == ("3.5000", "3.5000")
 
 
 WRITER = """
