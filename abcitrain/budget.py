@@ -94,7 +94,9 @@ def standing(ledger: Ledger | None, budget: Budget) -> Standing:
 
 
 def guard(ledger: Ledger | None, budgets: dict[str, Budget], group: str | None,
-          max_charge: Decimal, what: str) -> None:
+          max_charge: Decimal, what: str,
+          hint: str = "Shorten the walltime, use fewer nodes, or raise the budget in "
+          "abcitrain.yaml.") -> None:
     """Refuse (BudgetError, exit 2) when ``max_charge`` would take a group or user past zero."""
     budget = budgets.get(group or "")
     if budget is None:
@@ -106,8 +108,7 @@ def guard(ledger: Ledger | None, budgets: dict[str, Budget], group: str | None,
         raise BudgetError(
             f"refused before submission: {what} would cost up to {max_charge} points, but "
             f"group {budget.group} has {st.remaining} of its {budget.points} left "
-            f"({st.committed} already committed{synced}). Shorten the walltime, use fewer "
-            "nodes, or raise the budget in abcitrain.yaml.")
+            f"({st.committed} already committed{synced}). {hint}")
     user = getpass.getuser()
     share = budget.users.get(user)
     if share is not None:

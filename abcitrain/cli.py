@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from . import __version__
+from .cli_reserve import reserve
 from .errors import AbcitrainError, Problem
 
 
@@ -82,10 +83,16 @@ def render(spec: Path, output: Path | None) -> None:
 def check(spec: Path) -> None:
     """Check SPEC against its cluster's limits; list every problem at once."""
     from . import service
+    from .checks import errors_in
+    from .errors import InputError
+    from .jobstore import JobStore
 
     plan = service.load_plan(spec)
-    _echo_problems(plan.problems)
-    service.require_submittable(plan)
+    found = [*plan.problems, *service.reservation_problems(plan, JobStore())]
+    _echo_problems(found)
+    if errors_in(found):
+        raise InputError(f"job {plan.spec.name!r} cannot run on {plan.profile.name!r}",
+                         errors_in(found))
     click.echo(f"ok: {plan.spec.name} fits {plan.profile.name} ({plan.spec.nodes} x "
                f"{plan.spec.resource}, {plan.spec.service})")
 
@@ -105,6 +112,7 @@ def submit(spec: Path, dry_run: bool, wait: bool) -> None:
     _echo_problems(plan.problems)
     if dry_run:
         sub = service.submit(plan, None, dry_run=True)
+        _echo_problems(sub.warnings)
         click.echo(plan.script, nl=False)
         click.echo(f"# dry run: nothing was written, submitted, charged or recorded.\n"
                    f"# script would be written to: {sub.script_path}\n"
@@ -113,6 +121,7 @@ def submit(spec: Path, dry_run: bool, wait: bool) -> None:
         return
     store = JobStore()
     sub = service.submit(plan, store)
+    _echo_problems(sub.warnings)
     click.echo(f"submitted {plan.profile.name} job {sub.job_id} ({plan.spec.name})")
     click.echo(f"  script: {sub.script_path}\n  command: {shlex.join(sub.argv)}\n"
                f"  {_charge_line(plan, sub)}")
@@ -126,6 +135,9 @@ def submit(spec: Path, dry_run: bool, wait: bool) -> None:
 
 
 def _charge_line(plan: Any, sub: Any) -> str:
+    if plan.spec.reservation:
+        return (f"points: none for the job; reservation {plan.spec.reservation} was charged "
+                "when it was booked")
     if sub.max_charge is None:
         return f"points: no prices are known for cluster {plan.profile.name!r}"
     spec = plan.spec
@@ -394,6 +406,9 @@ def clusters_show(name: str) -> None:
     click.echo(f"# {name}: merged from {p.source}")
     data = dict(p.data)
     click.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), nl=False)
+
+
+cli.add_command(reserve)
 
 
 def main() -> None:

@@ -75,6 +75,8 @@ class JobRecord:
     detail: str
     cancel_requested: bool
     spec: dict[str, Any]
+    #: When abcitrain last learnt the job's state (seconds since the epoch).
+    updated_at: float = 0.0
 
 
 class JobStore:
@@ -163,4 +165,4 @@ def _record(row: sqlite3.Row) -> JobRecord:
         script_path=row["script_path"], output=row["output"], array_tasks=row["array_tasks"],
         state=row["state"], exit_code=row["exit_code"], elapsed_s=row["elapsed_s"],
         detail=row["detail"], cancel_requested=bool(row["cancel_requested"]),
-        spec=json.loads(row["spec_json"]))
+        spec=json.loads(row["spec_json"]), updated_at=row["updated_at"])

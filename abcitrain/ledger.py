@@ -178,6 +178,13 @@ class Ledger:
                          " WHERE cluster=? AND ref=? AND kind='reservation'",
                          (to_e4(amount), now_iso(), cluster, ref))
 
+    def get(self, cluster: str, ref: str, kind: str) -> dict[str, Any] | None:
+        """One charge, or None."""
+        with self._connect() as conn:
+            row = conn.execute("SELECT * FROM charges WHERE cluster=? AND ref=? AND kind=?",
+                               (cluster, ref, kind)).fetchone()
+            return dict(row) if row is not None else None
+
     def committed_e4(self, grp: str, usr: str | None = None) -> int:
         """Points taken from a group (or one user in it): actual once known, else estimate."""
         sql = ("SELECT COALESCE(SUM(COALESCE(actual_e4, estimate_e4) - refund_e4), 0)"

@@ -31,21 +31,51 @@ PLACEHOLDERS = frozenset(
     {"type", "nodes", "gpus", "cpus", "gpus_total", "group", "reservation",
      "reservation_queue", "walltime"}
 )
+# The placeholders of a reservation's create command (one argv item per template).
+RESERVATION_PLACEHOLDERS = frozenset(
+    {"name", "nodes", "days", "group", "type", "user", "start", "end", "duration"}
+)
 _NAME = r"[A-Za-z][A-Za-z0-9_.-]{0,62}"
 
 
-def _template(value: Any) -> str:
-    if not isinstance(value, str) or "\n" in value:
-        raise vol.Invalid(f"{value!r} is not a directive template (one line of text)")
+def _template_of(known: frozenset[str]) -> Any:
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or "\n" in value:
+            raise vol.Invalid(f"{value!r} is not a template (one line of text)")
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+        except ValueError as exc:
+            raise vol.Invalid(f"{value!r}: {exc}") from None
+        unknown = fields - known
+        if unknown:
+            raise vol.Invalid(f"{value!r} uses unknown placeholder(s) {sorted(unknown)}; "
+                              f"known: {', '.join(sorted(known))}")
+        return value
+
+    return check
+
+
+_template = _template_of(PLACEHOLDERS)
+_argv_template = _template_of(RESERVATION_PLACEHOLDERS)
+
+
+def _clock(value: Any) -> dt.time:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = f"{value // 60}:{value % 60:02d}"     # YAML 1.1 reads 10:00 as 600
     try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
-    except ValueError as exc:
-        raise vol.Invalid(f"{value!r}: {exc}") from None
-    unknown = fields - PLACEHOLDERS
-    if unknown:
-        raise vol.Invalid(f"{value!r} uses unknown placeholder(s) {sorted(unknown)}; "
-                          f"known: {', '.join(sorted(PLACEHOLDERS))}")
-    return value
+        return dt.time.fromisoformat(str(value).zfill(5))
+    except ValueError:
+        raise vol.Invalid(f"{value!r} is not a time of day (HH:MM)") from None
+
+
+def _timezone(value: Any) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise vol.Invalid(f"{value!r} is not a time zone name (e.g. Asia/Tokyo)") from None
+    return str(value)
 
 
 def _regex(value: Any) -> str:
@@ -81,6 +111,27 @@ _LIMITS = {
     vol.Optional("max_nodes"): v.int_between(1),
     vol.Optional("max_walltime"): v.duration,
     vol.Optional("max_node_hours"): v.number_at_least(0),
+}
+_RESERVATION_LIMITS = {
+    vol.Required("from"): _date,
+    vol.Optional("max_nodes"): v.int_between(1),
+    vol.Optional("max_node_hours"): v.number_at_least(0),
+    vol.Optional("min_days"): v.number_at_least(0),
+    vol.Optional("max_days"): v.number_at_least(0),
+    vol.Optional("note"): str,
+}
+_RESERVATIONS = {
+    # daily: whole days from starts_at to ends_at the day after the last (ABCI); free: any
+    # start and length (Slurm, stock Grid Engine)
+    vol.Optional("calendar", default="free"): v.one_of(("daily", "free"), "calendar"),
+    vol.Optional("timezone"): vol.Any(None, _timezone),
+    vol.Optional("starts_at", default="10:00"): _clock,
+    vol.Optional("ends_at", default="09:30"): _clock,
+    vol.Optional("booking_closes", default="21:00"): _clock,   # on the day before the start
+    vol.Optional("create"): v.string_list(_argv_template),      # else the scheduler's default
+    vol.Optional("group_args", default=[]): v.string_list(_argv_template),
+    vol.Optional("type_args", default={}): {str: v.string_list(_argv_template)},
+    vol.Required("limits"): {str: [_RESERVATION_LIMITS]},
 }
 _RESOURCE_TYPE = {
     vol.Optional("description", default=""): str,
@@ -121,9 +172,9 @@ PROFILE_SCHEMA = vol.Schema({
         {v.matching(_NAME, "a resource type name is letters, digits, '_', '.', '-'"):
             _RESOURCE_TYPE},
     ),
-    # Later issues add tariffs, reservation limits and launcher settings; they live here too.
     vol.Optional("tariffs"): _TARIFFS,
-    vol.Optional("reservations"): object,
+    vol.Optional("reservations"): _RESERVATIONS,
+    # The launcher issue adds its settings here.
     vol.Optional("launcher"): object,
 })
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from .backends import get_backend
 from .backends.base import Backend, Output
 from .budget import guard, load_budgets
+from .checks import errors_in
 from .errors import InputError, Problem, SchedulerError
 from .jobstore import JobRecord, JobStore
 from .ledger import Charge, Ledger, ledger_path, now_iso
@@ -59,11 +60,14 @@ class Submission:
     submit_dir: str
     max_charge: Decimal | None = None
     quote: Quote | None = None
+    #: Warnings found at submission (a reservation that has not started yet, ...).
+    warnings: tuple[Problem, ...] = ()
 
 
 def estimate(plan: JobPlan, when: dt.date | None = None) -> tuple[Decimal, Quote] | None:
-    """The job's maximum charge at today's tariff; None for a cluster with no prices."""
-    if not plan.profile.data.get("tariffs"):
+    """The job's maximum charge at today's tariff; None for a cluster with no prices and
+    for a job in a reservation (the reservation was charged when it was booked)."""
+    if not plan.profile.data.get("tariffs") or plan.spec.reservation:
         return None
     return max_charge(plan.spec, plan.profile, when or dt.date.today())
 
@@ -86,6 +90,10 @@ def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = 
     A dry run returns the same Submission without writing, running or recording anything.
     """
     require_submittable(plan)
+    found = reservation_problems(plan, store, transport)
+    if errors_in(found):
+        raise InputError(f"job {plan.spec.name!r} cannot run in reservation "
+                         f"{plan.spec.reservation}", found)
     submit_dir = submit_dir or str(Path.cwd())
     script_path = script_path_for(plan, submit_dir)
     argv = tuple(plan.submit_argv(script_path))
@@ -97,7 +105,7 @@ def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = 
         guard(existing_ledger() if dry_run else Ledger(), budgets, plan.spec.group, charge,
               f"job {plan.spec.name!r}")
     if dry_run:
-        return Submission(None, argv, script_path, submit_dir, charge, quote)
+        return Submission(None, argv, script_path, submit_dir, charge, quote, tuple(found))
     transport = transport or transport_for(plan.profile.name)
     backend = get_backend(plan.profile.scheduler)
     transport.write_text(script_path, plan.script, 0o755)
@@ -127,7 +135,27 @@ def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = 
             usr=getpass.getuser(), name=spec.name, submitted_at=now_iso(), quote=quote,
             units=units(spec), tasks=spec.array.count if spec.array else 1,
             requested_s=spec.walltime_s, estimate=charge))
-    return Submission(job_id, argv, script_path, submit_dir, charge, quote)
+    return Submission(job_id, argv, script_path, submit_dir, charge, quote, tuple(found))
+
+
+def reservation_problems(plan: JobPlan, store: JobStore | None,
+                         transport: Transport | None = None) -> list[Problem]:
+    """Problems of a job in a reservation, asking the scheduler about the reservation and
+    counting the nodes my running jobs (refreshed) already hold in it."""
+    if not plan.spec.reservation:
+        return []
+    from .reserve.service import job_problems, running_nodes_in
+
+    tr = transport or transport_for(plan.profile.name)
+    mine: list[JobRecord] = []
+    if store is not None:
+        mine = [r for r in store.recent(limit=1000, cluster=plan.profile.name,
+                                        active_only=True)
+                if r.spec.get("reservation") == plan.spec.reservation]
+        if mine:
+            mine = refresh(mine, store, tr)
+    return job_problems(plan, running_nodes_in(mine, plan.spec.reservation),
+                        dt.datetime.now(dt.UTC), tr)
 
 
 def _spec_dict(plan: JobPlan) -> dict[str, object]:

@@ -123,7 +123,7 @@ class PointsFormula:
         return (2 * num + den) // (2 * den)
 
 
-def reservation_points(q: Quote, nodes: int, days: int) -> Decimal:
+def reservation_points(q: Quote, nodes: int, days: Decimal | int) -> Decimal:
     """Points charged at booking for ``nodes`` nodes over ``days`` days (q: reserved)."""
     return round_points(q.service_coeff * q.type_rate * nodes * days * 24)
 

@@ -1,0 +1,103 @@
+"""The reservation contract: each scheduler's argv and parsers. No I/O here.
+
+Creating a reservation is spelled by the profile (``reservations.create``: ABCI's qrsub
+wrappers differ from stock ones); listing, showing and deleting are fixed per scheduler.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ..backends.base import Output
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """What a scheduler says about one advance reservation."""
+
+    resv_id: str
+    name: str = ""
+    owner: str = ""
+    state: str = ""
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    nodes: int | None = None
+    hosts: tuple[str, ...] = ()
+    group: str = ""
+
+    def time_left_s(self, now: dt.datetime) -> int | None:
+        """Seconds from ``now`` (or the start, if later) to the end; None if unknown."""
+        if self.end is None:
+            return None
+        begin = max(now, self.start) if self.start is not None else now
+        return max(0, int((self.end - begin).total_seconds()))
+
+
+class ReservationBackend(ABC):
+    """One scheduler's spelling of reservation commands and their answers."""
+
+    #: Patterns of scheduler messages and what they mean, checked in order.
+    explanations: Sequence[tuple[str, str]] = ()
+    #: A message saying the reservation does not exist.
+    missing_pattern: str = r"$^"
+
+    @abstractmethod
+    def parse_create(self, out: Output) -> str:
+        """The new reservation's id from the create command's output."""
+
+    @abstractmethod
+    def list_argv(self) -> list[str]:
+        """The command that lists reservations."""
+
+    @abstractmethod
+    def parse_list(self, out: Output, tz: dt.tzinfo) -> list[Reservation]:
+        """Every reservation in a listing."""
+
+    @abstractmethod
+    def show_argv(self, resv_id: str) -> list[str]:
+        """The command that shows one reservation in full."""
+
+    @abstractmethod
+    def parse_show(self, out: Output, tz: dt.tzinfo) -> Reservation | None:
+        """The reservation shown, or None when the scheduler says it does not exist."""
+
+    @abstractmethod
+    def delete_argv(self, resv_id: str) -> list[str]:
+        """The command that cancels a reservation."""
+
+    def is_missing(self, out: Output) -> bool:
+        """True when the output says the reservation does not exist."""
+        return bool(re.search(self.missing_pattern, f"{out.stdout}\n{out.stderr}"))
+
+    def explain(self, text: str) -> str | None:
+        """A plain explanation of a scheduler message, when one is known."""
+        for pattern, meaning in self.explanations:
+            if re.search(pattern, text):
+                return meaning
+        return None
+
+
+def hosts_of(names: Iterable[str]) -> tuple[str, ...]:
+    """Distinct host names, in order, from a scheduler's host list."""
+    return tuple(dict.fromkeys(h for h in names if h))
+
+
+def get_reservation_backend(scheduler: str) -> ReservationBackend:
+    """The reservation spelling of ``scheduler`` (imported on demand)."""
+    if scheduler == "pbs":
+        from .pbs import PbsReservations
+
+        return PbsReservations()
+    if scheduler == "uge":
+        from .uge import GridEngineReservations
+
+        return GridEngineReservations()
+    if scheduler == "slurm":
+        from .slurm import SlurmReservations
+
+        return SlurmReservations()
+    raise ValueError(f"the {scheduler} scheduler takes no advance reservations")

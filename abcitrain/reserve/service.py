@@ -1,0 +1,273 @@
+"""Reservations with I/O: book, list, show and cancel through the scheduler, charge and refund
+in the ledger, and check a job against the reservation it names.
+
+Every booking is checked against the rules first (all problems at once, exit 2, nothing run
+or charged), then against the group's budget; the charge is recorded only once the scheduler
+has granted the reservation, and a refund only once it has deleted it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from ..backends.base import Output
+from ..budget import guard, load_budgets
+from ..durations import format_hms
+from ..errors import InputError, Problem, SchedulerError, TransportError
+from ..jobstore import JobRecord
+from ..ledger import Charge, Ledger, now_iso
+from ..model import ClusterProfile, JobState
+from ..render import JobPlan
+from ..tariffs import from_e4, quote, round_points
+from ..transport import LocalTransport, RunResult, Transport
+from .base import Reservation, ReservationBackend, get_reservation_backend
+from .planner import RequestPlan, plan_request
+from .rules import DAY_HOURS, ReservationRequest, ReservationRules, rules_of, window
+
+NAME_RE = r"[A-Za-z][A-Za-z0-9_.-]{0,62}"
+GROUP_RE = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+#: A reservation asked to start "now" starts this long after the command is built, so the
+#: scheduler (Grid Engine refuses a start in the past) still sees it in the future.
+NOW_LEAD = dt.timedelta(seconds=5)
+
+
+@dataclass(frozen=True)
+class Booked:
+    """The outcome of a booking (resv_id is None for a dry run)."""
+
+    resv_id: str | None
+    argv: tuple[str, ...]
+    plan: RequestPlan
+
+
+def backend_for(profile: ClusterProfile) -> ReservationBackend:
+    """The reservation spelling of the profile's scheduler; exit 2 when it has none."""
+    try:
+        return get_reservation_backend(profile.scheduler)
+    except ValueError as exc:
+        raise InputError(f"cluster {profile.name!r} takes no reservations",
+                         [Problem("cluster", str(exc))]) from None
+
+
+def create_argv(profile: ClusterProfile, rules: ReservationRules, req: ReservationRequest,
+                name: str, group: str | None, user: str) -> list[str]:
+    """The create command from the profile's templates (argv items; no shell is involved)."""
+    data = profile.data["reservations"]
+    if not data.get("create"):
+        raise InputError(f"cluster {profile.name!r} cannot book reservations", [Problem(
+            "reservations.create", "the profile names no create command")])
+    win = window(rules, req)
+    values = {"name": name, "nodes": req.nodes, "days": _days_text(req.days),
+              "group": group or "", "type": req.resource, "user": user,
+              "start": win.start, "end": win.end,
+              "duration": format_hms(int((win.end - win.start).total_seconds()))}
+    templates = [*data["create"], *(data.get("type_args") or {}).get(req.resource, []),
+                 *(data.get("group_args") or [] if group else [])]
+    return [t.format(**values) for t in templates]
+
+
+def _days_text(days: Decimal) -> str:
+    return str(int(days)) if days == int(days) else str(days.normalize())
+
+
+def validate_names(profile: ClusterProfile, name: str, group: str | None) -> list[Problem]:
+    """Problems with a reservation's name and group (they reach the scheduler's argv)."""
+    found = []
+    if not re.fullmatch(NAME_RE, name):
+        found.append(Problem("name", f"{name!r}: start with a letter; letters, digits, _ . - "
+                             "only; at most 63 characters"))
+    if group is not None and not re.fullmatch(GROUP_RE, group):
+        found.append(Problem("group", f"{group!r}: a group is letters, digits, _ . -"))
+    if group is None and profile.group_required:
+        found.append(Problem("group", f"is required on {profile.name!r}: reservations are "
+                             "charged to a group"))
+    return found
+
+
+def create(profile: ClusterProfile, req: ReservationRequest, name: str, group: str | None,
+           now: dt.datetime, transport: Transport | None = None,
+           dry_run: bool = False) -> Booked:
+    """Check, price, guard and book a reservation; record its charge in the ledger."""
+    rules = rules_of(profile)
+    backend = backend_for(profile)
+    plan = plan_request(rules, profile, req, now)
+    problems = validate_names(profile, name, group) + plan.problems
+    if problems:
+        raise InputError(f"reservation {name!r} cannot be booked on {profile.name!r}"
+                         + (" (`abcitrain reserve plan` shows what would fit)"
+                            if plan.alternatives else ""), problems)
+    user = getpass.getuser()
+    argv = tuple(create_argv(profile, rules, req, name, group, user))
+    budgets = load_budgets()
+    if plan.points is not None and budgets:
+        from ..service import existing_ledger
+
+        guard(existing_ledger() if dry_run else Ledger(), budgets, group, plan.points,
+              f"reservation {name!r}", hint="Book fewer nodes or days, or raise the budget "
+              "in abcitrain.yaml.")
+    if dry_run:
+        return Booked(None, argv, plan)
+    tr = transport or LocalTransport()
+    result = tr.run(argv)
+    if result.returncode != 0:
+        raise _refusal(backend, result)
+    try:
+        resv_id = backend.parse_create(_out(result))
+    except ValueError as exc:
+        raise SchedulerError(argv, result.returncode, result.stdout, result.stderr,
+                             f"the reservation may have been made but its id could not be "
+                             f"read ({exc}); check `abcitrain reserve list`") from None
+    if plan.points is not None:
+        q = quote(profile, req.resource, "reserved", now.astimezone(rules.tz).date())
+        Ledger().record(Charge(
+            cluster=profile.name, ref=resv_id, kind="reservation", grp=group or "", usr=user,
+            name=name, submitted_at=now_iso(), quote=q, units=req.nodes, tasks=1,
+            requested_s=int(plan.window.days * DAY_HOURS * 3600), estimate=plan.points,
+            source="reserve", actual=plan.points, state="BOOKED"))
+    return Booked(resv_id, argv, plan)
+
+
+def _out(result: RunResult) -> Output:
+    return Output(result.stdout, result.stderr, result.returncode)
+
+
+def _refusal(backend: ReservationBackend, result: RunResult) -> SchedulerError:
+    return SchedulerError(result.argv, result.returncode, result.stdout, result.stderr,
+                          backend.explain(f"{result.stderr}\n{result.stdout}"))
+
+
+def list_reservations(profile: ClusterProfile,
+                      transport: Transport | None = None) -> list[Reservation]:
+    """Every reservation the scheduler shows."""
+    backend = backend_for(profile)
+    result = (transport or LocalTransport()).run(backend.list_argv())
+    if result.returncode != 0:
+        raise _refusal(backend, result)
+    return backend.parse_list(_out(result), rules_of(profile).tz)
+
+
+def show(profile: ClusterProfile, resv_id: str,
+         transport: Transport | None = None) -> Reservation:
+    """One reservation in full; exit 2 when the scheduler does not know it."""
+    found = lookup(profile, resv_id, transport)
+    if found is None:
+        raise InputError("no such reservation", [Problem(resv_id, f"is not known to "
+                                                         f"{profile.name}'s scheduler")])
+    return found
+
+
+def lookup(profile: ClusterProfile, resv_id: str,
+           transport: Transport | None = None) -> Reservation | None:
+    """One reservation, or None when the scheduler says it does not exist."""
+    if not re.fullmatch(profile.reservation_pattern, resv_id):
+        raise InputError("not a reservation id", [Problem(
+            resv_id, f"reservation ids on {profile.name} look like "
+            f"{profile.reservation_pattern}")])
+    backend = backend_for(profile)
+    result = (transport or LocalTransport()).run(backend.show_argv(resv_id))
+    out = _out(result)
+    if result.returncode != 0 and not backend.is_missing(out):
+        raise _refusal(backend, result)
+    found = backend.parse_show(out, rules_of(profile).tz)
+    if found is not None and not found.resv_id:
+        found = replace(found, resv_id=resv_id)
+    return found
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """A cancelled reservation and the refund recorded for it (None: not in the ledger)."""
+
+    reservation: Reservation
+    refund: Decimal | None
+
+
+def cancel(profile: ClusterProfile, resv_id: str, now: dt.datetime,
+           transport: Transport | None = None) -> Cancelled:
+    """Cancel a reservation and record its refund: all of it before the start; on a free
+    calendar, the unused share once it has started. ABCI closes cancelling at 21:00 the
+    day before, and refunds nothing after that: abcitrain refuses instead of trying."""
+    rules = rules_of(profile)
+    backend = backend_for(profile)
+    resv = show(profile, resv_id, transport)
+    if rules.calendar == "daily" and resv.start is not None:
+        deadline = dt.datetime.combine(resv.start.date() - dt.timedelta(days=1),
+                                       rules.booking_closes, rules.tz)
+        if now >= deadline:
+            raise InputError(f"reservation {resv_id} can no longer be cancelled", [Problem(
+                "cancel", f"cancelling closed at {deadline:%Y-%m-%d %H:%M %Z}, the day "
+                "before its start; the points are not refunded")])
+    tr = transport or LocalTransport()
+    result = tr.run(backend.delete_argv(resv_id))
+    if result.returncode != 0:
+        raise _refusal(backend, result)
+    ledger = Ledger()
+    row = ledger.get(profile.name, resv_id, "reservation")
+    if row is None:
+        return Cancelled(resv, None)
+    charged = from_e4(row["actual_e4"] if row["actual_e4"] is not None else row["estimate_e4"])
+    refund = charged
+    if resv.start is not None and resv.end is not None and now > resv.start:
+        total = (resv.end - resv.start).total_seconds()
+        unused = max(0.0, (resv.end - now).total_seconds())
+        refund = round_points(charged * Decimal(unused) / Decimal(total)) if total else \
+            Decimal(0)
+    ledger.refund(profile.name, resv_id, refund)
+    return Cancelled(resv, refund)
+
+
+def job_problems(plan: JobPlan, running_nodes: int, now: dt.datetime,
+                 transport: Transport | None = None) -> list[Problem]:
+    """Check a job against the reservation it names: the reservation exists, the job's
+    nodes fit in it (``running_nodes``: my jobs already running in it), and its walltime
+    ends before the reservation does (a job past the end is killed)."""
+    spec, profile = plan.spec, plan.profile
+    if not spec.reservation or not profile.data.get("reservations"):
+        return []
+    where = "reservation"
+    try:
+        resv = lookup(profile, spec.reservation, transport)
+    except (TransportError, SchedulerError) as exc:
+        return [Problem(where, f"could not look {spec.reservation} up, so the job is not "
+                        f"checked against it: {exc}", "warning")]
+    if resv is None:
+        return [Problem(where, f"{spec.reservation} does not exist on {profile.name} (it may "
+                        "have ended or been cancelled); `abcitrain reserve list` shows them")]
+    found: list[Problem] = []
+    if resv.nodes is not None:
+        if spec.nodes > resv.nodes:
+            found.append(Problem("nodes", f"{spec.nodes} is more than the {resv.nodes} nodes "
+                                 f"reserved in {spec.reservation}"))
+        elif spec.nodes + running_nodes > resv.nodes:
+            found.append(Problem("nodes", f"{running_nodes} of the {resv.nodes} reserved nodes "
+                                 f"are busy with your running jobs; this job waits until "
+                                 f"{spec.nodes} are free", "warning"))
+    if resv.end is not None:
+        if resv.end <= now:
+            found.append(Problem(where, f"{spec.reservation} ended at "
+                                 f"{resv.end:%Y-%m-%d %H:%M %Z}"))
+        else:
+            left = resv.time_left_s(now) or 0
+            if spec.walltime_s > left:
+                found.append(Problem("walltime", f"{format_hms(spec.walltime_s)} runs past the "
+                                     f"end of {spec.reservation} at "
+                                     f"{resv.end:%Y-%m-%d %H:%M %Z}, where the job would be "
+                                     f"killed; the longest walltime that fits is "
+                                     f"{format_hms(left)}"))
+    if resv.start is not None and resv.start > now:
+        found.append(Problem(where, f"{spec.reservation} starts at "
+                             f"{resv.start:%Y-%m-%d %H:%M %Z}; the job waits until then",
+                             "warning"))
+    return found
+
+
+def running_nodes_in(records: Sequence[JobRecord], resv_id: str) -> int:
+    """Nodes my running jobs hold in reservation ``resv_id`` (from the job store)."""
+    return sum(int(rec.spec.get("nodes") or 1) for rec in records
+               if rec.spec.get("reservation") == resv_id
+               and rec.state == JobState.RUNNING.value)

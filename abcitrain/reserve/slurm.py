@@ -1,0 +1,83 @@
+"""Slurm reservations: scontrol create / show -o / delete reservation.
+
+A Slurm reservation's id is the name it was created with.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from ..backends.base import Output
+from .base import Reservation, ReservationBackend
+
+_CREATED = re.compile(r"Reservation created: (\S+)")
+_PAIR = re.compile(r"(\w+)=(\S*)")
+
+
+class SlurmReservations(ReservationBackend):
+    """scontrol ... reservation."""
+
+    missing_pattern = r"Reservation \S+ not found|Requested reservation is invalid"
+    explanations = (
+        (r"Requested nodes are busy|Reservation request overlaps|[Nn]odes? .*(busy|in use)",
+         "the nodes are not free for the whole period: choose other times or fewer nodes"),
+        (r"Access/permission denied|Access denied|Invalid user", "only Slurm operators and "
+         "administrators may create or delete reservations"),
+        (r"Reservation \S+ not found|Requested reservation is invalid",
+         "the reservation is not known (it may have ended, or been deleted)"),
+        (r"Duplicate reservation name|already exists", "a reservation with this name exists: "
+         "choose another name"),
+        (r"Invalid partition", "the partition is not known: check the profile's "
+         "reservations.type_args"),
+    )
+
+    def parse_create(self, out: Output) -> str:
+        m = _CREATED.search(out.stdout + out.stderr)
+        if not m:
+            raise ValueError(f"no reservation name in {out.stdout.strip()!r}")
+        return m[1]
+
+    def list_argv(self) -> list[str]:
+        return ["scontrol", "-o", "show", "reservation"]
+
+    def parse_list(self, out: Output, tz: dt.tzinfo) -> list[Reservation]:
+        found = []
+        for line in out.stdout.splitlines():
+            attrs = dict(_PAIR.findall(line))
+            if "ReservationName" not in attrs:
+                continue
+            count = attrs.get("NodeCnt", "")
+            found.append(Reservation(
+                resv_id=attrs["ReservationName"], name=attrs["ReservationName"],
+                owner=attrs.get("Users", ""), state=attrs.get("State", ""),
+                start=_time(attrs.get("StartTime"), tz), end=_time(attrs.get("EndTime"), tz),
+                nodes=int(count) if count.isdigit() else None,
+                hosts=(attrs["Nodes"],) if attrs.get("Nodes") else (),
+                group=_null(attrs.get("Accounts", ""))))
+        return found
+
+    def show_argv(self, resv_id: str) -> list[str]:
+        return ["scontrol", "-o", "show", "reservation", resv_id]
+
+    def parse_show(self, out: Output, tz: dt.tzinfo) -> Reservation | None:
+        if out.returncode != 0 and self.is_missing(out):
+            return None
+        found = self.parse_list(out, tz)
+        return found[0] if found else None
+
+    def delete_argv(self, resv_id: str) -> list[str]:
+        return ["scontrol", "delete", f"ReservationName={resv_id}"]
+
+
+def _null(text: str) -> str:
+    return "" if text == "(null)" else text
+
+
+def _time(text: str | None, tz: dt.tzinfo) -> dt.datetime | None:
+    if not text or text in ("Unknown", "None"):
+        return None
+    try:
+        return dt.datetime.fromisoformat(text).replace(tzinfo=tz)
+    except ValueError:
+        return None
