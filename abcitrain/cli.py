@@ -89,7 +89,8 @@ def check(spec: Path) -> None:
 
     plan = service.load_plan(spec)
     found = [*plan.problems, *service.reservation_problems(plan, JobStore())]
-    _echo_problems(found)
+    # the errors come once, in the refusal below; warnings are shown either way
+    _echo_problems([p for p in found if p not in errors_in(found)])
     if errors_in(found):
         raise InputError(f"job {plan.spec.name!r} cannot run on {plan.profile.name!r}",
                          errors_in(found))

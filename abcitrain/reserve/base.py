@@ -62,8 +62,9 @@ class ReservationBackend(ABC):
         """The command that shows one reservation in full."""
 
     @abstractmethod
-    def parse_show(self, out: Output, tz: dt.tzinfo) -> Reservation | None:
-        """The reservation shown, or None when the scheduler says it does not exist."""
+    def parse_show(self, out: Output, tz: dt.tzinfo, resv_id: str) -> Reservation | None:
+        """Reservation ``resv_id`` as shown, or None when the scheduler says it does not
+        exist."""
 
     @abstractmethod
     def delete_argv(self, resv_id: str) -> list[str]:
@@ -79,6 +80,16 @@ class ReservationBackend(ABC):
             if re.search(pattern, text):
                 return meaning
         return None
+
+
+def pick(found: Sequence[Reservation], resv_id: str) -> Reservation | None:
+    """The reservation with this id (``R123`` also matches ``R123.server``), or the only one
+    shown when its id was left out (ABCI's elided samples)."""
+    short = resv_id.split(".")[0]
+    for resv in found:
+        if resv.resv_id in (resv_id, "") or resv.resv_id.split(".")[0] == short:
+            return resv
+    return None
 
 
 def hosts_of(names: Iterable[str]) -> tuple[str, ...]:

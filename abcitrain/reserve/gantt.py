@@ -9,8 +9,9 @@ real end), a running one ending now. matplotlib is imported here only.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import cast
 
 from ..errors import AbcitrainError
 from ..jobstore import JobRecord
@@ -51,7 +52,9 @@ def plot_timeline(reservations: Sequence[Reservation],
         if resv.start is None or resv.end is None:
             continue
         nodes = f"{resv.nodes} nodes" if resv.nodes else ""
-        rows.append((f"{resv.resv_id} {resv.name}".strip(), resv.start, resv.end,
+        label = resv.resv_id if resv.name in ("", resv.resv_id) else \
+            f"{resv.resv_id} {resv.name}"
+        rows.append((label, resv.start, resv.end,
                      "tab:cyan", nodes))
         for rec in jobs.get(resv.resv_id, ()):
             start, end = job_span(rec, now)
@@ -61,12 +64,20 @@ def plot_timeline(reservations: Sequence[Reservation],
     if not rows:
         raise AbcitrainError("nothing to plot: no reservation with known start and end times")
     tz = now.tzinfo
-    fig, ax = plt.subplots(figsize=(10, 1 + 0.45 * len(rows)))
+    # matplotlib's date2num has no type hints; it maps a datetime to days since its epoch
+    to_num = cast(Callable[[dt.datetime], float], mdates.date2num)
+    span = max(to_num(r[2]) for r in rows) - min(to_num(r[1]) for r in rows) or 1.0
+    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.45 * len(rows)))
     for i, (_, start, end, colour, text) in enumerate(rows):
-        ax.barh(i, end - start, left=start, height=0.6, color=colour, edgecolor="black",
-                lw=0.5)
-        ax.text(start + (end - start) / 2, i, text, ha="center", va="center", fontsize=8)
-    ax.axvline(now, color="red", ls="--", lw=1, label="now")
+        left, right = to_num(start), to_num(end)
+        # a short job still shows as a sliver, its label beside it rather than on it
+        width = max(right - left, span / 400)
+        ax.barh(i, width, left=left, height=0.6, color=colour, edgecolor="black", lw=0.5)
+        if width > span / 5:
+            ax.text(left + width / 2, i, text, ha="center", va="center", fontsize=8)
+        else:
+            ax.text(left + width + span / 200, i, text, ha="left", va="center", fontsize=8)
+    ax.axvline(to_num(now), color="red", ls="--", lw=1, label="now")
     ax.set_yticks(range(len(rows)), [r[0] for r in rows], fontsize=8)
     ax.invert_yaxis()
     ax.xaxis.set_major_formatter(

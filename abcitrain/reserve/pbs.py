@@ -12,7 +12,7 @@ import datetime as dt
 import re
 
 from ..backends.base import Output
-from .base import Reservation, ReservationBackend, hosts_of
+from .base import Reservation, ReservationBackend, hosts_of, pick
 
 _CREATED = re.compile(r"^(R[0-9]+(?:\.[A-Za-z0-9-]+)*)\s+(UNCONFIRMED|CONFIRMED)\b", re.M)
 _PBS_TIME = "%a %b %d %H:%M:%S %Y"
@@ -47,11 +47,10 @@ class PbsReservations(ReservationBackend):
     def show_argv(self, resv_id: str) -> list[str]:
         return ["qrstat", "-f", resv_id]
 
-    def parse_show(self, out: Output, tz: dt.tzinfo) -> Reservation | None:
+    def parse_show(self, out: Output, tz: dt.tzinfo, resv_id: str) -> Reservation | None:
         if out.returncode != 0 and self.is_missing(out):
             return None
-        found = self.parse_list(out, tz)
-        return found[0] if found else None
+        return pick(self.parse_list(out, tz), resv_id)
 
     def delete_argv(self, resv_id: str) -> list[str]:
         return ["qrdel", resv_id]

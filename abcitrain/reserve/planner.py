@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from ..errors import Problem
+from ..errors import InputError, Problem
 from ..model import ClusterProfile
 from ..tariffs import quote, reservation_points
 from .rules import (
@@ -81,10 +81,14 @@ class RequestPlan:
 
 def price(profile: ClusterProfile, resource: str, nodes: int, days: Decimal,
           booked_on: dt.date) -> Decimal | None:
-    """Points charged at booking, or None when the profile has no prices."""
+    """Points charged at booking, or None when the profile has no prices for that day."""
     if not profile.data.get("tariffs"):
         return None
-    return reservation_points(quote(profile, resource, "reserved", booked_on), nodes, days)
+    try:
+        q = quote(profile, resource, "reserved", booked_on)
+    except InputError:
+        return None         # a plan still shows the rules; a booking asks quote() itself
+    return reservation_points(q, nodes, days)
 
 
 def plan_request(rules: ReservationRules, profile: ClusterProfile, req: ReservationRequest,
@@ -207,8 +211,8 @@ def plans_for_need(rules: ReservationRules, profile: ClusterProfile, resource: s
     if not found:
         return []
 
-    def cost_key(o: Option) -> tuple[Decimal, Decimal, dt.datetime]:
-        return (o.node_hours, o.points or Decimal(0), o.bookings[-1].window.end)
+    def cost_key(o: Option) -> tuple[Decimal, Decimal, int, dt.datetime]:
+        return (o.node_hours, o.points or Decimal(0), len(o.bookings), o.bookings[-1].window.end)
 
     ranked = sorted(found, key=cost_key)
     fastest = min(found, key=lambda o: (o.bookings[-1].window.end, o.node_hours))

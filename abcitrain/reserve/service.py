@@ -101,6 +101,9 @@ def create(profile: ClusterProfile, req: ReservationRequest, name: str, group: s
         raise InputError(f"reservation {name!r} cannot be booked on {profile.name!r}"
                          + (" (`abcitrain reserve plan` shows what would fit)"
                             if plan.alternatives else ""), problems)
+    booked_on = now.astimezone(rules.tz).date()
+    if profile.data.get("tariffs") and plan.points is None:
+        quote(profile, req.resource, "reserved", booked_on)   # raises: says what price is missing
     user = getpass.getuser()
     argv = tuple(create_argv(profile, rules, req, name, group, user))
     budgets = load_budgets()
@@ -123,7 +126,7 @@ def create(profile: ClusterProfile, req: ReservationRequest, name: str, group: s
                              f"the reservation may have been made but its id could not be "
                              f"read ({exc}); check `abcitrain reserve list`") from None
     if plan.points is not None:
-        q = quote(profile, req.resource, "reserved", now.astimezone(rules.tz).date())
+        q = quote(profile, req.resource, "reserved", booked_on)
         Ledger().record(Charge(
             cluster=profile.name, ref=resv_id, kind="reservation", grp=group or "", usr=user,
             name=name, submitted_at=now_iso(), quote=q, units=req.nodes, tasks=1,
@@ -173,10 +176,9 @@ def lookup(profile: ClusterProfile, resv_id: str,
     out = _out(result)
     if result.returncode != 0 and not backend.is_missing(out):
         raise _refusal(backend, result)
-    found = backend.parse_show(out, rules_of(profile).tz)
-    if found is not None and not found.resv_id:
-        found = replace(found, resv_id=resv_id)
-    return found
+    found = backend.parse_show(out, rules_of(profile).tz, resv_id)
+    return replace(found, resv_id=resv_id) if found is not None and not found.resv_id \
+        else found
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import datetime as dt
 import re
 
 from ..backends.base import Output
-from .base import Reservation, ReservationBackend
+from .base import Reservation, ReservationBackend, pick
 
 _CREATED = re.compile(r"Reservation created: (\S+)")
 _PAIR = re.compile(r"(\w+)=(\S*)")
@@ -26,6 +26,8 @@ class SlurmReservations(ReservationBackend):
          "administrators may create or delete reservations"),
         (r"Reservation \S+ not found|Requested reservation is invalid",
          "the reservation is not known (it may have ended, or been deleted)"),
+        (r"Requested reservation is in use", "jobs are still running in it: cancel them "
+         "(`abcitrain cancel`) or let them end, then cancel the reservation"),
         (r"Duplicate reservation name|already exists", "a reservation with this name exists: "
          "choose another name"),
         (r"Invalid partition", "the partition is not known: check the profile's "
@@ -60,11 +62,10 @@ class SlurmReservations(ReservationBackend):
     def show_argv(self, resv_id: str) -> list[str]:
         return ["scontrol", "-o", "show", "reservation", resv_id]
 
-    def parse_show(self, out: Output, tz: dt.tzinfo) -> Reservation | None:
+    def parse_show(self, out: Output, tz: dt.tzinfo, resv_id: str) -> Reservation | None:
         if out.returncode != 0 and self.is_missing(out):
             return None
-        found = self.parse_list(out, tz)
-        return found[0] if found else None
+        return pick(self.parse_list(out, tz), resv_id)
 
     def delete_argv(self, resv_id: str) -> list[str]:
         return ["scontrol", "delete", f"ReservationName={resv_id}"]

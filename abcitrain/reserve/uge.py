@@ -49,7 +49,7 @@ class GridEngineReservations(ReservationBackend):
     def show_argv(self, resv_id: str) -> list[str]:
         return ["qrstat", "-ar", resv_id]
 
-    def parse_show(self, out: Output, tz: dt.tzinfo) -> Reservation | None:
+    def parse_show(self, out: Output, tz: dt.tzinfo, resv_id: str) -> Reservation | None:
         if out.returncode != 0 and self.is_missing(out):
             return None
         attrs: dict[str, str] = {}
@@ -62,7 +62,7 @@ class GridEngineReservations(ReservationBackend):
         # all.q@vm=1,all.q@sgenode1=1 (ABCI: gpu@g0001=80,...): one entry per queue instance
         hosts = hosts_of(re.findall(r"@([^=,\s]+)=", attrs.get("granted_slots_list", "")))
         return Reservation(
-            resv_id=attrs.get("id", ""), name=attrs.get("name", ""),
+            resv_id=attrs.get("id", resv_id), name=attrs.get("name", ""),
             owner=attrs.get("owner", ""), state=attrs.get("state", ""),
             start=_time(attrs.get("start_time"), tz), end=_time(attrs.get("end_time"), tz),
             nodes=len(hosts) or None, hosts=hosts, group=attrs.get("account", ""))
