@@ -109,7 +109,7 @@ def test_every_broken_rule_is_reported_at_once() -> None:
     problems, _, _ = check_request(rules, req, dt.datetime(2025, 1, 20, tzinfo=JST), profile)
     assert [p.where for p in problems] == ["days", "days", "nodes", "node-hours", "start"]
     # a type without reservation rules (a shared one) is named, with the types that have some
-    with pytest.raises(InputError, match="rt_HG cannot be reserved.*rules: rt_HF"):
+    with pytest.raises(InputError, match=r"rt_HG cannot be reserved.*rules: rt_HF"):
         rules.limits_for("rt_HG", dt.date(2025, 6, 1))
 
 

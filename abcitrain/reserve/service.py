@@ -125,6 +125,7 @@ def create(profile: ClusterProfile, req: ReservationRequest, name: str, group: s
         raise SchedulerError(argv, result.returncode, result.stdout, result.stderr,
                              f"the reservation may have been made but its id could not be "
                              f"read ({exc}); check `abcitrain reserve list`") from None
+    _require_granted(profile, backend, tr, resv_id, req, result)
     if plan.points is not None:
         q = quote(profile, req.resource, "reserved", booked_on)
         Ledger().record(Charge(
@@ -133,6 +134,27 @@ def create(profile: ClusterProfile, req: ReservationRequest, name: str, group: s
             requested_s=int(plan.window.days * DAY_HOURS * 3600), estimate=plan.points,
             source="reserve", actual=plan.points, state="BOOKED"))
     return Booked(resv_id, argv, plan)
+
+
+def _require_granted(profile: ClusterProfile, backend: ReservationBackend, tr: Transport,
+                     resv_id: str, req: ReservationRequest, booked: RunResult) -> None:
+    """Read the new reservation back; one with fewer nodes than asked for is deleted.
+
+    Slurm, asked for more nodes than a partition has, grants what there is without a word
+    (seen: NodeCnt=5 on a 2-node partition gave 2); nothing is charged for such a booking."""
+    try:
+        granted = lookup(profile, resv_id, tr)
+    except (SchedulerError, TransportError):
+        return          # cannot read it back (PBS confirms later): charged as booked
+    if granted is None or granted.nodes is None or granted.nodes >= req.nodes:
+        return
+    deleted = tr.run(backend.delete_argv(resv_id))
+    raise SchedulerError(booked.argv, booked.returncode, booked.stdout, booked.stderr,
+                         f"the scheduler granted {resv_id} with {granted.nodes} of the "
+                         f"{req.nodes} nodes asked for; "
+                         + ("it was deleted and nothing was charged" if deleted.returncode == 0
+                            else f"deleting it failed ({deleted.stderr.strip()}): delete it "
+                            "yourself") + f". Ask for at most {granted.nodes} nodes.")
 
 
 def _out(result: RunResult) -> Output:

@@ -11,6 +11,10 @@ if [ "$ACTION" = up ]; then
   ip link show br-abcit >/dev/null 2>&1 || { ip link add br-abcit type bridge; ip addr add 10.254.0.1/24 dev br-abcit; ip link set br-abcit up; }
   for n in $(seq 1 "$N"); do
     ns=abcitn$n; name=sgenode$n; ip=10.254.0.$((10+n))
+    if [ -e /run/netns/$ns ]; then   # left by an earlier run that did not come down: stop
+      stop_pidfile /var/spool/gridengine/execd/$name/execd.pid sge_execd   # its execd first
+      ip netns del $ns 2>/dev/null || true; ip link del veth-$ns 2>/dev/null || true
+    fi
     grep -q " $name # abcitrain-test" /etc/hosts || echo "$ip $name # abcitrain-test" >> /etc/hosts
     ip netns add $ns; ip link add veth-$ns type veth peer name eth0 netns $ns
     ip link set veth-$ns master br-abcit up
