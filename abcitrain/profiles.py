@@ -59,11 +59,12 @@ _template = _template_of(PLACEHOLDERS)
 _argv_template = _template_of(RESERVATION_PLACEHOLDERS)
 
 
-def _clock(value: Any) -> dt.time:
+def _clock(value: Any) -> str:
+    """A time of day, kept as "HH:MM" text (the profile's data stays printable as YAML)."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = f"{value // 60}:{value % 60:02d}"     # YAML 1.1 reads 10:00 as 600
     try:
-        return dt.time.fromisoformat(str(value).zfill(5))
+        return dt.time.fromisoformat(str(value).zfill(5)).strftime("%H:%M")
     except ValueError:
         raise vol.Invalid(f"{value!r} is not a time of day (HH:MM)") from None
 

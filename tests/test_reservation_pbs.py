@@ -84,15 +84,17 @@ def test_abci3_booking_uses_the_guides_command_and_charges_the_ledger() -> None:
 
 def test_abci2_booking_command_and_a_nodes() -> None:
     profile = load_profile("abci2")
-    replay = Replay({("qrsub",): (0, _sample("uge/qrsub.txt"))})
-    req = ReservationRequest("rt_AF", 4, Decimal(7), dt.datetime(2023, 7, 5, tzinfo=JST))
+    # Grid Engine grants at once: the booking is read back (qrstat -ar) to check its hosts
+    replay = Replay({("qrsub",): (0, _sample("uge/qrsub.txt")),
+                     ("qrstat", "-ar"): (0, _sample("uge/qrstat-ar.txt"))})
+    req = ReservationRequest("rt_AF", 2, Decimal(7), dt.datetime(2023, 7, 5, tzinfo=JST))
     booked = rsv.create(profile, req, "Reserve_for_AI", "grpname",
                         dt.datetime(2023, 6, 1, tzinfo=JST), replay)
-    assert replay.calls == [("qrsub", "-a", "20230705", "-d", "7", "-g", "grpname", "-n", "4",
-                             "-N", "Reserve_for_AI", "-l", "rt_AF")]
+    assert replay.calls == [("qrsub", "-a", "20230705", "-d", "7", "-g", "grpname", "-n", "2",
+                             "-N", "Reserve_for_AI", "-l", "rt_AF"), ("qrstat", "-ar", "12345")]
     assert booked.resv_id == "12345"
     row = Ledger().get("abci2", "12345", "reservation")
-    assert row is not None and row["actual_e4"] == 4 * 7 * 108 * 10_000   # FY2023: 1.5 x 3 x 24
+    assert row is not None and row["actual_e4"] == 2 * 7 * 108 * 10_000   # FY2023: 1.5 x 3 x 24
 
 
 def test_refused_booking_runs_nothing_and_charges_nothing() -> None:

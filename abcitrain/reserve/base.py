@@ -44,6 +44,9 @@ class ReservationBackend(ABC):
     explanations: Sequence[tuple[str, str]] = ()
     #: A message saying the reservation does not exist.
     missing_pattern: str = r"$^"
+    #: True when a reservation has its nodes as soon as the create command returns (then
+    #: abcitrain reads it back to check them); PBS confirms reservations later.
+    grants_at_once: bool = True
 
     @abstractmethod
     def parse_create(self, out: Output) -> str:

@@ -22,6 +22,7 @@ class PbsReservations(ReservationBackend):
     """qrsub / qrstat -f / qrdel (pbs_rsub / pbs_rstat -f / pbs_rdel)."""
 
     missing_pattern = r"[Uu]nknown [Rr]eservation|[Rr]eservation .* does not exist"
+    grants_at_once = False      # qrsub answers UNCONFIRMED; PBS assigns the nodes later
     explanations = (
         (r"[Uu]nknown [Rr]eservation", "the reservation id is not known (it may have "
          "ended, or been cancelled)"),

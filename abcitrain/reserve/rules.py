@@ -127,8 +127,9 @@ def rules_of(profile: ClusterProfile) -> ReservationRules:
                     "advance reservations")])
     return ReservationRules(
         cluster=profile.name, calendar=data["calendar"], tz=zone(data.get("timezone")),
-        starts_at=data["starts_at"], ends_at=data["ends_at"],
-        booking_closes=data["booking_closes"], limits=data["limits"])
+        starts_at=dt.time.fromisoformat(data["starts_at"]),
+        ends_at=dt.time.fromisoformat(data["ends_at"]),
+        booking_closes=dt.time.fromisoformat(data["booking_closes"]), limits=data["limits"])
 
 
 def zone(name: str | None) -> dt.tzinfo:

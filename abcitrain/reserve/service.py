@@ -142,10 +142,12 @@ def _require_granted(profile: ClusterProfile, backend: ReservationBackend, tr: T
 
     Slurm, asked for more nodes than a partition has, grants what there is without a word
     (seen: NodeCnt=5 on a 2-node partition gave 2); nothing is charged for such a booking."""
+    if not backend.grants_at_once:
+        return
     try:
         granted = lookup(profile, resv_id, tr)
     except (SchedulerError, TransportError):
-        return          # cannot read it back (PBS confirms later): charged as booked
+        return          # cannot read it back: charged as booked
     if granted is None or granted.nodes is None or granted.nodes >= req.nodes:
         return
     deleted = tr.run(backend.delete_argv(resv_id))
