@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from . import __version__
+from .cli_memory import memory
 from .cli_reserve import reserve
 from .errors import AbcitrainError, Problem
 
@@ -410,6 +411,7 @@ def clusters_show(name: str) -> None:
 
 
 cli.add_command(reserve)
+cli.add_command(memory)
 
 
 def main() -> None:

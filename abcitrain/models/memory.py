@@ -1,0 +1,176 @@
+"""Per-GPU training memory under DeepSpeed ZeRO: model states, activations and buffers.
+
+Model states per parameter (the ZeRO paper, Rajbhandari et al. 2020):
+
+- fp32: 4 bytes weights + 4 gradients + optimizer states (Adam: 8, momentum and variance);
+- mixed precision (bf16/fp16): 2 + 2 + 12 (an fp32 master copy and Adam's two states).
+
+ZeRO partitions them over the N data-parallel GPUs: stage 1 the optimizer states, stage 2
+also the gradients, stage 3 also the weights. Llama-2 7B (7e9) in fp32 with Adam: 16 x 7 =
+112 GB per GPU without ZeRO, 4 + 4 + 8/8 = 9 x 7 = 63 GB with stage 1 on 8 GPUs, and
+4 + 12/8 = 5.5 x 7 = 38.5 GB with stage 2 (1 GB = 10^9 bytes).
+
+Offload moves the optimizer's share (with the fp32 master copy) to CPU memory (stages 1-3),
+and with stage 3 the weights too; the GPU then keeps the gathered working set.
+
+Activations (Korthikanti et al. 2022, a GPT-style layer in 16-bit): s*b*h*(34 + 5*a*s/h)
+bytes per layer, the 5as/h term being the attention scores that flash attention does not
+store; with activation checkpointing each layer keeps only its 16-bit input (2*s*b*h) and one
+layer is recomputed at a time. The fp32 logits of the loss (4*s*b*vocab) are added: with a
+128k vocabulary they are larger than a layer. Buffers (CUDA context, NCCL, allocator
+fragmentation) are a stated allowance, 2 GB by default, not a derivation.
+
+DeepSpeed's own estimators (``estimate_zero2_model_states_mem_needs``, ``..._zero3_...``)
+differ on purpose: they assume mixed precision only and count 16 bytes per parameter of
+partitioned state (the fp32 gradients too) where the ZeRO paper counts 12; stage 3 adds the
+largest layer's full weights on every GPU; they leave activations and buffers out; and their
+CPU figures carry a 1.5x buffer factor. ``deepspeed_estimate`` below restates their formulas
+so the two can be shown side by side without importing deepspeed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .shapes import ModelShape
+
+GB = 10**9
+PRECISIONS = ("fp32", "bf16", "fp16")
+OPTIMIZERS = {"adam": 2, "adamw": 2, "sgd": 0, "sgd-momentum": 1}   # fp32 states per param
+OFFLOADS = ("none", "optimizer", "optimizer+params")
+
+
+@dataclass(frozen=True)
+class TrainingSetup:
+    """How a model is trained: precision, optimizer, ZeRO stage, offload, parallelism and
+    the activation-related settings."""
+
+    precision: str = "bf16"
+    optimizer: str = "adamw"
+    zero_stage: int = 0
+    offload: str = "none"
+    gpus_per_node: int = 1
+    nodes: int = 1
+    seq_len: int = 2048
+    micro_batch: int = 1
+    checkpointing: bool = True
+    flash_attention: bool = True
+    buffer_bytes: int = 2 * GB
+
+    @property
+    def world(self) -> int:
+        """Data-parallel GPUs (every GPU holds one replica's share)."""
+        return self.gpus_per_node * self.nodes
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes per GPU by kind, and per node of CPU memory for what is offloaded."""
+
+    weights: int
+    gradients: int
+    optimizer: int
+    activations: int | None
+    buffers: int
+    cpu_per_node: int
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def model_states(self) -> int:
+        """Weights, gradients and optimizer states per GPU."""
+        return self.weights + self.gradients + self.optimizer
+
+    @property
+    def total(self) -> int:
+        """Everything per GPU (activations counted as 0 when the shape is unknown)."""
+        return self.model_states + (self.activations or 0) + self.buffers
+
+
+def state_bytes(precision: str, optimizer: str) -> tuple[int, int, int]:
+    """Bytes per parameter of weights, gradients and optimizer states."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    states = 4 * OPTIMIZERS[optimizer]
+    if precision == "fp32":
+        return 4, 4, states
+    return 2, 2, 4 + states              # the fp32 master copy lives with the optimizer
+
+
+def estimate(model: ModelShape, setup: TrainingSetup) -> MemoryEstimate:
+    """Per-GPU memory of training ``model`` with ``setup``."""
+    if setup.zero_stage not in (0, 1, 2, 3):
+        raise ValueError(f"ZeRO stage {setup.zero_stage}; choose 0, 1, 2 or 3")
+    if setup.offload not in OFFLOADS:
+        raise ValueError(f"offload {setup.offload!r}; choose one of {', '.join(OFFLOADS)}")
+    if setup.offload != "none" and setup.zero_stage == 0:
+        raise ValueError("offload needs ZeRO stage 1, 2 or 3")
+    if setup.offload == "optimizer+params" and setup.zero_stage != 3:
+        raise ValueError("offloading the weights needs ZeRO stage 3")
+    psi, n = model.params, setup.world
+    w_b, g_b, o_b = state_bytes(setup.precision, setup.optimizer)
+    weights = w_b * psi
+    grads = g_b * psi
+    opt = o_b * psi
+    if setup.zero_stage >= 1:
+        opt = _share(opt, n)
+    if setup.zero_stage >= 2:
+        grads = _share(grads, n)
+    if setup.zero_stage >= 3:
+        weights = _share(weights, n)
+    notes = []
+    cpu = 0
+    if setup.offload != "none":
+        cpu += opt * setup.gpus_per_node
+        notes.append(f"optimizer states ({o_b} bytes/param) held in CPU memory")
+        opt = 0
+    if setup.offload == "optimizer+params":
+        cpu += weights * setup.gpus_per_node
+        # the gathered working set stays: the largest module, in the weights' precision
+        weights = w_b * model.largest_layer_params()
+        notes.append("weights held in CPU memory; the GPU keeps the largest gathered layer")
+    elif setup.zero_stage == 3:
+        weights += w_b * model.largest_layer_params()
+        notes.append("stage 3 also gathers the largest layer whole on every GPU")
+    return MemoryEstimate(weights=weights, gradients=grads, optimizer=opt,
+                          activations=activation_bytes(model, setup),
+                          buffers=setup.buffer_bytes, cpu_per_node=cpu, notes=tuple(notes))
+
+
+def _share(total: int, parts: int) -> int:
+    return -(-total // parts)        # ceiling: a partition is never smaller than its share
+
+
+def activation_bytes(model: ModelShape, setup: TrainingSetup) -> int | None:
+    """Activations per GPU for one micro-batch; None when the model's shape is unknown."""
+    if not model.has_shape:
+        return None
+    s, b, h, a = setup.seq_len, setup.micro_batch, model.hidden, model.heads
+    scale = 2 if setup.precision == "fp32" else 1          # the formula is for 16-bit values
+    per_layer = s * b * h * 34 + (0 if setup.flash_attention else 5 * a * s * s * b)
+    per_layer *= scale
+    if setup.checkpointing:
+        kept = model.layers * 2 * s * b * h * scale + per_layer
+    else:
+        kept = model.layers * per_layer
+    logits = 4 * s * b * model.vocab
+    return kept + logits
+
+
+def deepspeed_estimate(model: ModelShape, setup: TrainingSetup) -> tuple[int, int]:
+    """(GPU bytes per GPU, CPU bytes per node) by DeepSpeed's own estimator formulas
+    (model states only, mixed precision assumed, 1.5x CPU buffer factor)."""
+    psi, n, per_node = model.params, setup.world, setup.gpus_per_node
+    factor = 1.5
+    if setup.zero_stage == 3:
+        largest = 4 * model.largest_layer_params()
+        if setup.offload == "optimizer+params":
+            return largest, int(psi * max(4 * per_node, 18) * factor)
+        if setup.offload == "optimizer":
+            return largest + int(2 * psi / n), int(psi * max(4 * per_node, 16) * factor)
+        return largest + int(18 * psi / n), int(model.largest_layer_params() * 4 * per_node
+                                                * factor)
+    if setup.offload != "none":
+        return 2 * psi, int(psi * max(4 * n, 16) * factor)
+    return 4 * psi + int(16 * psi / n), int(psi * 4 * per_node * factor)

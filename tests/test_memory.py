@@ -1,0 +1,111 @@
+"""The ZeRO memory estimator: the headline figures exactly, the model shapes, DeepSpeed's own
+formulas beside ours, and the `memory` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import cli
+
+from abcitrain.errors import InputError
+from abcitrain.models.memory import GB, TrainingSetup, deepspeed_estimate, estimate
+from abcitrain.models.shapes import resolve
+
+
+def _states(model: str, **setup: object) -> float:
+    return estimate(resolve(model), TrainingSetup(**setup)).model_states / GB  # type: ignore[arg-type]
+
+
+def test_llama2_7b_fp32_adam_headline_figures() -> None:
+    fp32 = {"precision": "fp32", "optimizer": "adam", "gpus_per_node": 8}
+    assert _states("llama2-7b", zero_stage=0, **fp32) == 112.0
+    assert _states("llama2-7b", zero_stage=1, **fp32) == 63.0
+    assert _states("llama2-7b", zero_stage=2, **fp32) == 38.5
+
+
+def test_mixed_precision_and_stage_3() -> None:
+    # 2 + 2 + 12 bytes per parameter; stage 3 partitions the weights too (and gathers the
+    # largest layer whole: the 32000 x 4096 embedding in 16 bits)
+    assert _states("7e9", precision="bf16", optimizer="adam") == 7 * 16
+    est = estimate(resolve("llama2-7b"), TrainingSetup(zero_stage=3, gpus_per_node=8))
+    assert est.weights == 2 * 7 * GB // 8 + 2 * 32000 * 4096
+    assert est.gradients == 2 * 7 * GB // 8 and est.optimizer == 12 * 7 * GB // 8
+    sgd = estimate(resolve("7e9"), TrainingSetup(precision="fp32", optimizer="sgd"))
+    assert sgd.model_states == 8 * 7 * GB
+
+
+def test_offload_moves_optimizer_states_to_cpu() -> None:
+    est = estimate(resolve("llama2-7b"), TrainingSetup(zero_stage=2, offload="optimizer",
+                                                       gpus_per_node=8, nodes=2))
+    assert est.optimizer == 0
+    assert est.cpu_per_node == 12 * 7 * GB // 16 * 8       # this node's 8 shares of 16
+    with pytest.raises(ValueError, match="needs ZeRO stage 3"):
+        estimate(resolve("llama2-7b"), TrainingSetup(zero_stage=2, offload="optimizer+params"))
+
+
+def test_architecture_counts_and_config_json(tmp_path: Path) -> None:
+    assert resolve("llama2-7b", exact=True).params == 6_738_415_616
+    assert resolve("llama3-8b", exact=True).params == 8_030_261_248
+    assert resolve("llama2-70b", exact=True).params == 68_976_648_192
+    cfg = tmp_path / "tiny" / "config.json"
+    cfg.parent.mkdir()
+    cfg.write_text(json.dumps({"hidden_size": 64, "num_hidden_layers": 2,
+                               "num_attention_heads": 4, "num_key_value_heads": 2,
+                               "intermediate_size": 128, "vocab_size": 1000,
+                               "tie_word_embeddings": True}))
+    tiny = resolve(str(cfg.parent))
+    # embeddings 64000 (tied) + 2 x (q,o 2x4096 + k,v 2x64x32 + mlp 3x8192 + norms 128) + 64
+    assert tiny.params == 64000 + 2 * (8192 + 4096 + 24576 + 128) + 64
+    assert resolve("350M").params == 350_000_000
+    with pytest.raises(InputError, match="not a preset"):
+        resolve("gpt-nonesuch")
+
+
+def test_deepspeed_estimator_formulas_side_by_side() -> None:
+    model = resolve("llama2-7b")
+    psi = model.params
+    # DeepSpeed's zero-2 estimator: 4 bytes/param of 16-bit weights and grads, plus 16/N
+    gpu, cpu = deepspeed_estimate(model, TrainingSetup(zero_stage=2, gpus_per_node=8))
+    assert gpu == 4 * psi + 16 * psi // 8 and cpu == int(psi * 4 * 8 * 1.5)
+    ours = estimate(model, TrainingSetup(zero_stage=2, gpus_per_node=8)).model_states
+    assert ours == 2 * psi + 14 * psi // 8 and ours < gpu     # ZeRO partitions the grads
+    gpu3, _ = deepspeed_estimate(model, TrainingSetup(zero_stage=3, gpus_per_node=8))
+    assert gpu3 == 4 * 32000 * 4096 + 18 * psi // 8
+
+
+def test_activations_grow_with_sequence_and_without_checkpointing() -> None:
+    model = resolve("llama3-8b")
+    ckpt = estimate(model, TrainingSetup(seq_len=4096)).activations
+    full = estimate(model, TrainingSetup(seq_len=4096, checkpointing=False)).activations
+    scores = estimate(model, TrainingSetup(seq_len=4096, checkpointing=False,
+                                           flash_attention=False)).activations
+    assert ckpt is not None and full is not None and scores is not None
+    assert ckpt < full < scores
+    # checkpointed: 32 layer inputs + one layer recomputed + fp32 logits over 128,256 tokens
+    s, h = 4096, 4096
+    assert ckpt == 32 * 2 * s * h + 34 * s * h + 4 * s * 128256
+    assert estimate(resolve("7e9"), TrainingSetup()).activations is None
+
+
+def test_memory_command_fits_on_a_cluster() -> None:
+    out = cli("memory", "llama2-7b", "--precision", "fp32", "--optimizer", "adam",
+              "--gpus-per-node", "8", "--json").output
+    totals = {r["zero_stage"]: r["model_states_gb"] for r in json.loads(out)["stages"]}
+    assert totals == {0: 112.0, 1: 63.0, 2: 38.5, 3: pytest.approx(14.52, abs=0.01)}
+    fit = json.loads(cli("memory", "llama2-7b", "--cluster", "abci3", "--type", "rt_HF",
+                         "--zero", "2", "--json").output)
+    assert fit["gpu_memory_gb"] == 141 and fit["stages"][0]["fits"] is True
+    # Llama-2 70B in bf16 with AdamW: no stage fits one 8 x 141 GB node (stage 3 needs
+    # 146 GB per GPU); on two nodes stage 3 does
+    big = json.loads(cli("memory", "llama2-70b", "--cluster", "abci3", "--type", "rt_HF",
+                         "--json").output)
+    assert [r["fits"] for r in big["stages"]] == [False, False, False, False]
+    two = json.loads(cli("memory", "llama2-70b", "--cluster", "abci3", "--type", "rt_HF",
+                         "--nodes", "2", "--zero", "3", "--json").output)
+    assert two["stages"][0]["fits"] is True
+    text = cli("memory", "llama2-7b", "--cluster", "abci3", "--type", "rt_HF").output
+    assert "the architecture has 6,738,415,616" in text and "yes (141 GB)" in text
+    bad = cli("memory", "llama2-7b", "--cluster", "abci3", "--type", "rt_HC", ok=None)
+    assert bad.exit_code == 2 and "declares no GPUs" in bad.output
