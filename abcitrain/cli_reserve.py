@@ -134,10 +134,13 @@ def plan_cmd(cluster: str, resource: str, start: str | None, as_of: str | None,
     (--need-node-hours or --need-gpu-hours) to get the cheapest plans that fit."""
     from .reserve.planner import plan_request, plans_for_need
     from .reserve.rules import earliest_start
+    from .reserve.service import NOW_LEAD
 
     profile, rules = _load(cluster)
     now = _now(as_of, rules.tz)
-    first = start or earliest_start(rules, now).strftime("%Y-%m-%dT%H:%M")
+    # by default: the first day that can still be booked, or now on a free calendar
+    first = start or ("now" if rules.calendar == "free"
+                      else earliest_start(rules, now).strftime("%Y-%m-%d"))
     if need_node_hours or need_gpu_hours:
         if resource not in profile.resource_types:
             raise InputError("unknown type", [Problem("type", f"{resource!r} is not a type of "
@@ -149,7 +152,7 @@ def plan_cmd(cluster: str, resource: str, start: str | None, as_of: str | None,
         need = (_number(need_node_hours, "need-node-hours") if need_node_hours
                 else (_number(need_gpu_hours, "need-gpu-hours") or Decimal(0)) / gpus)
         assert need is not None
-        begin = _moment(first, rules.tz, "start")
+        begin = now + NOW_LEAD if first == "now" else _moment(first, rules.tz, "start")
         options = plans_for_need(rules, profile, resource, need, begin, now, count,
                                  within_days=within)
         _show_need(profile, resource, need, options, as_json)
@@ -179,7 +182,10 @@ def _booking_json(option: Option) -> dict[str, Any]:
 
 
 def _s(value: Decimal | None) -> str | None:
-    return None if value is None else f"{value.normalize():f}"
+    """A figure for people: at most 2 decimals, no trailing zeros."""
+    if value is None:
+        return None
+    return f"{value.quantize(Decimal('0.01')).normalize():f}"
 
 
 def _t(moment: dt.datetime) -> str:
@@ -233,7 +239,9 @@ def _echo_option(option: Option) -> None:
     click.echo(f"    {option.label}: {points}, {_s(option.usable_node_hours)} usable "
                "node-hours")
     for b in option.bookings:
-        click.echo(f"      {b.nodes} nodes x {_s(b.days)} days, {_t(b.window.start)} to "
+        length = (f"{_s(b.days)} days" if b.window.booking_deadline != b.window.start
+                  else f"{_s(b.days * 24)} hours")      # a free calendar books hours
+        click.echo(f"      {b.nodes} nodes x {length}, {_t(b.window.start)} to "
                    f"{_t(b.window.end)} (book by {_t(b.window.booking_deadline)})"
                    + (f": {_s(b.points)} points" if len(option.bookings) > 1
                       and b.points is not None else ""))

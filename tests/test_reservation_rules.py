@@ -186,3 +186,20 @@ def test_cli_plan_text_json_and_bad_input() -> None:
     need = cli("reserve", "plan", "--cluster", "abci3", "--type", "rt_HF", "--need-gpu-hours",
                "20000", "--start", "2025-11-03", "--as-of", "2025-11-01T09:00")
     assert "21 node(s) x 5 day(s): 28350 points" in need.output
+
+
+def test_free_calendar_books_hours_and_splits_at_the_cap() -> None:
+    profile = load_profile("slurm-test")              # any start, at most 1 day and 2 nodes
+    rules = rules_of(profile)
+    now = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC)
+    start = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
+    options = plans_for_need(rules, profile, "gpu", Decimal(100), start, now, count=1)
+    fastest = options[-1]
+    assert fastest.label == "2 node(s) x 50 hour(s) in 3 reservations"
+    assert [b.window.charged_hours for b in fastest.bookings] == [24, 24, 2]
+    assert fastest.bookings[2].window.end == dt.datetime(2026, 1, 7, 11, 0, tzinfo=dt.UTC)
+    # 1.5 x 1.2 points/h x 2 nodes x 50 h
+    assert fastest.points == Decimal("180.0000")
+    req = ReservationRequest("gpu", 2, Decimal(3) / 24, start)
+    problems, _, win = check_request(rules, req, now, profile)
+    assert problems == [] and win.usable_hours == 3 and win.booking_deadline == start

@@ -163,19 +163,20 @@ def _alternatives(rules: ReservationRules, profile: ClusterProfile, req: Reserva
 
 
 def _round_days(days: Decimal, calendar: str) -> Decimal:
+    """Up to whole days (daily calendar) or whole hours (free calendar)."""
     if calendar == "daily":
         return Decimal(math.ceil(days))
-    return days.quantize(Decimal("0.0001"), rounding="ROUND_CEILING")
+    return Decimal(math.ceil(days * DAY_HOURS)) / DAY_HOURS
 
 
 def _split(total: Decimal, most: Decimal, calendar: str) -> list[Decimal]:
-    """``total`` days as the fewest near-equal parts of at most ``most`` days each."""
+    """``total`` days as the fewest parts of at most ``most`` days each: near-equal whole
+    days on a daily calendar; full-length parts and the remainder on a free one."""
     count = math.ceil(total / most)
     if calendar == "daily":
         whole = int(total)
         return [Decimal(whole // count + (1 if i < whole % count else 0)) for i in range(count)]
-    share = total / count
-    return [share] * count
+    return [most] * (count - 1) + [total - most * (count - 1)]
 
 
 def _next_start(rules: ReservationRules, req: ReservationRequest) -> dt.datetime:
@@ -249,6 +250,8 @@ def _fewest_days(rules: ReservationRules, profile: ClusterProfile, resource: str
             return None
         chain.append(_booking(rules, profile, req, booked_on))
         at = _next_start(rules, req)
-    label = f"{nodes} node(s) x {days} day(s)" + (f" in {len(split)} reservations"
-                                                  if len(split) > 1 else "")
+    length = (f"{days} day(s)" if rules.calendar == "daily"
+              else f"{(days * DAY_HOURS).quantize(Decimal('0.01')).normalize():f} hour(s)")
+    label = f"{nodes} node(s) x {length}" + (f" in {len(split)} reservations"
+                                             if len(split) > 1 else "")
     return Option(label, tuple(chain))

@@ -103,8 +103,8 @@ class Window:
 
     @property
     def charged_hours(self) -> Decimal:
-        """Hours charged per node."""
-        return self.days * DAY_HOURS
+        """Hours charged per node (to the microhour: a free calendar's days are hours/24)."""
+        return (self.days * DAY_HOURS).quantize(Decimal("0.000001"))
 
 
 @dataclass(frozen=True)
