@@ -93,7 +93,7 @@ def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = 
     found = reservation_problems(plan, store, transport)
     if errors_in(found):
         raise InputError(f"job {plan.spec.name!r} cannot run in reservation "
-                         f"{plan.spec.reservation}", found)
+                         f"{plan.spec.reservation}", errors_in(found))
     submit_dir = submit_dir or str(Path.cwd())
     script_path = script_path_for(plan, submit_dir)
     argv = tuple(plan.submit_argv(script_path))
