@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Protocol
 
 from .backends import get_backend
 from .backends.base import Backend, Output
@@ -111,7 +112,7 @@ def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = 
     transport.write_text(script_path, plan.script, 0o755)
     result = transport.run(argv, cwd=submit_dir)
     if result.returncode != 0:
-        raise _refusal(backend, result)
+        raise refusal(backend, result)
     try:
         job_id = backend.parse_submit(Output(result.stdout, result.stderr, result.returncode))
     except ValueError as exc:
@@ -164,7 +165,16 @@ def _spec_dict(plan: JobPlan) -> dict[str, object]:
     return data
 
 
-def _refusal(backend: Backend, result: RunResult) -> SchedulerError:
+class Explains(Protocol):
+    """A scheduler spelling that can put its messages into plain words."""
+
+    def explain(self, text: str) -> str | None:
+        """A plain explanation of a scheduler message, when one is known."""
+        ...
+
+
+def refusal(backend: Explains, result: RunResult) -> SchedulerError:
+    """A failed scheduler command as the error the user sees: its words and their meaning."""
     text = f"{result.stderr}\n{result.stdout}"
     return SchedulerError(result.argv, result.returncode, result.stdout, result.stderr,
                           backend.explain(text))
@@ -209,7 +219,7 @@ def _query_queue(backend: Backend, tr: Transport, ids: Sequence[str],
                  cancelled: frozenset[str]) -> dict[str, JobStatus]:
     result = tr.run(backend.status_argv(ids))
     if result.returncode != 0 and not _MISSING_IDS.search(result.stderr):
-        raise _refusal(backend, result)
+        raise refusal(backend, result)
     return backend.parse_status(Output(result.stdout, result.stderr, result.returncode), ids,
                                 cancelled)
 
@@ -261,7 +271,7 @@ def cancel(job_ids: Iterable[str], store: JobStore, cluster: str | None = None,
             store.mark_cancel(rec.cluster, rec.job_id)
         result = tr.run(backend.cancel_argv([r.job_id for r in recs]))
         if result.returncode != 0:
-            raise _refusal(backend, result)
+            raise refusal(backend, result)
     return records
 
 

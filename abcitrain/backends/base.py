@@ -81,10 +81,15 @@ class Backend(ABC):
 
     def explain(self, text: str) -> str | None:
         """A plain explanation of a scheduler message, when one is known."""
-        for pattern, meaning in self.explanations:
-            if re.search(pattern, text):
-                return meaning
-        return None
+        return explain_by(self.explanations, text)
+
+
+def explain_by(explanations: Sequence[tuple[str, str]], text: str) -> str | None:
+    """The meaning of the first pattern in ``explanations`` that ``text`` matches."""
+    for pattern, meaning in explanations:
+        if re.search(pattern, text):
+            return meaning
+    return None
 
 
 def aggregate(states: Sequence[JobState]) -> JobState:

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..backends.base import Output
+from ..backends.base import Output, explain_by
 
 
 @dataclass(frozen=True)
@@ -79,10 +79,7 @@ class ReservationBackend(ABC):
 
     def explain(self, text: str) -> str | None:
         """A plain explanation of a scheduler message, when one is known."""
-        for pattern, meaning in self.explanations:
-            if re.search(pattern, text):
-                return meaning
-        return None
+        return explain_by(self.explanations, text)
 
 
 def pick(found: Sequence[Reservation], resv_id: str) -> Reservation | None:

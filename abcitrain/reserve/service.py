@@ -23,14 +23,16 @@ from ..jobstore import JobRecord
 from ..ledger import Charge, Ledger, now_iso
 from ..model import ClusterProfile, JobState
 from ..render import JobPlan
+from ..service import existing_ledger, refusal, transport_for
+from ..spec import GROUP_RE
 from ..tariffs import from_e4, quote, round_points
-from ..transport import LocalTransport, RunResult, Transport
+from ..transport import RunResult, Transport
 from .base import Reservation, ReservationBackend, get_reservation_backend
 from .planner import RequestPlan, plan_request
 from .rules import DAY_HOURS, ReservationRequest, ReservationRules, rules_of, window
 
+# a job name may hold '+'; a reservation name (a Slurm id, a -N value) may not
 NAME_RE = r"[A-Za-z][A-Za-z0-9_.-]{0,62}"
-GROUP_RE = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 #: A reservation asked to start "now" starts this long after the command is built, so the
 #: scheduler (Grid Engine refuses a start in the past) still sees it in the future.
 NOW_LEAD = dt.timedelta(seconds=5)
@@ -108,17 +110,15 @@ def create(profile: ClusterProfile, req: ReservationRequest, name: str, group: s
     argv = tuple(create_argv(profile, rules, req, name, group, user))
     budgets = load_budgets()
     if plan.points is not None and budgets:
-        from ..service import existing_ledger
-
         guard(existing_ledger() if dry_run else Ledger(), budgets, group, plan.points,
               f"reservation {name!r}", hint="Book fewer nodes or days, or raise the budget "
               "in abcitrain.yaml.")
     if dry_run:
         return Booked(None, argv, plan)
-    tr = transport or LocalTransport()
+    tr = transport or transport_for(profile.name)
     result = tr.run(argv)
     if result.returncode != 0:
-        raise _refusal(backend, result)
+        raise refusal(backend, result)
     try:
         resv_id = backend.parse_create(_out(result))
     except ValueError as exc:
@@ -163,18 +163,13 @@ def _out(result: RunResult) -> Output:
     return Output(result.stdout, result.stderr, result.returncode)
 
 
-def _refusal(backend: ReservationBackend, result: RunResult) -> SchedulerError:
-    return SchedulerError(result.argv, result.returncode, result.stdout, result.stderr,
-                          backend.explain(f"{result.stderr}\n{result.stdout}"))
-
-
 def list_reservations(profile: ClusterProfile,
                       transport: Transport | None = None) -> list[Reservation]:
     """Every reservation the scheduler shows."""
     backend = backend_for(profile)
-    result = (transport or LocalTransport()).run(backend.list_argv())
+    result = (transport or transport_for(profile.name)).run(backend.list_argv())
     if result.returncode != 0:
-        raise _refusal(backend, result)
+        raise refusal(backend, result)
     return backend.parse_list(_out(result), rules_of(profile).tz)
 
 
@@ -196,10 +191,10 @@ def lookup(profile: ClusterProfile, resv_id: str,
             resv_id, f"reservation ids on {profile.name} look like "
             f"{profile.reservation_pattern}")])
     backend = backend_for(profile)
-    result = (transport or LocalTransport()).run(backend.show_argv(resv_id))
+    result = (transport or transport_for(profile.name)).run(backend.show_argv(resv_id))
     out = _out(result)
     if result.returncode != 0 and not backend.is_missing(out):
-        raise _refusal(backend, result)
+        raise refusal(backend, result)
     found = backend.parse_show(out, rules_of(profile).tz, resv_id)
     return replace(found, resv_id=resv_id) if found is not None and not found.resv_id \
         else found
@@ -228,10 +223,10 @@ def cancel(profile: ClusterProfile, resv_id: str, now: dt.datetime,
             raise InputError(f"reservation {resv_id} can no longer be cancelled", [Problem(
                 "cancel", f"cancelling closed at {deadline:%Y-%m-%d %H:%M %Z}, the day "
                 "before its start; the points are not refunded")])
-    tr = transport or LocalTransport()
+    tr = transport or transport_for(profile.name)
     result = tr.run(backend.delete_argv(resv_id))
     if result.returncode != 0:
-        raise _refusal(backend, result)
+        raise refusal(backend, result)
     ledger = Ledger()
     row = ledger.get(profile.name, resv_id, "reservation")
     if row is None:
