@@ -84,17 +84,14 @@ def render(spec: Path, output: Path | None) -> None:
 def check(spec: Path) -> None:
     """Check SPEC against its cluster's limits; list every problem at once."""
     from . import service
-    from .checks import errors_in
-    from .errors import InputError
+    from .checks import WARNING
     from .jobstore import JobStore
 
     plan = service.load_plan(spec)
-    found = [*plan.problems, *service.reservation_problems(plan, JobStore())]
+    found = service.reservation_problems(plan, JobStore())
     # the errors come once, in the refusal below; warnings are shown either way
-    _echo_problems([p for p in found if p not in errors_in(found)])
-    if errors_in(found):
-        raise InputError(f"job {plan.spec.name!r} cannot run on {plan.profile.name!r}",
-                         errors_in(found))
+    _echo_problems([p for p in (*plan.problems, *found) if p.severity == WARNING])
+    service.require_submittable(plan, found)
     click.echo(f"ok: {plan.spec.name} fits {plan.profile.name} ({plan.spec.nodes} x "
                f"{plan.spec.resource}, {plan.spec.service})")
 

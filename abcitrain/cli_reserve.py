@@ -20,6 +20,7 @@ import click
 from .errors import InputError, Problem
 
 if TYPE_CHECKING:
+    from .jobstore import JobRecord
     from .model import ClusterProfile
     from .reserve.planner import Option, RequestPlan
     from .reserve.rules import ReservationRequest, ReservationRules
@@ -323,18 +324,11 @@ def _charges(cluster: str) -> dict[str, dict[str, Any]]:
             and r["cluster"] == cluster}
 
 
-def _jobs_in(cluster: str, ids: set[str]) -> dict[str, list[Any]]:
-    from . import service
+def _jobs_in(cluster: str, ids: set[str]) -> dict[str, list[JobRecord]]:
     from .jobstore import JobStore
+    from .service import jobs_in_reservations
 
-    store = JobStore()
-    mine = [r for r in store.recent(limit=5000, cluster=cluster)
-            if r.spec.get("reservation") in ids]
-    mine = service.refresh(mine, store) if mine else []
-    found: dict[str, list[Any]] = {}
-    for rec in mine:
-        found.setdefault(rec.spec["reservation"], []).append(rec)
-    return found
+    return jobs_in_reservations(JobStore(), cluster, ids)
 
 
 def _echo_table(rows: Sequence[tuple[str, ...]]) -> None:

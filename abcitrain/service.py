@@ -39,11 +39,13 @@ def load_plan(spec_path: Path, project_dir: Path | None = None) -> JobPlan:
     return plan_job(spec, profile)
 
 
-def require_submittable(plan: JobPlan) -> None:
-    """Raise InputError (exit 2) listing every error that stops this job."""
-    if plan.errors:
+def require_submittable(plan: JobPlan, more: Sequence[Problem] = ()) -> None:
+    """Raise InputError (exit 2) listing every error that stops this job: the plan's, and
+    those among ``more`` (found by asking the scheduler, such as about a reservation)."""
+    errors = [*plan.errors, *errors_in(list(more))]
+    if errors:
         raise InputError(f"job {plan.spec.name!r} cannot run on {plan.profile.name!r}",
-                         plan.errors)
+                         errors)
 
 
 def transport_for(cluster: str) -> Transport:
@@ -92,9 +94,7 @@ def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = 
     """
     require_submittable(plan)
     found = reservation_problems(plan, store, transport)
-    if errors_in(found):
-        raise InputError(f"job {plan.spec.name!r} cannot run in reservation "
-                         f"{plan.spec.reservation}", errors_in(found))
+    require_submittable(plan, found)
     submit_dir = submit_dir or str(Path.cwd())
     script_path = script_path_for(plan, submit_dir)
     argv = tuple(plan.submit_argv(script_path))
@@ -148,15 +148,24 @@ def reservation_problems(plan: JobPlan, store: JobStore | None,
     from .reserve.service import job_problems, running_nodes_in
 
     tr = transport or transport_for(plan.profile.name)
-    mine: list[JobRecord] = []
-    if store is not None:
-        mine = [r for r in store.recent(limit=1000, cluster=plan.profile.name,
-                                        active_only=True)
-                if r.spec.get("reservation") == plan.spec.reservation]
-        if mine:
-            mine = refresh(mine, store, tr)
-    return job_problems(plan, running_nodes_in(mine, plan.spec.reservation),
+    mine = jobs_in_reservations(store, plan.profile.name, {plan.spec.reservation},
+                                active_only=True, transport=tr) if store is not None else {}
+    return job_problems(plan, running_nodes_in(mine.get(plan.spec.reservation, []),
+                                               plan.spec.reservation),
                         dt.datetime.now(dt.UTC), tr)
+
+
+def jobs_in_reservations(store: JobStore, cluster: str, resv_ids: set[str],
+                         active_only: bool = False, transport: Transport | None = None,
+                         limit: int = 5000) -> dict[str, list[JobRecord]]:
+    """My recorded jobs in these reservations by reservation id, refreshed (one queue
+    query for all of them)."""
+    mine = [r for r in store.recent(limit=limit, cluster=cluster, active_only=active_only)
+            if r.spec.get("reservation") in resv_ids]
+    found: dict[str, list[JobRecord]] = {}
+    for rec in refresh(mine, store, transport) if mine else []:
+        found.setdefault(rec.spec["reservation"], []).append(rec)
+    return found
 
 
 def _spec_dict(plan: JobPlan) -> dict[str, object]:
