@@ -21,6 +21,7 @@ from . import __version__
 from .cli_memory import memory
 from .cli_reserve import reserve
 from .errors import AbcitrainError, Problem
+from .tables import table_lines
 
 
 class _UserError(click.ClickException):
@@ -186,10 +187,8 @@ def status(job_ids: tuple[str, ...], cluster: str | None, limit: int, as_json: b
                      "-" if r.exit_code is None else str(r.exit_code),
                      _fmt_elapsed(r.elapsed_s),
                      time.strftime("%m-%d %H:%M", time.localtime(r.submitted_at)), r.detail))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False))
-                   + "  " + row[-1])
+    for line in table_lines(rows):
+        click.echo(line)
 
 
 @cli.command()
@@ -388,9 +387,8 @@ def clusters(ctx: click.Context) -> None:
     for name in available_names():
         p = load_profile(name)
         rows.append((name, p.scheduler, ",".join(p.resource_types), p.description))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    for r in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[3])
+    for line in table_lines(rows):
+        click.echo(line)
 
 
 @clusters.command("show")

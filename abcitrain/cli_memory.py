@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from .errors import InputError, Problem
+from .tables import table_lines
 
 
 @click.command()
@@ -114,9 +115,8 @@ def memory(model: str, precision: str, optimizer: str, stages: tuple[int, ...], 
                       # DeepSpeed's estimators start at stage 1 (its stage 1 and 2 share one)
                       f"{r['deepspeed_model_states_gb']:.2f}" if r["zero_stage"] else "-",
                       *fits))
-    widths = [max(len(t[i]) for t in table) for i in range(len(table[0]))]
-    for t in table:
-        click.echo("  " + "  ".join(c.rjust(w) for c, w in zip(t, widths, strict=True)))
+    for line in table_lines(table, right=True):
+        click.echo("  " + line)
     click.echo("  GB = 10^9 bytes. DeepSpeed's estimator counts model states only, 16-bit "
                "training, 16 bytes/param of partitioned state (see `abcitrain.models.memory`).")
     if shape.params_source == "given" and not shape.has_shape:

@@ -10,7 +10,6 @@ import datetime as dt
 import json
 import shlex
 import sys
-from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .errors import InputError, Problem
+from .tables import table_lines
 
 if TYPE_CHECKING:
     from .jobstore import JobRecord
@@ -331,12 +331,6 @@ def _jobs_in(cluster: str, ids: set[str]) -> dict[str, list[JobRecord]]:
     return jobs_in_reservations(JobStore(), cluster, ids)
 
 
-def _echo_table(rows: Sequence[tuple[str, ...]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-
-
 @reserve.command("list")
 @click.option("--cluster", required=True, help="The cluster profile.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -363,7 +357,8 @@ def list_cmd(cluster: str, as_json: bool, plot: Path | None) -> None:
         d = _resv_dict(r, charges.get(r.resv_id))
         rows.append((r.resv_id, r.name, r.state, _t(r.start) if r.start else "-",
                      _t(r.end) if r.end else "-", str(r.nodes or "-"), d["charged"] or "-"))
-    _echo_table(rows)
+    for line in table_lines(rows):
+        click.echo(line)
 
 
 def _plot(found: list[Any], cluster: str, path: Path, tz: dt.tzinfo) -> None:
