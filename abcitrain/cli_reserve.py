@@ -381,7 +381,10 @@ def show_cmd(resv_id: str, cluster: str, as_json: bool, plot: Path | None) -> No
 
     profile, rules = _load(cluster)
     resv = rsv.show(profile, resv_id)
-    charge = _charges(cluster).get(resv.resv_id)
+    from .service import existing_ledger
+
+    ledger = existing_ledger()
+    charge = ledger.get(cluster, resv.resv_id, "reservation") if ledger else None
     jobs = _jobs_in(cluster, {resv.resv_id}).get(resv.resv_id, [])
     if plot is not None:
         _plot([resv], cluster, plot, rules.tz)

@@ -231,10 +231,8 @@ def _fewest_days(rules: ReservationRules, profile: ClusterProfile, resource: str
         return None
     per_node = need / nodes
     # each reservation gives (days x 24 - the unusable tail) usable hours per node
-    tail = Decimal(DAY_HOURS) - Decimal(
-        (dt.datetime.combine(dt.date(2000, 1, 2), rules.ends_at)
-         - dt.datetime.combine(dt.date(2000, 1, 1), rules.starts_at)).total_seconds()
-    ) / 3600 if rules.calendar == "daily" else Decimal(0)
+    one_day = window(rules, ReservationRequest(resource, nodes, Decimal(1), start))
+    tail = one_day.charged_hours - one_day.usable_hours
     for parts in range(1, 1000):
         days = _round_days((per_node + tail * parts) / DAY_HOURS, rules.calendar)
         days = max(days, limits.min_days * parts)
