@@ -48,9 +48,15 @@ class ReservationBackend(ABC):
     #: abcitrain reads it back to check them); PBS confirms reservations later.
     grants_at_once: bool = True
 
-    @abstractmethod
+    #: The create command's answer; its first group is the new reservation's id.
+    created: re.Pattern[str]
+
     def parse_create(self, out: Output) -> str:
         """The new reservation's id from the create command's output."""
+        m = self.created.search(out.stdout)
+        if not m:
+            raise ValueError(f"no reservation id in {out.stdout.strip()!r}")
+        return m[1]
 
     @abstractmethod
     def list_argv(self) -> list[str]:
@@ -90,6 +96,17 @@ def pick(found: Sequence[Reservation], resv_id: str) -> Reservation | None:
         if resv.resv_id in (resv_id, "") or resv.resv_id.split(".")[0] == short:
             return resv
     return None
+
+
+def local_time(text: str | None, fmt: str, tz: dt.tzinfo) -> dt.datetime | None:
+    """A scheduler's time (written in the cluster's zone) as an aware datetime; None when
+    absent or not in ``fmt``."""
+    if not text:
+        return None
+    try:
+        return dt.datetime.strptime(text, fmt).replace(tzinfo=tz)
+    except ValueError:
+        return None
 
 
 def hosts_of(names: Iterable[str]) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ import datetime as dt
 import re
 
 from ..backends.base import Output
-from .base import Reservation, ReservationBackend, hosts_of, pick
+from .base import Reservation, ReservationBackend, hosts_of, local_time, pick
 
 _CREATED = re.compile(r"^(R[0-9]+(?:\.[A-Za-z0-9-]+)*)\s+(UNCONFIRMED|CONFIRMED)\b", re.M)
 _PBS_TIME = "%a %b %d %H:%M:%S %Y"
@@ -22,6 +22,7 @@ class PbsReservations(ReservationBackend):
     """qrsub / qrstat -f / qrdel (pbs_rsub / pbs_rstat -f / pbs_rdel)."""
 
     missing_pattern = r"[Uu]nknown [Rr]eservation|[Rr]eservation .* does not exist"
+    created = _CREATED
     grants_at_once = False      # qrsub answers UNCONFIRMED; PBS assigns the nodes later
     explanations = (
         (r"[Uu]nknown [Rr]eservation", "the reservation id is not known (it may have "
@@ -32,12 +33,6 @@ class PbsReservations(ReservationBackend):
         (r"[Uu]nauthorized|[Pp]ermission denied|not authorized",
          "only a group's responsible person or administrator may book or cancel reservations"),
     )
-
-    def parse_create(self, out: Output) -> str:
-        m = _CREATED.search(out.stdout)
-        if not m:
-            raise ValueError(f"no reservation id in {out.stdout.strip()!r}")
-        return m[1]
 
     def list_argv(self) -> list[str]:
         return ["qrstat", "-f"]
@@ -75,16 +70,9 @@ def _block(text: str, tz: dt.tzinfo) -> Reservation | None:
     return Reservation(
         resv_id=resv_id, name=attrs.get("Reserve_Name", ""),
         owner=attrs.get("Reserve_Owner", "").split("@")[0],
-        state=attrs.get("reserve_state", ""), start=_time(attrs.get("reserve_start"), tz),
-        end=_time(attrs.get("reserve_end"), tz),
+        state=attrs.get("reserve_state", ""),
+        start=local_time(attrs.get("reserve_start"), _PBS_TIME, tz),
+        end=local_time(attrs.get("reserve_end"), _PBS_TIME, tz),
         nodes=int(nodect) if nodect and nodect.isdigit() else (len(hosts) or None),
         hosts=hosts, group=attrs.get("Authorized_Groups", "").split(",")[0])
 
-
-def _time(text: str | None, tz: dt.tzinfo) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        return dt.datetime.strptime(text, _PBS_TIME).replace(tzinfo=tz)
-    except ValueError:
-        return None

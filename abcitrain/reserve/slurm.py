@@ -9,16 +9,18 @@ import datetime as dt
 import re
 
 from ..backends.base import Output
-from .base import Reservation, ReservationBackend, pick
+from .base import Reservation, ReservationBackend, local_time, pick
 
 _CREATED = re.compile(r"Reservation created: (\S+)")
 _PAIR = re.compile(r"(\w+)=(\S*)")
+_ISO = "%Y-%m-%dT%H:%M:%S"
 
 
 class SlurmReservations(ReservationBackend):
     """scontrol ... reservation."""
 
     missing_pattern = r"Reservation \S+ not found|Requested reservation is invalid"
+    created = _CREATED
     explanations = (
         (r"Requested nodes are busy|Reservation request overlaps|[Nn]odes? .*(busy|in use)",
          "the nodes are not free for the whole period: choose other times or fewer nodes"),
@@ -35,7 +37,8 @@ class SlurmReservations(ReservationBackend):
     )
 
     def parse_create(self, out: Output) -> str:
-        m = _CREATED.search(out.stdout + out.stderr)
+        # scontrol's confirmation is read from both streams (the base reads stdout only)
+        m = self.created.search(out.stdout + out.stderr)
         if not m:
             raise ValueError(f"no reservation name in {out.stdout.strip()!r}")
         return m[1]
@@ -53,7 +56,8 @@ class SlurmReservations(ReservationBackend):
             found.append(Reservation(
                 resv_id=attrs["ReservationName"], name=attrs["ReservationName"],
                 owner=attrs.get("Users", ""), state=attrs.get("State", ""),
-                start=_time(attrs.get("StartTime"), tz), end=_time(attrs.get("EndTime"), tz),
+                start=local_time(attrs.get("StartTime"), _ISO, tz),
+                end=local_time(attrs.get("EndTime"), _ISO, tz),
                 nodes=int(count) if count.isdigit() else None,
                 hosts=(attrs["Nodes"],) if attrs.get("Nodes") else (),
                 group=_null(attrs.get("Accounts", ""))))
@@ -74,11 +78,3 @@ class SlurmReservations(ReservationBackend):
 def _null(text: str) -> str:
     return "" if text == "(null)" else text
 
-
-def _time(text: str | None, tz: dt.tzinfo) -> dt.datetime | None:
-    if not text or text in ("Unknown", "None"):
-        return None
-    try:
-        return dt.datetime.fromisoformat(text).replace(tzinfo=tz)
-    except ValueError:
-        return None

@@ -10,7 +10,7 @@ import datetime as dt
 import re
 
 from ..backends.base import Output
-from .base import Reservation, ReservationBackend, hosts_of
+from .base import Reservation, ReservationBackend, hosts_of, local_time
 
 _CREATED = re.compile(r"Your advance reservation (\d+) has been granted")
 _ROW = re.compile(r"^\s*(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\d\d/\d\d/\d{4} \d\d:\d\d:\d\d)\s+"
@@ -22,6 +22,7 @@ class GridEngineReservations(ReservationBackend):
     """qrsub / qrstat / qrdel."""
 
     missing_pattern = r"advance reservations? do(es)? not exist|does not exist"
+    created = _CREATED
     explanations = (
         (r"no suitable queues", "not enough free hosts for the whole period (or a resource "
          "or parallel environment no host offers): choose other times or fewer nodes"),
@@ -32,18 +33,13 @@ class GridEngineReservations(ReservationBackend):
         (r"SIM4403|points", "the group has too few points left for this reservation"),
     )
 
-    def parse_create(self, out: Output) -> str:
-        m = _CREATED.search(out.stdout)
-        if not m:
-            raise ValueError(f"no reservation id in {out.stdout.strip()!r}")
-        return m[1]
-
     def list_argv(self) -> list[str]:
         return ["qrstat"]
 
     def parse_list(self, out: Output, tz: dt.tzinfo) -> list[Reservation]:
         return [Reservation(resv_id=m[1], name=m[2], owner=m[3], state=m[4],
-                            start=_time(m[5], tz), end=_time(m[6], tz))
+                            start=local_time(m[5], _SGE_TIME, tz),
+                            end=local_time(m[6], _SGE_TIME, tz))
                 for m in _ROW.finditer(out.stdout)]
 
     def show_argv(self, resv_id: str) -> list[str]:
@@ -64,17 +60,10 @@ class GridEngineReservations(ReservationBackend):
         return Reservation(
             resv_id=attrs.get("id", resv_id), name=attrs.get("name", ""),
             owner=attrs.get("owner", ""), state=attrs.get("state", ""),
-            start=_time(attrs.get("start_time"), tz), end=_time(attrs.get("end_time"), tz),
+            start=local_time(attrs.get("start_time"), _SGE_TIME, tz),
+            end=local_time(attrs.get("end_time"), _SGE_TIME, tz),
             nodes=len(hosts) or None, hosts=hosts, group=attrs.get("account", ""))
 
     def delete_argv(self, resv_id: str) -> list[str]:
         return ["qrdel", resv_id]
 
-
-def _time(text: str | None, tz: dt.tzinfo) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        return dt.datetime.strptime(text, _SGE_TIME).replace(tzinfo=tz)
-    except ValueError:
-        return None
