@@ -20,6 +20,7 @@ import click
 from . import __version__
 from .cli_memory import memory
 from .cli_reserve import reserve
+from .cli_train import launch, plan
 from .errors import AbcitrainError, Problem
 from .tables import table_lines
 
@@ -102,12 +103,14 @@ def check(spec: Path) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the script and command; run nothing.")
 @click.option("--wait", is_flag=True,
               help="Stay until the job ends, showing its output; exit 1 unless it completed.")
-def submit(spec: Path, dry_run: bool, wait: bool) -> None:
+@click.option("--chain-index", type=click.IntRange(min=2), hidden=True,
+              help="Set by `abcitrain launch` when a training job continues itself.")
+def submit(spec: Path, dry_run: bool, wait: bool, chain_index: int | None) -> None:
     """Check, render and submit SPEC; record the job for `abcitrain status`."""
     from . import service
     from .jobstore import JobStore
 
-    plan = service.load_plan(spec)
+    plan = service.load_plan(spec, write_training=not dry_run, chain_index=chain_index)
     service.require_submittable(plan)
     _echo_problems(plan.problems)
     if dry_run:
@@ -407,6 +410,8 @@ def clusters_show(name: str) -> None:
 
 cli.add_command(reserve)
 cli.add_command(memory)
+cli.add_command(plan)
+cli.add_command(launch)
 
 
 def main() -> None:

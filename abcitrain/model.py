@@ -110,6 +110,10 @@ class JobSpec:
     workdir: str | None = None
     extra_directives: tuple[str, ...] = ()
     drop_directives: tuple[str, ...] = ()
+    #: A training job's ``train:`` section (abcitrain.train.config); ``nodes`` 0 = auto.
+    train: Mapping[str, Any] | None = None
+    #: The spec file this came from (absolute), for jobs that resubmit themselves.
+    source: str | None = None
 
 
 class JobState(enum.Enum):

@@ -10,7 +10,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
@@ -33,9 +33,17 @@ SCRIPTS_DIR = Path(".abcitrain") / "scripts"
 _MISSING_IDS = re.compile(r"Invalid job id specified|Unknown Job Id|Job has finished")
 
 
-def load_plan(spec_path: Path, project_dir: Path | None = None) -> JobPlan:
-    """Load, validate, check and render a job spec file."""
+def load_plan(spec_path: Path, project_dir: Path | None = None, write_training: bool = False,
+              chain_index: int | None = None) -> JobPlan:
+    """Load, validate, check and render a job spec file. A training spec is planned first
+    (``write_training`` writes its DeepSpeed config); ``chain_index`` numbers a job that
+    continues an earlier one."""
     spec, profile = load_spec(spec_path, project_dir)
+    if spec.train is not None:
+        from .train.prepare import prepare
+        spec, _ = prepare(spec, profile, write_training, project_dir)
+    if chain_index is not None:
+        spec = replace(spec, env={**spec.env, "ABCITRAIN_CHAIN_INDEX": str(chain_index)})
     return plan_job(spec, profile)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -87,11 +88,14 @@ SPEC_SCHEMA = vol.Schema({
         NAME_RE, "start with a letter; letters, digits, _ . + - only; at most 63 characters"),
     vol.Required("cluster"): str,
     vol.Required("resource"): str,
-    vol.Required("command"): vol.All(
+    vol.Optional("command"): vol.All(
         vol.Msg(list, "expected a list of arguments (an argv), not a shell string"),
         vol.Length(min=1, msg="needs at least the program to run"), [_scalar_text]),
     vol.Required("walltime"): v.duration,
-    vol.Optional("nodes", default=1): v.int_between(1),
+    vol.Optional("nodes", default=1): vol.Any(
+        "auto", v.int_between(1), msg="expected a node count, or auto (training jobs)"),
+    # Checked by abcitrain.train.config (its problems are prefixed train.).
+    vol.Optional("train"): v.nullable(dict),
     vol.Optional("group"): v.nullable(v.matching(
         GROUP_RE, "a group is letters, digits, _ . - (starting with a letter or digit)")),
     vol.Optional("service"): v.nullable(str),
@@ -116,11 +120,11 @@ SPEC_SCHEMA = vol.Schema({
 def load_spec(path: Path, project_dir: Path | None = None) -> tuple[JobSpec, ClusterProfile]:
     """Load a job spec file and validate it against its cluster's profile."""
     data = load_yaml_file(path)
-    return parse_spec(data, source=str(path), project_dir=project_dir)
+    return parse_spec(data, source=str(path), project_dir=project_dir, source_path=path)
 
 
-def parse_spec(data: Any, source: str = "job spec",
-               project_dir: Path | None = None) -> tuple[JobSpec, ClusterProfile]:
+def parse_spec(data: Any, source: str = "job spec", project_dir: Path | None = None,
+               source_path: Path | None = None) -> tuple[JobSpec, ClusterProfile]:
     """Validate a mapping (from YAML or Python) and build the spec and its profile."""
     if not isinstance(data, Mapping):
         raise InputError(f"{source} is not a job spec",
@@ -136,11 +140,30 @@ def parse_spec(data: Any, source: str = "job spec",
             problems.append(Problem("cluster", str(exc)))
     if profile is not None:
         problems += _cluster_problems(data, profile)
+    problems += _training_problems(data)
     if problems:
         raise InputError(f"{source} has errors", problems)
     clean = SPEC_SCHEMA(data)
     assert profile is not None
-    return _build(clean, profile), profile
+    spec = _build(clean, profile)
+    if source_path is not None:
+        spec = replace(spec, source=str(source_path.resolve()))
+    return spec, profile
+
+
+def _training_problems(data: Mapping[str, Any]) -> list[Problem]:
+    train = data.get("train")
+    problems = []
+    if train is not None:
+        from .train.config import train_problems
+        problems += train_problems(train) if isinstance(train, Mapping) else []
+    elif not data.get("command") and "command" not in data:
+        problems.append(Problem("command", "required: the program to run (an argv list), "
+                                "or a train: section for a training job"))
+    if data.get("nodes") == "auto" and train is None:
+        problems.append(Problem("nodes", "auto is for training jobs (a train: section), "
+                                "where abcitrain plan picks the node count"))
+    return problems
 
 
 def _cluster_problems(data: Mapping[str, Any], profile: ClusterProfile) -> list[Problem]:
@@ -181,7 +204,8 @@ def _build(d: Mapping[str, Any], profile: ClusterProfile) -> JobSpec:
                                    profile.default_service)
     return JobSpec(
         name=d["name"], cluster=profile.name, resource=d["resource"],
-        command=tuple(d["command"]), walltime_s=d["walltime"], nodes=d["nodes"],
+        command=tuple(d.get("command") or ()), walltime_s=d["walltime"],
+        nodes=0 if d["nodes"] == "auto" else d["nodes"], train=d.get("train"),
         group=d.get("group"), service=service, reservation=d.get("reservation"),
         modules=tuple(d["modules"]), env=dict(d["env"]), array=d.get("array"),
         depends_on=tuple(d["depends_on"]), dependency=d["dependency"], output=d.get("output"),

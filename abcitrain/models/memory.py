@@ -26,6 +26,15 @@ partitioned state (the fp32 gradients too) where the ZeRO paper counts 12; stage
 largest layer's full weights on every GPU; they leave activations and buffers out; and their
 CPU figures carry a 1.5x buffer factor. ``deepspeed_estimate`` below restates their formulas
 so the two can be shown side by side without importing deepspeed.
+
+What a DeepSpeed engine really holds (``engine=True``, measured on 2 ranks, stages 0-3, fp32
+and bf16; tests/test_engine_bytes.py checks it within 1%) differs from the paper's figures
+in two ways, both from ZeRO-1 up: the gradients are reduced into each rank's partition at
+the end of a step, so stage 1 holds only its share of them too (the full gradient exists
+only bucket by bucket during the backward pass: the buffers allowance); and the optimizer
+keeps an fp32 copy of its partition of the weights even in fp32 training (4 more bytes per
+parameter, divided by N). ``abcitrain plan`` uses this form; ``abcitrain memory`` shows the
+paper's, whose headline figures the issue pins.
 """
 
 from __future__ import annotations
@@ -56,6 +65,8 @@ class TrainingSetup:
     checkpointing: bool = True
     flash_attention: bool = True
     buffer_bytes: int = 2 * GB
+    #: True: what a DeepSpeed engine holds (see the module docstring); False: the paper's.
+    engine: bool = False
 
     @property
     def world(self) -> int:
@@ -74,6 +85,8 @@ class MemoryEstimate:
     buffers: int
     cpu_per_node: int
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: Part of ``weights``: the largest layer gathered whole under ZeRO-3.
+    gathered: int = 0
 
     @property
     def model_states(self) -> int:
@@ -112,15 +125,18 @@ def estimate(model: ModelShape, setup: TrainingSetup) -> MemoryEstimate:
     w_b, g_b, o_b = state_bytes(setup.precision, setup.optimizer)
     weights = w_b * psi
     grads = g_b * psi
+    if setup.engine and setup.zero_stage >= 1 and setup.precision == "fp32":
+        o_b += 4                       # DeepSpeed's fp32 copy of the partition
     opt = o_b * psi
     if setup.zero_stage >= 1:
         opt = _share(opt, n)
-    if setup.zero_stage >= 2:
+    if setup.zero_stage >= 2 or (setup.engine and setup.zero_stage == 1):
         grads = _share(grads, n)
     if setup.zero_stage >= 3:
         weights = _share(weights, n)
     notes = []
     cpu = 0
+    gathered = 0
     if setup.offload != "none":
         cpu += opt * setup.gpus_per_node
         notes.append(f"optimizer states ({o_b} bytes/param) held in CPU memory")
@@ -128,14 +144,16 @@ def estimate(model: ModelShape, setup: TrainingSetup) -> MemoryEstimate:
     if setup.offload == "optimizer+params":
         cpu += weights * setup.gpus_per_node
         # the gathered working set stays: the largest module, in the weights' precision
-        weights = w_b * model.largest_layer_params()
+        weights = gathered = w_b * model.largest_layer_params()
         notes.append("weights held in CPU memory; the GPU keeps the largest gathered layer")
     elif setup.zero_stage == 3:
-        weights += w_b * model.largest_layer_params()
+        gathered = w_b * model.largest_layer_params()
+        weights += gathered
         notes.append("stage 3 also gathers the largest layer whole on every GPU")
     return MemoryEstimate(weights=weights, gradients=grads, optimizer=opt,
                           activations=activation_bytes(model, setup),
-                          buffers=setup.buffer_bytes, cpu_per_node=cpu, notes=tuple(notes))
+                          buffers=setup.buffer_bytes, cpu_per_node=cpu, notes=tuple(notes),
+                          gathered=gathered)
 
 
 def _share(total: int, parts: int) -> int:

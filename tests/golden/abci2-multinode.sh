@@ -12,6 +12,9 @@
 # Rendered by abcitrain 0.1.0: job llm-sft for cluster abci2 (uge).
 # Edit the job spec and render again rather than editing this file.
 set -euo pipefail
+# When the job started and how long it may run (abcitrain launch stops training in time).
+ABCITRAIN_JOB_START="$(date +%s)"
+export ABCITRAIN_JOB_START ABCITRAIN_WALLTIME_S=9000
 
 # The scheduler's variables under one set of names, the same on every cluster.
 export ABCITRAIN_JOB_ID="${JOB_ID:-}"

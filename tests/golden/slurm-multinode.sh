@@ -10,6 +10,9 @@
 # Rendered by abcitrain 0.1.0: job llm-sft for cluster slurm (slurm).
 # Edit the job spec and render again rather than editing this file.
 set -euo pipefail
+# When the job started and how long it may run (abcitrain launch stops training in time).
+ABCITRAIN_JOB_START="$(date +%s)"
+export ABCITRAIN_JOB_START ABCITRAIN_WALLTIME_S=9000
 
 # The scheduler's variables under one set of names, the same on every cluster.
 # An array task's SLURM_JOB_ID is its own; the id sbatch printed is SLURM_ARRAY_JOB_ID.

@@ -1,0 +1,149 @@
+"""``abcitrain plan`` and ``abcitrain launch``: plan a training job, start its ranks.
+
+Registered without importing the planner or the launcher, which load only when run (and
+neither imports torch: the ranks do, in their own processes).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import InputError, Problem
+from .tables import table_lines
+
+
+@click.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--all", "show_all", is_flag=True, help="List every configuration tried.")
+@click.option("--dry-run", is_flag=True, help="Do not write the DeepSpeed config.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plan(spec: Path, show_all: bool, dry_run: bool, as_json: bool) -> None:
+    """Plan SPEC's training: the cheapest ZeRO stage, offload, nodes and batch split that
+    fit the GPU memory; write the DeepSpeed config the job will use."""
+    from .models.memory import GB
+    from .spec import load_spec
+    from .train.config import parse_train
+    from .train.planner import plan_training, write_plan
+    from .train.prepare import why_nothing_fits
+
+    job, profile = load_spec(spec)
+    if job.train is None:
+        raise InputError(f"{spec} is not a training job", [Problem(
+            "train", "add a train: section (model, data, seq_len, global_batch, steps)")])
+    cfg = parse_train(job.train)
+    tp = plan_training(job, profile, cfg, auto_nodes=job.nodes == 0)
+    c = tp.chosen
+    rtype = profile.resource_types[job.resource]
+    where = (f"{rtype.gpus} x {rtype.gpu_model or 'GPU'} {rtype.gpu_memory_gb:g} GB"
+             if tp.on_gpu else f"no GPU, {tp.ranks_per_node} rank(s)")
+    shown = list(tp.tried) if show_all else _summary(tp.tried, c)
+    if as_json:
+        click.echo(json.dumps({
+            "model": tp.shape.name, "params": tp.shape.params, "precision": tp.precision,
+            "cluster": profile.name, "resource": job.resource,
+            "usable_gb_per_rank": tp.budget / GB,
+            "chosen": None if c is None else _row(c, GB),
+            "points_per_hour": None if tp.points_per_hour is None else str(tp.points_per_hour),
+            "tried": [_row(x, GB) for x in shown], "notes": list(tp.notes)}, indent=2))
+    else:
+        click.echo(f"{tp.shape.name}: {tp.shape.params:,} parameters, {tp.precision}, AdamW; "
+                   f"{profile.name} {job.resource} ({where}); usable per rank "
+                   f"{tp.budget / GB:.1f} GB ({tp.memory_per_rank / GB:.1f} GB less "
+                   f"{cfg.margin:.0%} margin)")
+        for note in tp.notes:
+            click.echo(f"  note: {note}")
+        table = [("nodes", "ZeRO", "offload", "micro", "accum", "states", "activ", "TOTAL/rank",
+                  "fits")]
+        for x in shown:
+            e = x.estimate
+            table.append((str(x.nodes), str(x.zero), x.offload, str(x.micro_batch),
+                          str(x.grad_accum), _gb(e.model_states), _gb(e.activations or 0),
+                          _gb(e.total),
+                          ("CHOSEN" if x == c else "yes") if x.fits else "no"))
+        for line in table_lines(table):
+            click.echo(line)
+    if c is None:
+        raise InputError(f"{job.name}: no configuration fits {job.resource} on {profile.name}",
+                         why_nothing_fits(tp))
+    price = ("no prices known" if tp.points_per_hour is None
+             else f"{tp.points_per_hour} points per hour")
+    if not as_json:
+        click.echo(f"plan: {c.nodes} node(s) x {tp.ranks_per_node} rank(s), ZeRO-{c.zero}, "
+                   f"offload {c.offload}, micro-batch {c.micro_batch} x {c.grad_accum} "
+                   f"accumulation = global batch {cfg.global_batch}; "
+                   f"{c.estimate.total / GB:.1f} GB per rank; {price}")
+    if not dry_run:
+        ds_path, train_path = write_plan(tp, job, Path(cfg.output_for(job.name)))
+        click.echo(f"wrote {ds_path} and {train_path}", err=as_json)
+
+
+def _summary(tried: Any, chosen: Any) -> list[Any]:
+    """Per ZeRO stage and offload at the chosen node count (else the first and last tried):
+    the largest micro-batch that fits, or the smallest one when none does."""
+    if not tried:
+        return []
+    counts = [chosen.nodes] if chosen else sorted({tried[0].nodes, tried[-1].nodes})
+    out = []
+    for nodes in counts:
+        groups: dict[tuple[int, str], list[Any]] = {}
+        for x in tried:
+            if x.nodes == nodes:
+                groups.setdefault((x.zero, x.offload), []).append(x)
+        for items in groups.values():
+            fitting = [x for x in items if x.fits]
+            out.append(max(fitting, key=lambda x: x.micro_batch) if fitting
+                       else min(items, key=lambda x: x.micro_batch))
+    return out
+
+
+def _gb(value: int) -> str:
+    gb = value / 10**9
+    return "<0.01" if 0 < gb < 0.01 else f"{gb:.1f}" if gb >= 10 else f"{gb:.2f}"
+
+
+def _row(c: Any, gb: int) -> dict[str, Any]:
+    e = c.estimate
+    return {"nodes": c.nodes, "zero": c.zero, "offload": c.offload,
+            "micro_batch": c.micro_batch, "grad_accum": c.grad_accum,
+            "model_states_gb": e.model_states / gb, "activations_gb": (e.activations or 0) / gb,
+            "total_gb": e.total / gb, "fits": c.fits}
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.option("--nproc-per-node", type=click.IntRange(min=1),
+              help="Ranks per node (default: the job's ranks or GPUs per node).")
+@click.option("--launcher", type=click.Choice(["torchrun", "deepspeed", "mpirun"]),
+              help="Override the cluster profile's launcher.")
+@click.option("--signal", "signal_name", default="USR2", show_default=True,
+              help="Signal the ranks get before the walltime ends.")
+@click.option("--stop-before", type=click.IntRange(min=0), default=300, show_default=True,
+              help="Seconds before the walltime ends to send it.")
+@click.option("--state", "state_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The trainer's state.json: says whether it stopped early.")
+@click.option("--resubmit", "resubmit_spec", type=click.Path(dir_okay=False, path_type=Path),
+              help="Submit this spec again when the ranks stopped early.")
+@click.option("--max-jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Jobs in all that one training run may take.")
+@click.option("--dry-run", is_flag=True, help="Print the commands and hostfile; start nothing.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def launch(nproc_per_node: int | None, launcher: str | None, signal_name: str,
+           stop_before: int, state_file: Path | None, resubmit_spec: Path | None,
+           max_jobs: int, dry_run: bool, command: tuple[str, ...]) -> None:
+    """Start COMMAND on every rank of this job (inside a job script): abcitrain launch --
+    python jobs/train.py RUN/train.json."""
+    from .launch.run import LaunchOptions, parse_signal_name
+    from .launch.run import launch as run_launch
+
+    try:
+        name = parse_signal_name(signal_name)
+    except ValueError as exc:
+        raise InputError("bad --signal", [Problem("signal", str(exc))]) from None
+    opts = LaunchOptions(command=command, ranks_per_node=nproc_per_node, kind=launcher,
+                         signal_name=name, stop_before_s=stop_before, state_file=state_file,
+                         resubmit_spec=resubmit_spec, max_jobs=max_jobs, dry_run=dry_run)
+    sys.exit(run_launch(opts))

@@ -1,0 +1,153 @@
+"""The command that starts every rank, for the launcher a cluster's profile names.
+
+- ``torchrun``: one node: ``python -m torch.distributed.run`` here. Several nodes: one
+  torchrun per node meeting at a c10d rendezvous on the first host, started by ``srun`` (Slurm)
+  or by ``ssh -p PORT`` (elsewhere; the first host runs its share directly).
+- ``deepspeed``: DeepSpeed's runner with a hostfile (``host slots=N``), the first host as
+  master and ``--launcher openmpi`` or ``pdsh`` (with ``--ssh_port``) across nodes; no ssh
+  reachability check (compute nodes often refuse a login to themselves).
+- ``mpirun``: Open MPI's mpirun over the same hostfile, exporting the rendezvous and NCCL
+  variables with ``-x``; the trainer maps OMPI_COMM_WORLD_* to RANK/WORLD_SIZE itself.
+
+All of them run the training command with ``--no-python``-style flags: the command is given
+whole, its ``python`` already resolved to the interpreter abcitrain runs on.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS = ("torchrun", "deepspeed", "mpirun")
+MULTINODE = {"torchrun": ("srun", "ssh"), "deepspeed": ("openmpi", "pdsh"), "mpirun": ("mpirun",)}
+
+
+@dataclass(frozen=True)
+class LauncherSettings:
+    """A profile's ``launcher:`` section."""
+
+    kind: str = "torchrun"
+    multinode: str = "ssh"
+    ssh_port: int | None = None
+    ssh_port_env: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    mpirun_args: tuple[str, ...] = ()
+
+    def port(self, env: Mapping[str, str]) -> int | None:
+        """The ssh port between nodes: from the job's environment when the site hands one out
+        per job (ABCI 2.0's SSH_PORT), else the profile's."""
+        if self.ssh_port_env and env.get(self.ssh_port_env, "").isdigit():
+            return int(env[self.ssh_port_env])
+        return self.ssh_port
+
+
+def settings_from(data: Mapping[str, Any] | None) -> LauncherSettings:
+    """Settings from a profile's validated ``launcher:`` mapping (None: the defaults)."""
+    if not data:
+        return LauncherSettings()
+    return LauncherSettings(
+        kind=data.get("kind", "torchrun"), multinode=data.get("multinode", "ssh"),
+        ssh_port=data.get("ssh_port"), ssh_port_env=data.get("ssh_port_env"),
+        env={k: str(v) for k, v in (data.get("env") or {}).items()},
+        mpirun_args=tuple(data.get("mpirun_args") or ()))
+
+
+@dataclass(frozen=True)
+class Rendezvous:
+    """Where and how many: hosts (first is the master), ranks per host, address, port, id."""
+
+    hosts: tuple[str, ...]
+    ranks_per_node: int
+    master_addr: str
+    master_port: int
+    job_id: str = "local"
+
+    @property
+    def world(self) -> int:
+        """Ranks in all."""
+        return len(self.hosts) * self.ranks_per_node
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One process to start on this host (its argv), and what runs where."""
+
+    argv: tuple[str, ...]
+    host: str = "localhost"
+
+    def text(self) -> str:
+        """The command as a shell would show it."""
+        return shlex.join(self.argv)
+
+
+def resolve_python(command: Sequence[str]) -> list[str]:
+    """``python``/``python3`` at the head of the command means abcitrain's own interpreter,
+    the environment with torch and DeepSpeed that launched this job."""
+    cmd = list(command)
+    if cmd and cmd[0] in ("python", "python3"):
+        cmd[0] = sys.executable
+    return cmd
+
+
+def hostfile_text(rdv: Rendezvous) -> str:
+    """DeepSpeed's and Open MPI's hostfile: ``host slots=N`` per node."""
+    return "".join(f"{h} slots={rdv.ranks_per_node}\n" for h in rdv.hosts)
+
+
+def _torchrun(rdv: Rendezvous, multi: bool) -> list[str]:
+    head = [sys.executable, "-m", "torch.distributed.run",
+            f"--nnodes={len(rdv.hosts)}", f"--nproc_per_node={rdv.ranks_per_node}"]
+    if not multi:
+        return [*head, f"--master_addr={rdv.master_addr}", f"--master_port={rdv.master_port}",
+                "--no-python"]
+    return [*head, "--rdzv_backend=c10d", f"--rdzv_endpoint={rdv.master_addr}:{rdv.master_port}",
+            f"--rdzv_id={rdv.job_id}", "--no-python"]
+
+
+def invocations(settings: LauncherSettings, rdv: Rendezvous, command: Sequence[str],
+                hostfile: str, workdir: str, env: Mapping[str, str]) -> list[Invocation]:
+    """The processes this host starts to run ``command`` on every rank.
+
+    ``env`` holds the variables the ranks need on every node (rendezvous, NCCL, abcitrain's
+    stop time); launchers that do not carry the environment to other nodes get them spelled
+    out (``-x`` for mpirun, ``env K=V`` over ssh).
+    """
+    cmd = resolve_python(command)
+    multi = len(rdv.hosts) > 1
+    if settings.kind == "torchrun":
+        per_node = _torchrun(rdv, multi)
+        if not multi:
+            return [Invocation((*per_node, *cmd))]
+        if settings.multinode == "srun":
+            return [Invocation(("srun", f"--nodes={len(rdv.hosts)}", "--ntasks-per-node=1",
+                                "--kill-on-bad-exit=1", *per_node, *cmd))]
+        out = [Invocation((*per_node, *cmd), rdv.hosts[0])]
+        remote = shlex.join(["cd", workdir]) + " && " + shlex.join(
+            ["env", *(f"{k}={v}" for k, v in sorted(env.items())), *per_node, *cmd])
+        port = settings.port(env)
+        for host in rdv.hosts[1:]:
+            ssh = ["ssh", "-o", "BatchMode=yes"]
+            if port:
+                ssh += ["-p", str(port)]
+            out.append(Invocation((*ssh, host, remote), host))
+        return out
+    if settings.kind == "deepspeed":
+        argv = [sys.executable, "-m", "deepspeed.launcher.runner", "--hostfile", hostfile,
+                "--master_addr", rdv.master_addr, "--master_port", str(rdv.master_port),
+                "--no_ssh_check", "--no_python"]
+        if multi:
+            argv += ["--launcher", settings.multinode]
+            port = settings.port(env)
+            if port and settings.multinode == "pdsh":
+                argv += ["--ssh_port", str(port)]
+        return [Invocation((*argv, *cmd))]
+    if settings.kind == "mpirun":
+        argv = ["mpirun", "-np", str(rdv.world), "--hostfile", hostfile,
+                "--map-by", f"ppr:{rdv.ranks_per_node}:node", *settings.mpirun_args]
+        for key in sorted(env):
+            argv += ["-x", key]
+        return [Invocation((*argv, *cmd))]
+    raise ValueError(f"unknown launcher {settings.kind!r}; choose one of: {', '.join(KINDS)}")

@@ -1,0 +1,242 @@
+"""``abcitrain launch``: start every rank of a job, stop it before the walltime, continue it.
+
+Inside a job (a rendered script exports ABCITRAIN_JOB_ID, ABCITRAIN_CLUSTER, the node file,
+the walltime and the time the job started) it:
+
+1. reads the node list and the profile's launcher settings, writes the hostfile, picks
+   MASTER_ADDR (the first host) and MASTER_PORT (from the job id);
+2. starts the ranks in a process group of their own, the stop signal ignored by the
+   launchers in between (torchrun and DeepSpeed's launcher would die of an unhandled USR2)
+   while the trainer installs its handler; ABCITRAIN_STOP_AT (epoch seconds) goes to every
+   rank as well, for ranks on nodes no local signal reaches;
+3. at walltime minus ``--stop-before`` sends the signal to the group (so does a signal the
+   scheduler or a user sends to ``launch``); the ranks agree to stop after the same step
+   and save a checkpoint;
+4. when they stopped early (``state.json`` says ``stopped``) and the job may be continued
+   (``--max-jobs``), submits the same spec again, which resumes from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .commands import (
+    Invocation,
+    LauncherSettings,
+    Rendezvous,
+    hostfile_text,
+    invocations,
+    settings_from,
+)
+from .nodes import master_port, node_list
+
+CHAIN_VAR = "ABCITRAIN_CHAIN_INDEX"
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    """What ``abcitrain launch`` was asked to do."""
+
+    command: tuple[str, ...]
+    ranks_per_node: int | None = None
+    kind: str | None = None
+    signal_name: str = "USR2"
+    stop_before_s: int = 300
+    state_file: Path | None = None
+    resubmit_spec: Path | None = None
+    max_jobs: int = 1
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """Everything ``launch`` will start, for the log and for ``--dry-run``."""
+
+    rendezvous: Rendezvous
+    node_source: str
+    settings: LauncherSettings
+    hostfile: str
+    invocations: tuple[Invocation, ...]
+    env: Mapping[str, str]
+    stop_at: float | None
+
+
+def profile_settings(env: Mapping[str, str]) -> LauncherSettings:
+    """The launcher settings of the job's cluster (``ABCITRAIN_CLUSTER``), else defaults."""
+    cluster = env.get("ABCITRAIN_CLUSTER")
+    if not cluster:
+        return LauncherSettings()
+    from ..profiles import load_profile
+    return settings_from(load_profile(cluster).data.get("launcher"))
+
+
+def ranks_per_node(opts: LaunchOptions, env: Mapping[str, str]) -> int:
+    """``--nproc-per-node``, else the job's ABCITRAIN_RANKS_PER_NODE, else its GPUs, else 1."""
+    if opts.ranks_per_node:
+        return opts.ranks_per_node
+    for var in ("ABCITRAIN_RANKS_PER_NODE", "ABCITRAIN_GPUS_PER_NODE"):
+        if env.get(var, "").isdigit() and int(env[var]) > 0:
+            return int(env[var])
+    return 1
+
+
+def stop_time(opts: LaunchOptions, env: Mapping[str, str]) -> float | None:
+    """When the ranks must stop: the job's start plus its walltime, less ``stop_before``."""
+    start, wall = env.get("ABCITRAIN_JOB_START", ""), env.get("ABCITRAIN_WALLTIME_S", "")
+    if not (start.isdigit() and wall.isdigit()):
+        return None
+    return int(start) + int(wall) - opts.stop_before_s
+
+
+def plan_launch(opts: LaunchOptions, env: Mapping[str, str], hostfile: str) -> LaunchPlan:
+    """Work out the rendezvous and the commands without starting anything."""
+    nodes = node_list(env)
+    settings = profile_settings(env)
+    if opts.kind:
+        settings = LauncherSettings(opts.kind, settings.multinode, settings.ssh_port,
+                                    settings.ssh_port_env, settings.env, settings.mpirun_args)
+    multi = len(nodes.hosts) > 1
+    rdv = Rendezvous(nodes.hosts, ranks_per_node(opts, env),
+                     nodes.hosts[0] if multi else "127.0.0.1",
+                     master_port(env.get("ABCITRAIN_JOB_ID")),
+                     env.get("ABCITRAIN_JOB_ID") or "local")
+    stop_at = stop_time(opts, env)
+    rank_env = {"MASTER_ADDR": rdv.master_addr, "MASTER_PORT": str(rdv.master_port),
+                **settings.env, "ABCITRAIN_STOP_SIGNAL": opts.signal_name}
+    if stop_at is not None:
+        rank_env["ABCITRAIN_STOP_AT"] = str(int(stop_at))
+    for key in ("ABCITRAIN_JOB_ID", CHAIN_VAR):
+        if env.get(key):
+            rank_env[key] = env[key]
+    invs = invocations(settings, rdv, opts.command, hostfile, os.getcwd(), rank_env)
+    return LaunchPlan(rdv, nodes.source, settings, hostfile, tuple(invs), rank_env, stop_at)
+
+
+def describe(plan: LaunchPlan) -> list[str]:
+    """Lines for the job log: where the ranks run and the exact commands."""
+    rdv = plan.rendezvous
+    lines = [f"abcitrain launch: {len(rdv.hosts)} node(s) from {plan.node_source}, "
+             f"{rdv.ranks_per_node} rank(s) each ({rdv.world} in all), master "
+             f"{rdv.master_addr}:{rdv.master_port}, launcher {plan.settings.kind}"]
+    if plan.stop_at is not None:
+        left = plan.stop_at - time.time()
+        lines.append(f"abcitrain launch: stop signal in {max(0, int(left))} s "
+                     f"({time.strftime('%H:%M:%S', time.localtime(plan.stop_at))})")
+    lines += [f"abcitrain launch: [{inv.host}] {inv.text()}" for inv in plan.invocations]
+    return lines
+
+
+def launch(opts: LaunchOptions, env: Mapping[str, str] | None = None) -> int:
+    """Run the ranks; returns the exit status to leave the job with."""
+    env = dict(os.environ if env is None else env)
+    with tempfile.TemporaryDirectory(prefix="abcitrain-launch.") as tmp:
+        hostfile = str(Path(tmp) / "hostfile")
+        plan = plan_launch(opts, env, hostfile)
+        Path(hostfile).write_text(hostfile_text(plan.rendezvous))
+        for line in describe(plan):
+            print(line, flush=True)
+        if opts.dry_run:
+            print(hostfile_text(plan.rendezvous), end="")
+            return 0
+        child_env = {**env, **plan.env}
+        if plan.settings.kind == "deepspeed" and len(plan.rendezvous.hosts) > 1:
+            # DeepSpeed's runner carries only a few prefixes to other nodes; the rest go in
+            # its environment file.
+            env_file = Path(tmp) / "deepspeed_env"
+            env_file.write_text("".join(f"{k}={v}\n" for k, v in sorted(plan.env.items())))
+            child_env["DS_ENV_FILE"] = str(env_file)
+        code = _run(plan, child_env, signal_number(opts.signal_name))
+    return after(opts, code, env)
+
+
+def signal_number(name: str) -> int:
+    """``USR2`` -> signal.SIGUSR2."""
+    return int(getattr(signal, f"SIG{name}"))
+
+
+def _run(plan: LaunchPlan, env: dict[str, str], signum: int) -> int:
+    def ignore_stop_signal() -> None:
+        signal.signal(signum, signal.SIG_IGN)
+
+    procs = [subprocess.Popen(list(inv.argv), env=env, start_new_session=True,  # noqa: S603
+                              preexec_fn=ignore_stop_signal)  # noqa: PLW1509
+             for inv in plan.invocations]
+
+    def to_all(sig: int) -> None:
+        for p in procs:
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, sig)
+                except ProcessLookupError:
+                    pass
+
+    done = threading.Event()
+
+    def timer() -> None:
+        if plan.stop_at is not None and not done.wait(max(0.0, plan.stop_at - time.time())):
+            print("abcitrain launch: walltime is near, asking the ranks to checkpoint and stop",
+                  flush=True)
+            to_all(signum)
+
+    previous = {s: signal.signal(s, lambda sig, _f: to_all(sig))
+                for s in (signum, signal.SIGTERM, signal.SIGINT)}
+    watcher = threading.Thread(target=timer, daemon=True)
+    watcher.start()
+    try:
+        codes = [p.wait() for p in procs]
+    finally:
+        done.set()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    bad = [c for c in codes if c != 0]
+    return bad[0] if bad else 0
+
+
+def read_state(path: Path | None) -> dict[str, object] | None:
+    """The trainer's state.json, or None when it wrote none."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def after(opts: LaunchOptions, code: int, env: Mapping[str, str]) -> int:
+    """Continue a run the ranks stopped early, within the job budget ``--max-jobs``."""
+    state = read_state(opts.state_file)
+    if code != 0 or state is None or state.get("status") != "stopped":
+        return code
+    index = int(env.get(CHAIN_VAR, "1") or 1)
+    where = f"step {state.get('step')} of {state.get('steps')}"
+    if opts.resubmit_spec is None or index >= opts.max_jobs:
+        print(f"abcitrain launch: stopped at {where}; this was job {index} of at most "
+              f"{opts.max_jobs}: submit the spec again to continue from the checkpoint",
+              flush=True)
+        return 0
+    argv = [sys.executable, "-m", "abcitrain", "submit", "--chain-index", str(index + 1),
+            str(opts.resubmit_spec)]
+    print(f"abcitrain launch: stopped at {where}; submitting job {index + 1} of at most "
+          f"{opts.max_jobs} to continue: {' '.join(argv[1:])}", flush=True)
+    result = subprocess.run(argv, check=False, env=dict(env))  # noqa: S603
+    return result.returncode
+
+
+def parse_signal_name(name: str) -> str:
+    """Accept USR2, SIGUSR2 or usr2; refuse names this system lacks."""
+    bare = name.upper().removeprefix("SIG")
+    if not hasattr(signal, f"SIG{bare}"):
+        raise ValueError(f"{name!r} is not a signal on this system")
+    return bare
+

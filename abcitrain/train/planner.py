@@ -1,0 +1,239 @@
+"""``abcitrain plan``: the cheapest way to train a job's model that fits its GPUs.
+
+For every node count the resource type allows (or the one the spec fixes), every ZeRO stage
+and offload choice and every micro-batch that divides the global batch, the memory per GPU
+is estimated as a DeepSpeed engine holds it (``models.memory``, ``engine=True``) and checked
+against the type's GPU memory less a safety margin. The cheapest configuration is the one
+with the fewest nodes (points per hour grow with nodes); among those, no offload before
+offload (it is slow), a lower ZeRO stage before a higher one (less communication), a larger
+micro-batch before a smaller one (fewer accumulation steps). Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError, Problem
+from ..model import ClusterProfile, JobSpec, ResourceType
+from ..models.memory import GB, MemoryEstimate, TrainingSetup, estimate
+from ..models.shapes import ModelShape, from_hf_config, resolve
+from .config import TrainConfig
+
+#: GPUs without bfloat16 (compute capability below 8.0): they train in fp16 with loss scaling.
+NO_BF16 = ("V100", "P100", "T4", "K80", "P40", "TITAN V")
+OFFLOAD_ORDER = ("none", "optimizer", "optimizer+params")
+HARD_NODE_CAP = 128
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One configuration and its memory estimate."""
+
+    nodes: int
+    zero: int
+    offload: str
+    micro_batch: int
+    grad_accum: int
+    estimate: MemoryEstimate
+    budget: int
+
+    @property
+    def fits(self) -> bool:
+        """True when the estimate is within the usable memory."""
+        return self.estimate.total <= self.budget
+
+    def key(self) -> tuple[int, int, int, int]:
+        """Cheapest first: nodes, then offload, stage, larger micro-batch."""
+        return (self.nodes, OFFLOAD_ORDER.index(self.offload), self.zero, -self.micro_batch)
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    """The chosen configuration, what was tried, and what it costs."""
+
+    cfg: TrainConfig
+    shape: ModelShape
+    precision: str
+    ranks_per_node: int
+    on_gpu: bool
+    memory_per_rank: int
+    budget: int
+    chosen: Candidate | None
+    tried: tuple[Candidate, ...]
+    points_per_hour: Decimal | None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def nodes(self) -> int:
+        """Nodes of the chosen configuration (the spec's when nothing fits)."""
+        return self.chosen.nodes if self.chosen else 0
+
+
+def model_shape(model: str, project_dir: Path | None = None) -> ModelShape:
+    """The model's shape: a local folder's config.json, or a preset name for planning."""
+    folder = Path(model) if project_dir is None or Path(model).is_absolute() \
+        else project_dir / model
+    if (folder / "config.json").is_file():
+        return from_hf_config(folder / "config.json")
+    return resolve(model, exact=True)
+
+
+def pick_precision(cfg: TrainConfig, rtype: ResourceType) -> tuple[str, str | None]:
+    """The precision to train in, and why when it was chosen for the user."""
+    if cfg.precision != "auto":
+        return cfg.precision, None
+    if not rtype.gpus:
+        return "fp32", "no GPU: fp32 (bf16 on CPU is slower and fp16 is refused there)"
+    model = (rtype.gpu_model or "").upper()
+    if any(old in model for old in NO_BF16):
+        return "fp16", f"{rtype.gpu_model} has no bfloat16: fp16 with loss scaling"
+    return "bf16", f"{rtype.gpu_model or 'the GPU'} supports bfloat16"
+
+
+def _micro_batches(per_rank: int, fixed: int | str) -> list[int]:
+    if isinstance(fixed, int):
+        return [fixed] if per_rank % fixed == 0 else []
+    return sorted((m for m in range(1, min(per_rank, 64) + 1) if per_rank % m == 0),
+                  reverse=True)
+
+
+def plan_training(spec: JobSpec, profile: ClusterProfile, cfg: TrainConfig,
+                  project_dir: Path | None = None, auto_nodes: bool = True,
+                  when: dt.date | None = None) -> TrainPlan:
+    """Search the configurations for ``spec`` on its resource type; raise InputError for a
+    plan that cannot be made (a CPU-only type without ranks_per_node, an unknown model)."""
+    rtype = profile.resource_types[spec.resource]
+    problems = []
+    if isinstance(cfg.ranks_per_node, int):
+        ranks = cfg.ranks_per_node
+    elif rtype.gpus:
+        ranks = rtype.gpus
+    else:
+        ranks = 0
+        problems.append(Problem("train.ranks_per_node", f"{spec.resource} has no GPUs: say "
+                                "how many ranks to run per node (for example 2)"))
+    if rtype.gpus and ranks > rtype.gpus:
+        problems.append(Problem("train.ranks_per_node", f"{ranks} ranks on {rtype.gpus} GPUs "
+                                "per node: at most one rank per GPU"))
+    try:
+        shape = model_shape(cfg.model, project_dir)
+    except InputError as exc:
+        problems += [Problem("train.model", str(p.message)) for p in exc.problems]
+    if problems:
+        raise InputError(f"cannot plan {spec.name}", problems)
+    precision, why = pick_precision(cfg, rtype)
+    notes = [why] if why else []
+    on_gpu = bool(rtype.gpus and rtype.gpu_memory_gb)
+    if on_gpu:
+        memory = int((rtype.gpu_memory_gb or 0) * GB)
+        buffers = 2 * GB
+    else:
+        memory = int(rtype.memory_gb * GB / ranks)
+        buffers = 0
+        notes.append(f"no GPU: each of {ranks} rank(s) gets 1/{ranks} of the node's "
+                     f"{rtype.memory_gb:g} GB")
+    budget = int(memory * (1 - cfg.margin))
+    limit = rtype.limits.get(spec.service or profile.default_service)
+    max_nodes = min(HARD_NODE_CAP, (limit.max_nodes if limit and limit.max_nodes else
+                                    HARD_NODE_CAP))
+    node_counts = range(1, max_nodes + 1) if auto_nodes else [spec.nodes]
+    stages = [cfg.zero] if isinstance(cfg.zero, int) else [0, 1, 2, 3]
+    offloads = OFFLOAD_ORDER if cfg.offload == "auto" else (cfg.offload,)
+    tried: list[Candidate] = []
+    chosen: Candidate | None = None
+    for nodes in node_counts:
+        world = nodes * ranks
+        if cfg.global_batch % world:
+            continue
+        for stage in stages:
+            for offload in offloads:
+                if (offload != "none" and stage == 0) or \
+                        (offload == "optimizer+params" and stage != 3):
+                    continue
+                for micro in _micro_batches(cfg.global_batch // world, cfg.micro_batch):
+                    setup = TrainingSetup(
+                        precision=precision, optimizer="adamw", zero_stage=stage,
+                        offload=offload, gpus_per_node=ranks, nodes=nodes, seq_len=cfg.seq_len,
+                        micro_batch=micro, checkpointing=cfg.gradient_checkpointing,
+                        flash_attention=on_gpu, buffer_bytes=buffers, engine=True)
+                    cand = Candidate(nodes, stage, offload, micro,
+                                     cfg.global_batch // (world * micro),
+                                     estimate(shape, setup), budget)
+                    tried.append(cand)
+                    if cand.fits and (chosen is None or cand.key() < chosen.key()):
+                        chosen = cand
+        if chosen is not None:
+            break     # more nodes only cost more
+    if not any(cfg.global_batch % (n * ranks) == 0 for n in node_counts):
+        notes.append(f"global_batch {cfg.global_batch} does not divide over "
+                     f"{ranks} rank(s) per node on any allowed node count")
+    pph = None
+    if chosen is not None:
+        from ..tariffs import quote
+        try:
+            q = quote(profile, spec.resource, spec.service or profile.default_service,
+                      when or dt.date.today())
+            pph = Decimal(chosen.nodes) * q.type_rate * q.service_coeff
+        except InputError:   # a profile without tariffs: no price, the plan still stands
+            pph = None
+    return TrainPlan(cfg, shape, precision, ranks, on_gpu, memory, budget, chosen,
+                     tuple(tried), pph, tuple(notes))
+
+
+def deepspeed_config(plan: TrainPlan) -> dict[str, Any]:
+    """The DeepSpeed config of the chosen configuration."""
+    c, cfg = plan.chosen, plan.cfg
+    assert c is not None
+    zero: dict[str, Any] = {"stage": c.zero, "contiguous_gradients": True,
+                            "overlap_comm": plan.on_gpu}
+    if c.zero == 3:
+        zero["stage3_gather_16bit_weights_on_model_save"] = True
+    if c.offload != "none":
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": plan.on_gpu}
+    if c.offload == "optimizer+params":
+        zero["offload_param"] = {"device": "cpu", "pin_memory": plan.on_gpu}
+    ds: dict[str, Any] = {
+        "train_batch_size": cfg.global_batch,
+        "train_micro_batch_size_per_gpu": c.micro_batch,
+        "gradient_accumulation_steps": c.grad_accum,
+        "gradient_clipping": 1.0,
+        "steps_per_print": 10**9,
+        "zero_optimization": zero,
+        "optimizer": {"type": "AdamW", "params": {
+            "lr": cfg.lr, "betas": [0.9, 0.95], "eps": 1e-8, "weight_decay": cfg.weight_decay,
+            # Without a GPU, torch's AdamW: DeepSpeed's fused and CPU Adam compile C++ first.
+            "torch_adam": not plan.on_gpu}},
+        "scheduler": {"type": "WarmupDecayLR", "params": {
+            "warmup_min_lr": 0.0, "warmup_max_lr": cfg.lr, "warmup_type": "linear",
+            "warmup_num_steps": max(1, cfg.warmup_steps),
+            "total_num_steps": max(cfg.steps, cfg.warmup_steps + 1)}},
+    }
+    if c.offload != "none" and not plan.on_gpu:
+        ds["zero_force_ds_cpu_optimizer"] = False
+    if plan.precision == "bf16":
+        ds["bf16"] = {"enabled": True}
+    elif plan.precision == "fp16":
+        ds["fp16"] = {"enabled": True, "loss_scale": 0, "initial_scale_power": 16}
+    return ds
+
+
+def write_plan(plan: TrainPlan, spec: JobSpec, out: Path) -> tuple[Path, Path]:
+    """Write ds_config.json and train.json (the resolved training config) into ``out``."""
+    c = plan.chosen
+    assert c is not None
+    out.mkdir(parents=True, exist_ok=True)
+    ds_path, train_path = out / "ds_config.json", out / "train.json"
+    ds_path.write_text(json.dumps(deepspeed_config(plan), indent=2) + "\n")
+    resolved = {**plan.cfg.to_json(), "precision": plan.precision, "zero": c.zero,
+                "offload": c.offload, "micro_batch": c.micro_batch,
+                "ranks_per_node": plan.ranks_per_node}
+    train_path.write_text(json.dumps({
+        "job": spec.name, "cluster": spec.cluster, "resource": spec.resource,
+        "nodes": c.nodes, "train": resolved,
+        "estimate_gb_per_rank": round(c.estimate.total / GB, 3)}, indent=2) + "\n")
+    return ds_path, train_path

@@ -1,0 +1,76 @@
+"""A training spec becomes a runnable job: plan it, write its configs, fill in its command.
+
+A spec with a ``train:`` section and no ``command`` runs the kit through the launcher::
+
+    PYTHON -m abcitrain launch --nproc-per-node R --signal USR2 --stop-before S \\
+        --state RUN/state.json [--resubmit SPEC --max-jobs M] -- python SCRIPT RUN/train.json
+
+``PYTHON`` is the interpreter abcitrain runs on now (the environment with torch and
+DeepSpeed, on a cluster's shared file system); ``nodes: auto`` becomes the planned count.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from ..errors import InputError, Problem
+from ..models.memory import GB
+from ..model import ClusterProfile, JobSpec
+from .config import TrainConfig, parse_train
+from .planner import TrainPlan, plan_training, write_plan
+
+
+def why_nothing_fits(plan: TrainPlan) -> list[Problem]:
+    """One problem per node count tried: the smallest configuration and how far it is over."""
+    if not plan.tried:
+        return [Problem("train.global_batch", note) for note in plan.notes] or [
+            Problem("train", "no configuration could be tried")]
+    out = []
+    for nodes in sorted({c.nodes for c in plan.tried}):
+        best = min((c for c in plan.tried if c.nodes == nodes), key=lambda c: c.estimate.total)
+        out.append(Problem("train", (
+            f"{nodes} node(s): the smallest configuration (ZeRO-{best.zero}, offload "
+            f"{best.offload}, micro-batch {best.micro_batch}) needs "
+            f"{best.estimate.total / GB:.1f} GB per rank, over the {plan.budget / GB:.1f} GB "
+            f"usable ({plan.memory_per_rank / GB:.1f} GB less {plan.cfg.margin:.0%} margin)")))
+    return out[:3] + ([Problem("train", f"... and {len(out) - 3} more node counts")]
+                      if len(out) > 3 else [])
+
+
+def launch_command(spec: JobSpec, plan: TrainPlan, run_dir: str) -> tuple[str, ...]:
+    """The job's command: abcitrain's launcher around the training script."""
+    cfg = plan.cfg
+    cmd = [sys.executable, "-m", "abcitrain", "launch",
+           "--nproc-per-node", str(plan.ranks_per_node), "--signal", cfg.walltime.signal,
+           "--stop-before", str(cfg.walltime.stop_before_s), "--state", f"{run_dir}/state.json"]
+    if cfg.launcher != "auto":
+        cmd += ["--launcher", cfg.launcher]
+    if spec.source and cfg.walltime.max_jobs > 1:
+        cmd += ["--resubmit", spec.source, "--max-jobs", str(cfg.walltime.max_jobs)]
+    return (*cmd, "--", "python", cfg.script, f"{run_dir}/train.json")
+
+
+def prepare(spec: JobSpec, profile: ClusterProfile, write: bool,
+            project_dir: Path | None = None) -> tuple[JobSpec, TrainPlan]:
+    """Plan ``spec``'s training; refuse (InputError) when nothing fits; return the spec with
+    its node count and command filled in. ``write`` puts the configs in the run folder."""
+    assert spec.train is not None
+    cfg: TrainConfig = parse_train(spec.train)
+    plan = plan_training(spec, profile, cfg, project_dir, auto_nodes=spec.nodes == 0)
+    if plan.chosen is None:
+        raise InputError(f"{spec.name}: no configuration fits {spec.resource} on "
+                         f"{profile.name}", why_nothing_fits(plan))
+    run_dir = cfg.output_for(spec.name)
+    if write:
+        root = project_dir or Path.cwd()
+        if cfg.init == "pretrained" or not (root / cfg.model / "config.json").is_file():
+            if not (root / cfg.model / "config.json").is_file():
+                raise InputError(f"{spec.name}: the model is not on disk", [Problem(
+                    "train.model", f"{cfg.model!r} has no config.json here: put the model "
+                    "and tokenizer in a local folder (compute nodes often have no internet); "
+                    "a preset name only serves abcitrain plan")])
+        write_plan(plan, spec, root / run_dir)
+    command = spec.command or launch_command(spec, plan, run_dir)
+    return replace(spec, nodes=plan.nodes, command=command), plan
