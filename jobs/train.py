@@ -19,7 +19,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 if not Path("/dev/nvidia0").exists() and "DS_ACCELERATOR" not in os.environ:
     os.environ["DS_ACCELERATOR"] = "cpu"
 
-from abcitrain.train.trainer import train  # noqa: E402  (after the environment is set)
+from abcitrain.train.trainer import train
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:

@@ -18,6 +18,7 @@ the walltime and the time the job started) it:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -26,7 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,7 +119,7 @@ def plan_launch(opts: LaunchOptions, env: Mapping[str, str], hostfile: str) -> L
     for key in ("ABCITRAIN_JOB_ID", CHAIN_VAR):
         if env.get(key):
             rank_env[key] = env[key]
-    invs = invocations(settings, rdv, opts.command, hostfile, os.getcwd(), rank_env)
+    invs = invocations(settings, rdv, opts.command, hostfile, str(Path.cwd()), rank_env)
     return LaunchPlan(rdv, nodes.source, settings, hostfile, tuple(invs), rank_env, stop_at)
 
 
@@ -168,17 +169,15 @@ def _run(plan: LaunchPlan, env: dict[str, str], signum: int) -> int:
     def ignore_stop_signal() -> None:
         signal.signal(signum, signal.SIG_IGN)
 
-    procs = [subprocess.Popen(list(inv.argv), env=env, start_new_session=True,  # noqa: S603
-                              preexec_fn=ignore_stop_signal)  # noqa: PLW1509
+    procs = [subprocess.Popen(list(inv.argv), env=env, start_new_session=True,
+                              preexec_fn=ignore_stop_signal)
              for inv in plan.invocations]
 
     def to_all(sig: int) -> None:
         for p in procs:
             if p.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, sig)
-                except ProcessLookupError:
-                    pass
 
     done = threading.Event()
 
@@ -229,7 +228,7 @@ def after(opts: LaunchOptions, code: int, env: Mapping[str, str]) -> int:
             str(opts.resubmit_spec)]
     print(f"abcitrain launch: stopped at {where}; submitting job {index + 1} of at most "
           f"{opts.max_jobs} to continue: {' '.join(argv[1:])}", flush=True)
-    result = subprocess.run(argv, check=False, env=dict(env))  # noqa: S603
+    result = subprocess.run(argv, check=False, env=dict(env))
     return result.returncode
 
 

@@ -11,15 +11,20 @@ DeepSpeed, on a cluster's shared file system); ``nodes: auto`` becomes the plann
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 from ..errors import InputError, Problem
-from ..models.memory import GB
 from ..model import ClusterProfile, JobSpec
+from ..models.memory import GB
 from .config import TrainConfig, parse_train
 from .planner import TrainPlan, plan_training, write_plan
+
+#: Settings a self-continuing job hands to the submission it makes.
+CARRIED = ("ABCITRAIN_DATA_DIR", "ABCITRAIN_CONFIG_DIR", "ABCITRAIN_CLUSTERS_PATH",
+           "ABCITRAIN_LOCAL_SPOOL")
 
 
 def why_nothing_fits(plan: TrainPlan) -> list[Problem]:
@@ -65,12 +70,16 @@ def prepare(spec: JobSpec, profile: ClusterProfile, write: bool,
     run_dir = cfg.output_for(spec.name)
     if write:
         root = project_dir or Path.cwd()
-        if cfg.init == "pretrained" or not (root / cfg.model / "config.json").is_file():
-            if not (root / cfg.model / "config.json").is_file():
-                raise InputError(f"{spec.name}: the model is not on disk", [Problem(
-                    "train.model", f"{cfg.model!r} has no config.json here: put the model "
-                    "and tokenizer in a local folder (compute nodes often have no internet); "
-                    "a preset name only serves abcitrain plan")])
+        if not (root / cfg.model / "config.json").is_file():
+            raise InputError(f"{spec.name}: the model is not on disk", [Problem(
+                "train.model", f"{cfg.model!r} has no config.json here: put the model "
+                "and tokenizer in a local folder (compute nodes often have no internet); "
+                "a preset name only serves abcitrain plan")])
         write_plan(plan, spec, root / run_dir)
     command = spec.command or launch_command(spec, plan, run_dir)
-    return replace(spec, nodes=plan.nodes, command=command), plan
+    env = dict(spec.env)
+    if cfg.walltime.max_jobs > 1:
+        # The job submits its successor: with the same abcitrain folders and profiles as
+        # this submission (a scheduler may not pass the environment on).
+        env.update({k: os.environ[k] for k in CARRIED if os.environ.get(k)})
+    return replace(spec, nodes=plan.nodes, command=command, env=env), plan

@@ -79,7 +79,7 @@ def build_model(cfg: TrainConfig, dtype: Any) -> tuple[Any, Any]:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     if cfg.init == "random":
-        model = AutoModelForCausalLM.from_config(
+        model = AutoModelForCausalLM.from_config(  # type: ignore[no-untyped-call]
             AutoConfig.from_pretrained(cfg.model, local_files_only=True), dtype=dtype)
     else:
         model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=dtype,
@@ -163,7 +163,8 @@ def train(train_json: Path) -> int:
             loss_sum += loss.detach().float()
         step += 1
         # One all-reduce carries the loss and every rank's stop flag.
-        packed = torch.stack([loss_sum / accum, torch.tensor(float(stop.raised or time.time() >= stop_at), device=device)])
+        stopping = stop.raised or time.time() >= stop_at
+        packed = torch.stack([loss_sum / accum, torch.tensor(float(stopping), device=device)])
         dist.all_reduce(packed)
         mean_loss, stop_votes = packed[0].item() / world, packed[1].item()
         elapsed = time.perf_counter() - began

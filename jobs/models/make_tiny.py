@@ -20,8 +20,8 @@ bpe.decoder = decoders.ByteLevel()
 trainer = trainers.BpeTrainer(vocab_size=512, special_tokens=["<pad>", "<s>", "</s>"],
                               initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
 bpe.train([str(data / "cpt.txt"), str(data / "sft.jsonl")], trainer)
-tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, pad_token="<pad>", bos_token="<s>",
-                                    eos_token="</s>")
+special = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>"}
+tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, **special)
 tokenizer.save_pretrained(str(target))
 
 config = LlamaConfig(vocab_size=512, hidden_size=64, intermediate_size=176,
