@@ -145,6 +145,33 @@ _RESOURCE_TYPE = {
     vol.Optional("limits", default={}): {vol.Any(*SERVICES): _LIMITS},
     vol.Optional("request"): v.string_list(_template),
 }
+def _launcher_choice(data: Any) -> Any:
+    from .launch.commands import KINDS, MULTINODE
+    kind = data.get("kind", "torchrun")
+    if kind not in KINDS:
+        raise vol.Invalid(f"{kind!r} is not a launcher; choose one of: {', '.join(KINDS)}",
+                          path=["kind"])
+    multi = data.get("multinode", MULTINODE[kind][0])
+    if multi not in MULTINODE[kind]:
+        raise vol.Invalid(f"{multi!r} does not start {kind} across nodes; choose one of: "
+                          f"{', '.join(MULTINODE[kind])}", path=["multinode"])
+    return data
+
+
+# How `abcitrain launch` starts the ranks (abcitrain.launch.commands).
+_LAUNCHER = vol.All({
+    vol.Optional("kind", default="torchrun"): str,
+    vol.Optional("multinode"): str,
+    vol.Optional("ssh_port"): v.nullable(v.int_between(1, 65535)),
+    vol.Optional("ssh_port_env"): v.nullable(v.matching(r"[A-Za-z_][A-Za-z0-9_]*",
+                                                        "an environment variable name")),
+    vol.Optional("env", default={}): {v.matching(r"[A-Za-z_][A-Za-z0-9_]*",
+                                                 "an environment variable name"):
+                                      vol.Any(str, int, float)},
+    vol.Optional("mpirun_args", default=[]): v.string_list(str),
+}, _launcher_choice)
+
+
 PROFILE_SCHEMA = vol.Schema({
     vol.Optional("name"): str,
     vol.Optional("extends"): str,
@@ -175,8 +202,7 @@ PROFILE_SCHEMA = vol.Schema({
     ),
     vol.Optional("tariffs"): _TARIFFS,
     vol.Optional("reservations"): _RESERVATIONS,
-    # The launcher issue adds its settings here.
-    vol.Optional("launcher"): object,
+    vol.Optional("launcher"): _LAUNCHER,
 })
 
 

@@ -72,6 +72,10 @@ def _output(value: Any) -> str:
     return text
 
 
+def _nodes(value: Any) -> int | str:
+    return "auto" if value == "auto" else v.int_between(1)(value)
+
+
 def _workdir(value: Any) -> str:
     text = _scalar_text(value)
     if not text:
@@ -92,8 +96,7 @@ SPEC_SCHEMA = vol.Schema({
         vol.Msg(list, "expected a list of arguments (an argv), not a shell string"),
         vol.Length(min=1, msg="needs at least the program to run"), [_scalar_text]),
     vol.Required("walltime"): v.duration,
-    vol.Optional("nodes", default=1): vol.Any(
-        "auto", v.int_between(1), msg="expected a node count, or auto (training jobs)"),
+    vol.Optional("nodes", default=1): _nodes,
     # Checked by abcitrain.train.config (its problems are prefixed train.).
     vol.Optional("train"): v.nullable(dict),
     vol.Optional("group"): v.nullable(v.matching(

@@ -1,0 +1,150 @@
+"""The in-job launcher: node lists from every scheduler's variables, ports, hostfiles and the
+commands each launcher kind runs. The multi-node commands cannot be run here (one machine,
+no mpirun or pdsh), so their argv is checked; one-node launches run for real in test_kit.py.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import cli
+
+from abcitrain.launch.commands import (
+    LauncherSettings,
+    Rendezvous,
+    hostfile_text,
+    invocations,
+    settings_from,
+)
+from abcitrain.launch.nodes import expand_hostlist, master_port, node_list
+from abcitrain.launch.run import LaunchOptions, plan_launch, stop_time
+
+
+@pytest.mark.parametrize(("text", "hosts"), [
+    ("n1", ["n1"]),
+    ("n[1-2]", ["n1", "n2"]),
+    ("gpu[01-03,07],login1", ["gpu01", "gpu02", "gpu03", "gpu07", "login1"]),
+    ("a[08-10]-ib", ["a08-ib", "a09-ib", "a10-ib"]),
+    ("x1,y[2-3],z", ["x1", "y2", "y3", "z"]),
+])
+def test_slurm_host_lists_expand(text: str, hosts: list[str]) -> None:
+    assert expand_hostlist(text) == hosts
+
+
+def test_a_broken_host_list_is_refused() -> None:
+    with pytest.raises(ValueError, match="host range"):
+        expand_hostlist("n[1-x]")
+
+
+def test_node_lists_from_each_scheduler(tmp_path: Path) -> None:
+    pbs = tmp_path / "pbs"        # one line per rank, as PBS Pro writes it
+    pbs.write_text("hnode001\nhnode001\nhnode002\nhnode002\n")
+    assert node_list({"PBS_NODEFILE": str(pbs)}).hosts == ("hnode001", "hnode002")
+    abci2 = tmp_path / "hostlist"
+    abci2.write_text("g0001\ng0002\n")
+    assert node_list({"SGE_JOB_HOSTLIST": str(abci2)}).hosts == ("g0001", "g0002")
+    pe = tmp_path / "pe"          # host, slots, queue, processor range
+    pe.write_text("vm 1 all.q@vm UNDEFINED\nsgenode1 1 all.q@sgenode1 UNDEFINED\n")
+    found = node_list({"PE_HOSTFILE": str(pe)})
+    assert found.hosts == ("vm", "sgenode1") and found.source == "PE_HOSTFILE"
+    assert node_list({"SLURM_JOB_NODELIST": "n[1-2]"}).hosts == ("n1", "n2")
+    # the rendered script's own file wins over the scheduler's
+    mine = tmp_path / "mine"
+    mine.write_text("first\n")
+    assert node_list({"ABCITRAIN_NODEFILE": str(mine), "PBS_NODEFILE": str(pbs)}).hosts == (
+        "first",)
+    assert node_list({}).source == "this machine"
+
+
+def test_master_port_comes_from_the_job_id() -> None:
+    assert master_port("1234.pbs1") == 11234
+    assert master_port("51234") == 11234       # 10000 + 51234 % 50000
+    assert master_port("77[3]") == 10077
+    assert 1024 < master_port(None) < 65536     # outside a job: a free port
+
+
+RDV = Rendezvous(("h1", "h2"), 4, "h1", 10042, "42")
+ENV = {"MASTER_ADDR": "h1", "MASTER_PORT": "10042", "NCCL_IB_DISABLE": "1"}
+CMD = ["python", "jobs/train.py", "runs/x/train.json"]
+
+
+def test_hostfile_has_one_line_per_node_with_its_slots() -> None:
+    assert hostfile_text(RDV) == "h1 slots=4\nh2 slots=4\n"
+
+
+def test_torchrun_one_node_runs_here() -> None:
+    one = Rendezvous(("h1",), 2, "127.0.0.1", 10042)
+    [inv] = invocations(LauncherSettings(), one, CMD, "hf", "/w", ENV)
+    assert inv.argv[:3] == (sys.executable, "-m", "torch.distributed.run")
+    assert "--nproc_per_node=2" in inv.argv and "--master_port=10042" in inv.argv
+    assert inv.argv[-3:] == (sys.executable, "jobs/train.py", "runs/x/train.json")
+
+
+def test_torchrun_over_srun_and_over_ssh() -> None:
+    [srun] = invocations(LauncherSettings("torchrun", "srun"), RDV, CMD, "hf", "/w", ENV)
+    assert srun.argv[:4] == ("srun", "--nodes=2", "--ntasks-per-node=1", "--kill-on-bad-exit=1")
+    assert "--rdzv_endpoint=h1:10042" in srun.argv and "--rdzv_id=42" in srun.argv
+    local, remote = invocations(LauncherSettings("torchrun", "ssh", ssh_port=2222), RDV, CMD,
+                                "hf", "/work dir", ENV)
+    assert local.host == "h1" and local.argv[0] == sys.executable
+    assert remote.argv[:6] == ("ssh", "-o", "BatchMode=yes", "-p", "2222", "h2")
+    words = shlex.split(remote.argv[-1])            # the remote shell line, quoted safely
+    assert words[:3] == ["cd", "/work dir", "&&"] and "NCCL_IB_DISABLE=1" in words
+
+
+def test_deepspeed_runner_across_nodes() -> None:
+    settings = settings_from({"kind": "deepspeed", "multinode": "pdsh", "ssh_port": 2200,
+                              "ssh_port_env": "SSH_PORT"})
+    [inv] = invocations(settings, RDV, CMD, "/tmp/hf", "/w", {**ENV, "SSH_PORT": "2234"})
+    argv = list(inv.argv)
+    assert argv[1:3] == ["-m", "deepspeed.launcher.runner"]
+    assert argv[argv.index("--hostfile") + 1] == "/tmp/hf"
+    assert argv[argv.index("--master_addr") + 1] == "h1"
+    assert argv[argv.index("--launcher") + 1] == "pdsh"
+    assert argv[argv.index("--ssh_port") + 1] == "2234"      # the job's own port wins
+    assert "--no_ssh_check" in argv
+    [ompi] = invocations(settings_from({"kind": "deepspeed", "multinode": "openmpi"}), RDV,
+                         CMD, "/tmp/hf", "/w", ENV)
+    assert "openmpi" in ompi.argv and "--ssh_port" not in ompi.argv
+
+
+def test_mpirun_exports_the_rendezvous_and_nccl_settings() -> None:
+    [inv] = invocations(LauncherSettings("mpirun"), RDV, CMD, "/tmp/hf", "/w", ENV)
+    argv = list(inv.argv)
+    assert argv[:3] == ["mpirun", "-np", "8"]
+    exported = {argv[i + 1] for i, a in enumerate(argv) if a == "-x"}
+    assert exported == set(ENV)
+
+
+def test_the_plan_reads_the_job_environment(tmp_path: Path) -> None:
+    nodes = tmp_path / "nodes"
+    nodes.write_text("n1\nn2\n")
+    env = {"ABCITRAIN_NODEFILE": str(nodes), "ABCITRAIN_JOB_ID": "77",
+           "ABCITRAIN_GPUS_PER_NODE": "4", "ABCITRAIN_JOB_START": "1000",
+           "ABCITRAIN_WALLTIME_S": "3600"}
+    opts = LaunchOptions(command=tuple(CMD), kind="torchrun", stop_before_s=600)
+    plan = plan_launch(opts, env, "/tmp/hf")
+    assert plan.rendezvous.hosts == ("n1", "n2") and plan.rendezvous.ranks_per_node == 4
+    assert plan.env["MASTER_ADDR"] == "n1" and plan.env["MASTER_PORT"] == "10077"
+    assert plan.env["ABCITRAIN_STOP_AT"] == "4000" == str(int(stop_time(opts, env) or 0))
+
+
+def test_launch_dry_run_prints_the_commands(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    nodes = tmp_path / "nodes"
+    nodes.write_text("n1\nn2\n")
+    monkeypatch.setenv("ABCITRAIN_NODEFILE", str(nodes))
+    monkeypatch.setenv("ABCITRAIN_CLUSTER", "slurm")
+    monkeypatch.setenv("ABCITRAIN_JOB_ID", "5")
+    out = cli("launch", "--dry-run", "--nproc-per-node", "4", "--", "python", "train.py").output
+    assert "2 node(s) from ABCITRAIN_NODEFILE, 4 rank(s) each (8 in all), master n1:10005" in out
+    assert "srun --nodes=2" in out                          # the slurm profile's launcher
+    assert "n1 slots=4\nn2 slots=4\n" in out
+
+
+def test_a_bad_signal_name_is_refused() -> None:
+    result = cli("launch", "--signal", "NOPE", "--", "true", ok=False)
+    assert result.exit_code == 2 and "not a signal" in result.output

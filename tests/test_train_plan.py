@@ -1,0 +1,149 @@
+"""``abcitrain plan`` and training specs: which configuration fits, the DeepSpeed config it
+writes, what is refused and how. Nothing here imports torch."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from conftest import ROOT, cli
+
+LLAMA7B = {"name": "sft-7b", "cluster": "abci3", "resource": "rt_HF", "group": "gaa50000",
+           "walltime": "12:00:00", "nodes": "auto",
+           "train": {"mode": "sft", "model": "llama2-7b", "data": "data/sft.jsonl",
+                     "seq_len": 4096, "global_batch": 128, "steps": 1000}}
+
+
+def _write(tmp_path: Path, data: dict[str, Any], name: str = "job.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def _plan(spec: str, *args: str, ok: bool | None = True) -> Any:
+    return cli("plan", "--json", *args, spec, ok=ok)
+
+
+def test_llama2_7b_with_zero2_fits_one_rt_hf_node(tmp_path: Path) -> None:
+    spec = _write(tmp_path, {**LLAMA7B, "train": {**LLAMA7B["train"], "zero": 2}})
+    out = json.loads(_plan(spec, "--dry-run").output)
+    chosen = out["chosen"]
+    assert out["precision"] == "bf16" and out["params"] == 6_738_415_616
+    assert (chosen["nodes"], chosen["zero"], chosen["offload"]) == (1, 2, "none")
+    # 2 bytes of bf16 weights + (2 grads + 12 optimizer) / 8 GPUs = 3.75 bytes per parameter
+    assert round(chosen["model_states_gb"], 2) == round(3.75 * 6_738_415_616 / 1e9, 2) == 25.27
+    assert chosen["total_gb"] <= out["usable_gb_per_rank"] == 141 * 0.9
+    assert out["points_per_hour"] == "7.50"     # one rt_HF node, on-demand
+    assert 128 % (8 * chosen["micro_batch"]) == 0
+    assert chosen["micro_batch"] * chosen["grad_accum"] * 8 == 128
+
+
+def test_the_cheapest_fit_has_the_fewest_nodes_then_no_offload(tmp_path: Path) -> None:
+    # Llama-2 70B in bf16 on rt_HF: model states alone are 1,120 GB, so one node of 8 x 141 GB
+    # is too small for stage 0-2; ZeRO-3 over enough GPUs (or with offload) is the plan.
+    spec = _write(tmp_path, {**LLAMA7B, "train": {**LLAMA7B["train"], "model": "llama2-70b",
+                                                  "global_batch": 64, "micro_batch": 1}})
+    out = json.loads(_plan(spec, "--dry-run", "--all").output)
+    chosen = out["chosen"]
+    assert chosen["zero"] == 3
+    cheaper = [t for t in out["tried"] if t["nodes"] < chosen["nodes"]]
+    assert all(not t["fits"] for t in cheaper)
+    same = [t for t in out["tried"] if t["nodes"] == chosen["nodes"] and t["fits"]]
+    order = ["none", "optimizer", "optimizer+params"]
+    assert min(order.index(t["offload"]) for t in same) == order.index(chosen["offload"])
+
+
+def test_nothing_fits_lists_why_and_exits_2(tmp_path: Path) -> None:
+    spec = _write(tmp_path, {**LLAMA7B, "nodes": 1, "train": {
+        **LLAMA7B["train"], "model": "llama2-70b", "zero": 0, "offload": "none"}})
+    result = _plan(spec, "--dry-run", ok=False)
+    assert result.exit_code == 2
+    assert "no configuration fits rt_HF on abci3" in result.output
+    assert "1 node(s): the smallest configuration (ZeRO-0" in result.output
+    assert "over the 126.9 GB usable (141.0 GB less 10% margin)" in result.output
+
+
+def test_plan_writes_the_deepspeed_config_the_job_uses(tmp_path: Path) -> None:
+    spec = _write(tmp_path, {**LLAMA7B, "train": {**LLAMA7B["train"], "zero": 3,
+                                                  "offload": "optimizer", "lr": 1e-5}})
+    cli("plan", spec)
+    ds = json.loads((tmp_path / "runs" / "sft-7b" / "ds_config.json").read_text())
+    assert ds["train_batch_size"] == 128
+    assert ds["train_micro_batch_size_per_gpu"] * ds["gradient_accumulation_steps"] * 8 == 128
+    assert ds["zero_optimization"]["stage"] == 3
+    assert ds["zero_optimization"]["offload_optimizer"]["device"] == "cpu"
+    assert ds["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"] is True
+    assert ds["bf16"] == {"enabled": True} and "fp16" not in ds
+    assert ds["optimizer"]["params"]["lr"] == 1e-5
+    assert ds["optimizer"]["params"]["torch_adam"] is False        # FusedAdam on GPUs
+    plan = json.loads((tmp_path / "runs" / "sft-7b" / "train.json").read_text())
+    assert plan["train"]["zero"] == 3 and plan["train"]["precision"] == "bf16"
+
+
+def test_v100_trains_in_fp16(tmp_path: Path) -> None:
+    spec = _write(tmp_path, {"name": "v", "cluster": "abci2", "resource": "rt_F",
+                             "group": "gaa50000", "walltime": "1:00:00", "train": {
+                                 "mode": "cpt", "model": "llama2-7b", "data": "d",
+                                 "seq_len": 2048, "global_batch": 32, "steps": 10}})
+    out = json.loads(_plan(spec, "--dry-run").output)
+    assert out["precision"] == "fp16"
+
+
+def test_every_train_problem_is_listed_at_once(tmp_path: Path) -> None:
+    spec = _write(tmp_path, {"name": "bad", "cluster": "local", "resource": "cpu",
+                             "walltime": "1:00:00", "train": {
+                                 "mode": "rlhf", "model": "m; rm -rf /", "seq_len": 2,
+                                 "global_batch": 0, "zero": 4, "walltime": {"signal": "KILL"}}})
+    result = cli("submit", spec, ok=False)
+    assert result.exit_code == 2
+    for needle in ("train.mode", "train.model", "train.data", "train.seq_len",
+                   "train.global_batch", "train.steps", "train.zero", "train.walltime.signal"):
+        assert needle in result.output, needle
+
+
+def test_a_cpu_type_needs_a_rank_count(tmp_path: Path) -> None:
+    spec = _write(tmp_path, {"name": "c", "cluster": "local", "resource": "cpu",
+                             "walltime": "1:00:00", "train": {
+                                 "mode": "cpt", "model": "llama2-7b", "data": "d",
+                                 "seq_len": 64, "global_batch": 8, "steps": 1}})
+    result = _plan(spec, "--dry-run", ok=False)
+    assert result.exit_code == 2 and "has no GPUs: say how many ranks" in result.output
+
+
+def test_auto_nodes_only_for_training_and_a_command_or_train_is_needed(tmp_path: Path) -> None:
+    spec = _write(tmp_path, {"name": "x", "cluster": "local", "resource": "cpu",
+                             "walltime": "1:00:00", "nodes": "auto"})
+    result = cli("check", spec, ok=False)
+    assert result.exit_code == 2
+    assert "nodes: auto is for training jobs" in result.output
+    assert "command: required" in result.output
+
+
+def test_the_job_script_launches_the_kit(tmp_path: Path) -> None:
+    (tmp_path / "jobs").symlink_to(ROOT / "jobs")
+    spec = _write(tmp_path, {"name": "kit", "cluster": "local", "resource": "cpu",
+                             "walltime": "0:20:00", "nodes": "auto", "train": {
+                                 "mode": "sft", "model": "jobs/models/tiny-llama",
+                                 "init": "random", "data": "jobs/data/sft.jsonl",
+                                 "seq_len": 32, "global_batch": 4, "steps": 2,
+                                 "ranks_per_node": 2,
+                                 "walltime": {"stop_before": 90, "max_jobs": 3}}})
+    out = cli("submit", "--dry-run", spec).output
+    line = next(x for x in out.splitlines() if " -m abcitrain launch " in x)
+    assert line.startswith(sys.executable)
+    assert "--nproc-per-node 2 --signal USR2 --stop-before 90 --state runs/kit/state.json" in line
+    assert f"--resubmit {tmp_path / 'job.yaml'} --max-jobs 3" in line
+    assert line.endswith("-- python jobs/train.py runs/kit/train.json")
+    assert "export ABCITRAIN_JOB_START ABCITRAIN_WALLTIME_S=1200" in out
+    assert not (tmp_path / "runs").exists()          # a dry run writes nothing
+
+
+def test_submitting_a_preset_name_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    spec = _write(tmp_path, {**LLAMA7B, "cluster": "local", "resource": "gpu-server",
+                             "group": None})
+    result = cli("submit", spec, ok=False)
+    assert result.exit_code == 2 and "has no config.json here" in result.output
+    assert not (tmp_path / ".abcitrain" / "scripts").exists()
