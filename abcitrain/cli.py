@@ -20,7 +20,7 @@ import click
 from . import __version__
 from .cli_memory import memory
 from .cli_reserve import reserve
-from .cli_train import launch, plan
+from .cli_train import init, launch, plan
 from .errors import AbcitrainError, Problem
 from .tables import table_lines
 
@@ -412,6 +412,7 @@ cli.add_command(reserve)
 cli.add_command(memory)
 cli.add_command(plan)
 cli.add_command(launch)
+cli.add_command(init)
 
 
 def main() -> None:

@@ -147,3 +147,18 @@ def launch(nproc_per_node: int | None, launcher: str | None, signal_name: str,
                          signal_name=name, stop_before_s=stop_before, state_file=state_file,
                          resubmit_spec=resubmit_spec, max_jobs=max_jobs, dry_run=dry_run)
     sys.exit(run_launch(opts))
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--cluster", required=True, help="The cluster the team trains on.")
+def init(directory: Path, cluster: str) -> None:
+    """Scaffold a team's training project in DIRECTORY: CPT and SFT job specs, the kit's
+    training script, sample data, a container definition and a README of next steps."""
+    from .profiles import load_profile
+    from .scaffold.init import init_project
+
+    done = init_project(directory, load_profile(cluster))
+    click.echo(f"created {directory} for {cluster} ({done.resource}): "
+               f"{len(done.files)} files and folders")
+    click.echo(f"next: cd {directory} && abcitrain plan jobs/sft.yaml  (see README.md)")

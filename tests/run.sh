@@ -12,7 +12,9 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 fi
 echo "== virtual environment (.venv)"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+# torch first, pinned: the CPU build this machine offers; nothing later may replace it.
+.venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,train]'
 echo "== ruff"
 .venv/bin/ruff check abcitrain tests bench jobs
 echo "== mypy"

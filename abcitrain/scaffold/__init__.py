@@ -1,0 +1,1 @@
+"""``abcitrain init``: a team's project folder, ready to plan and submit."""
