@@ -24,6 +24,8 @@ if [ "$ACTION" = up ]; then
     printf 'hostname %s\nload_scaling NONE\ncomplex_values rt_F=1,gpu=4\nuser_lists NONE\nxuser_lists NONE\nprojects NONE\nxprojects NONE\nusage_scaling NONE\nreport_variables NONE\n' $name > /tmp/exechost.$name
     qconf -Ae /tmp/exechost.$name >/dev/null 2>&1 || true; rm -f /tmp/exechost.$name
     qconf -aattr hostgroup hostlist $name @allhosts >/dev/null 2>&1 || true
+    # a submit host too: training jobs submit their continuation from the node they run on
+    qconf -as $name >/dev/null 2>&1 || true
     # the fake hosts share /tmp, where per-job TMPDIRs would collide: one tmpdir per host
     install -d -m 1777 /tmp/sge-tmp/$name
     qconf -mattr queue tmpdir /tmp/sge-tmp/$name all.q@$name >/dev/null 2>&1
@@ -38,6 +40,7 @@ else
     qconf -dattr hostgroup hostlist sgenode$n @allhosts >/dev/null 2>&1 || true
     qconf -purge queue tmpdir all.q@sgenode$n >/dev/null 2>&1 || true
     qconf -de sgenode$n >/dev/null 2>&1 || true
+    qconf -ds sgenode$n >/dev/null 2>&1 || true
     rm -rf /tmp/sge-tmp/sgenode$n
     ip netns del abcitn$n 2>/dev/null || true; ip link del veth-abcitn$n 2>/dev/null || true
     rm -rf /etc/netns/abcitn$n /var/spool/gridengine/execd/sgenode$n
