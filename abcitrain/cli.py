@@ -18,9 +18,6 @@ from typing import Any
 import click
 
 from . import __version__
-from .cli_memory import memory
-from .cli_reserve import reserve
-from .cli_train import init, launch, plan
 from .errors import AbcitrainError, Problem
 from .tables import table_lines
 
@@ -41,7 +38,25 @@ class _BadInput(_UserError):
     exit_code = 2
 
 
+# Verbs defined in their own modules, imported only when run or listed in --help: each
+# module's click decorators cost milliseconds that `render` on a login node need not pay.
+_LAZY = {"reserve": "cli_reserve", "memory": "cli_memory", "plan": "cli_train",
+         "launch": "cli_train", "init": "cli_train"}
+
+
 class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *_LAZY])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in _LAZY:
+            import importlib
+            module = importlib.import_module(f".{_LAZY[name]}", __package__)
+            command = getattr(module, name)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -408,11 +423,6 @@ def clusters_show(name: str) -> None:
     click.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), nl=False)
 
 
-cli.add_command(reserve)
-cli.add_command(memory)
-cli.add_command(plan)
-cli.add_command(launch)
-cli.add_command(init)
 
 
 def main() -> None:

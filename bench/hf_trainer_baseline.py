@@ -14,10 +14,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 if not Path("/dev/nvidia0").exists():
     os.environ.setdefault("DS_ACCELERATOR", "cpu")
 
-import torch  # noqa: E402
-from transformers import Trainer, TrainerCallback, TrainingArguments  # noqa: E402
+import torch
+from transformers import Trainer, TrainerCallback, TrainingArguments
 
-from abcitrain.train.trainer import build_model, load_data, load_run  # noqa: E402
+from abcitrain.train.trainer import build_model, load_data, load_run
 
 
 class Rows(torch.utils.data.Dataset):  # type: ignore[type-arg]
