@@ -10,9 +10,12 @@ config, through the local cluster, real Slurm and real Grid Engine.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -66,8 +69,10 @@ def _jobs_of(run: Path) -> list[str]:
 @pytest.mark.parametrize("stage", [0, 1, 2, 3])
 def test_every_zero_stage_trains_on_the_local_cluster(tmp_path: Path, stage: int,
                                                       local_jobs: list[str]) -> None:
-    spec = _kit_spec(tmp_path, f"z{stage}", zero=stage, eval_every=3,
-                     mlflow={"register_as": f"tiny-z{stage}"} if stage == 3 else {})
+    mlflow = ({"register_as": f"tiny-z{stage}"} if stage == 3 else
+              {"tracking_uri": f"sqlite:///{tmp_path}/team.db", "experiment": "team"}
+              if stage == 1 else {})
+    spec = _kit_spec(tmp_path, f"z{stage}", zero=stage, eval_every=3, mlflow=mlflow)
     result = cli("submit", "--wait", str(spec), ok=None)
     assert result.exit_code == 0, result.output
     run = tmp_path / "runs" / f"z{stage}"
@@ -85,7 +90,9 @@ def test_every_zero_stage_trains_on_the_local_cluster(tmp_path: Path, stage: int
     out = subprocess.run([sys.executable, "-c", probe, str(run / "model")], text=True,
                          capture_output=True, check=True).stdout.split()
     assert out == ["166208", "True"], out
-    with sqlite3.connect(run / "mlflow.db") as db:
+    store = tmp_path / "team.db" if stage == 1 else run / "mlflow.db"   # a given URI
+    assert (run / "mlflow.db").exists() == (stage != 1)
+    with sqlite3.connect(store) as db:
         logged = db.execute("select count(*) from metrics where key = 'loss'").fetchone()[0]
         evals = db.execute("select count(*) from metrics where key = 'eval_loss'").fetchone()[0]
         versions = db.execute("select name, version from model_versions").fetchall()
@@ -121,7 +128,7 @@ def _walltime_run(tmp_path: Path, cluster: str, reference: list[dict[str, Any]])
     spec = _kit_spec(tmp_path, "wall", cluster, mode="cpt", data="jobs/data/cpt.txt",
                      seq_len=32, steps=WALL_STEPS, zero=1, save_every=100, export=False, lr=5e-4,
                      walltime_text="0:01:00",
-                     walltime={"signal": "USR2", "stop_before": 38, "max_jobs": 6})
+                     walltime={"signal": "USR2", "stop_before": 38, "max_jobs": 10})
     first = cli("submit", str(spec)).output.split()[3]
     run = tmp_path / "runs" / "wall"
 
@@ -139,7 +146,7 @@ def _walltime_run(tmp_path: Path, cluster: str, reference: list[dict[str, Any]])
     assert len(jobs) >= 2 and jobs[0] == first, jobs
     first_log = cli("logs", first).output
     assert "walltime is near, asking the ranks to checkpoint and stop" in first_log
-    assert "submitting job 2 of at most 6 to continue" in first_log
+    assert "submitting job 2 of at most 10 to continue" in first_log
     rows = _rows(run)
     assert [r["step"] for r in rows] == list(range(1, WALL_STEPS + 1))   # each step once
     assert json.loads((run / "state.json").read_text())["step"] == WALL_STEPS
@@ -175,3 +182,48 @@ def test_walltime_stop_and_resume_on_real_slurm(
 def test_walltime_stop_and_resume_on_real_grid_engine(
         tmp_path: Path, sge_cluster: None, reference: list[dict[str, Any]]) -> None:
     _walltime_run(tmp_path, "sge-test", reference)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (the ranks run in a session of their own)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                found += [int(child), *_descendants(int(child))]
+    return found
+
+
+def test_a_crashed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
+    """Kill every rank with SIGKILL mid-run (no chance to save), start it again: it resumes
+    from the last periodic checkpoint and still ends at exactly the requested steps."""
+    spec = _kit_spec(tmp_path, "crash", mode="cpt", data="jobs/data/cpt.txt", seq_len=32,
+                     steps=300, zero=2, save_every=50, export=False, lr=5e-4)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ABCITRAIN_")}
+    subprocess.run([sys.executable, "-m", "abcitrain", "plan", str(spec)], cwd=tmp_path,
+                   env=env, check=True, capture_output=True)
+    argv = [sys.executable, "-m", "abcitrain", "launch", "--nproc-per-node", "2", "--",
+            "python", "jobs/train.py", "runs/crash/train.json"]
+    run = tmp_path / "runs" / "crash"
+    first = subprocess.Popen(argv, cwd=tmp_path, env=env, start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: (run / "metrics.jsonl").is_file() and len(
+            (run / "metrics.jsonl").read_text().splitlines()) >= 130, 180, "step 130")
+    finally:
+        for pid in [*_descendants(first.pid), first.pid]:   # every rank, then the launcher
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        first.wait()
+    assert not (run / "state.json").exists()      # it never got to say anything
+    done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "step 100 of 300" in done.stdout       # resumed at the last checkpoint
+    state = json.loads((run / "state.json").read_text())
+    assert (state["status"], state["step"]) == ("done", 300)
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in rows if "loss" in r]
+    restart = steps.index(101, 101)               # the second time step 101 appears
+    assert steps[restart:] == list(range(101, 301))
+    assert steps[:restart] == list(range(1, restart + 1)) and restart >= 130
