@@ -147,3 +147,15 @@ def test_submitting_a_preset_name_is_refused_before_anything_runs(tmp_path: Path
     result = cli("submit", spec, ok=False)
     assert result.exit_code == 2 and "has no config.json here" in result.output
     assert not (tmp_path / ".abcitrain" / "scripts").exists()
+
+
+def test_a_stop_signal_before_the_start_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "jobs").symlink_to(ROOT / "jobs")
+    spec = _write(tmp_path, {"name": "k", "cluster": "local", "resource": "cpu",
+                             "walltime": "0:05:00", "train": {
+                                 "mode": "sft", "model": "jobs/models/tiny-llama",
+                                 "data": "jobs/data/sft.jsonl", "seq_len": 32,
+                                 "global_batch": 4, "steps": 2, "ranks_per_node": 2}})
+    result = cli("submit", spec, ok=False)       # stop_before defaults to 5 minutes
+    assert result.exit_code == 2
+    assert "train.walltime.stop_before: 300 s is not shorter than the walltime" in result.output

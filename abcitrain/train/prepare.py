@@ -63,6 +63,11 @@ def prepare(spec: JobSpec, profile: ClusterProfile, write: bool,
     its node count and command filled in. ``write`` puts the configs in the run folder."""
     assert spec.train is not None
     cfg: TrainConfig = parse_train(spec.train)
+    if cfg.walltime.stop_before_s >= spec.walltime_s:
+        raise InputError(f"{spec.name}: the stop signal would come before the job starts",
+                         [Problem("train.walltime.stop_before", (
+                             f"{cfg.walltime.stop_before_s} s is not shorter than the "
+                             f"walltime ({spec.walltime_s} s): leave time to train"))])
     plan = plan_training(spec, profile, cfg, project_dir, auto_nodes=spec.nodes == 0)
     if plan.chosen is None:
         raise InputError(f"{spec.name}: no configuration fits {spec.resource} on "
