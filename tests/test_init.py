@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import cli
+from conftest import ROOT, cli
 
 
 def test_init_for_abci3_scaffolds_specs_that_plan(tmp_path: Path,
@@ -59,3 +59,15 @@ def test_init_never_overwrites(tmp_path: Path) -> None:
     result = cli("init", "busy", "--cluster", "local", ok=False)
     assert result.exit_code == 2 and "is not empty" in result.output
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+
+
+def test_the_shipped_container_definitions_are_current() -> None:
+    from abcitrain.scaffold.init import container_definition
+
+    for flavour, gpu in (("gpu", True), ("cpu", False)):
+        shipped = (ROOT / "containers" / f"train-{flavour}.def").read_text()
+        assert shipped == container_definition("abcitrain-kit", gpu), (
+            f"containers/train-{flavour}.def is stale: regenerate it with "
+            "abcitrain.scaffold.init.container_definition")
+    assert "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in (
+        ROOT / "containers" / "train-cpu.def").read_text()

@@ -43,6 +43,17 @@ class Scaffold:
     resource: str
 
 
+def container_definition(project: str, gpu: bool) -> str:
+    """An Apptainer/SingularityPRO definition of the kit's stack (GPU: NVIDIA's PyTorch
+    image; CPU: python:3.11-slim with the CPU build of torch)."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             trim_blocks=True, lstrip_blocks=True, autoescape=False)  # noqa: S701
+    return env.get_template("container.def.j2").render(
+        project=project, gpu=gpu, base_image=GPU_IMAGE if gpu else CPU_IMAGE,
+        torch_version="2.13.0", packages=STACK, version=__version__)
+
+
 def pick_resource(profile: ClusterProfile) -> tuple[str, bool]:
     """The type the sample specs use: on `local` the CPU type (runs here now), else the
     first whole-node GPU type, else the first GPU type, else the first type."""
@@ -128,12 +139,7 @@ def init_project(target: Path, profile: ClusterProfile) -> Scaffold:
                              "weights and the tokenizer files, as save_pretrained writes "
                              "them.\n"),
     }
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                             trim_blocks=True, lstrip_blocks=True, autoescape=False)  # noqa: S701
-    files["containers/train.def"] = env.get_template("container.def.j2").render(
-        project=target.name, gpu=gpu, base_image=GPU_IMAGE if gpu else CPU_IMAGE,
-        torch_version="2.13.0", packages=STACK, version=__version__)
+    files["containers/train.def"] = container_definition(target.name, gpu)
     written = []
     for rel, text in files.items():
         path = target / rel
