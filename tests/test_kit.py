@@ -227,3 +227,22 @@ def test_a_crashed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
     restart = steps.index(101, 101)               # the second time step 101 appears
     assert steps[restart:] == list(range(101, 301))
     assert steps[:restart] == list(range(1, restart + 1)) and restart >= 130
+
+
+@pytest.mark.slurm
+def test_the_kit_trains_across_two_real_slurm_nodes(tmp_path: Path, slurm_cluster: None) -> None:
+    """Two Slurm nodes (both on this machine), one rank each: srun starts a torchrun per node,
+    they meet at a c10d rendezvous on the first node's name, ZeRO-3 partitions over both."""
+    spec = _kit_spec(tmp_path, "two", "slurm-test", zero=3, ranks_per_node=1, steps=8)
+    data = yaml.safe_load(spec.read_text())
+    spec.write_text(yaml.safe_dump({**data, "nodes": 2}))
+    result = cli("submit", "--wait", str(spec), ok=None)
+    assert result.exit_code == 0, result.output
+    assert "2 node(s) from ABCITRAIN_NODEFILE, 1 rank(s) each (2 in all), master n1:" in \
+        result.output
+    assert "srun --nodes=2 --ntasks-per-node=1" in result.output
+    assert "sft on 2 rank(s)" in result.output
+    run = tmp_path / "runs" / "two"
+    assert json.loads((run / "state.json").read_text())["step"] == 8
+    assert sorted(_losses(run)) == list(range(1, 9))
+    assert (run / "model" / "model.safetensors").is_file()

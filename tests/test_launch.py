@@ -87,6 +87,7 @@ def test_torchrun_over_srun_and_over_ssh() -> None:
     [srun] = invocations(LauncherSettings("torchrun", "srun"), RDV, CMD, "hf", "/w", ENV)
     assert srun.argv[:4] == ("srun", "--nodes=2", "--ntasks-per-node=1", "--kill-on-bad-exit=1")
     assert "--rdzv_endpoint=h1:10042" in srun.argv and "--rdzv_id=42" in srun.argv
+    assert not srun.signal_ranks        # srun would hand USR2 to torchrun: STOP_AT instead
     local, remote = invocations(LauncherSettings("torchrun", "ssh", ssh_port=2222), RDV, CMD,
                                 "hf", "/work dir", ENV)
     assert local.host == "h1" and local.argv[0] == sys.executable

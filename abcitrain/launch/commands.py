@@ -77,6 +77,10 @@ class Invocation:
 
     argv: tuple[str, ...]
     host: str = "localhost"
+    #: False where a signal to this process would not reach the ranks whole: srun forwards
+    #: it to the per-node torchrun agents, which an unhandled USR2 kills. Those ranks stop
+    #: at ABCITRAIN_STOP_AT by themselves.
+    signal_ranks: bool = True
 
     def text(self) -> str:
         """The command as a shell would show it."""
@@ -123,7 +127,7 @@ def invocations(settings: LauncherSettings, rdv: Rendezvous, command: Sequence[s
             return [Invocation((*per_node, *cmd))]
         if settings.multinode == "srun":
             return [Invocation(("srun", f"--nodes={len(rdv.hosts)}", "--ntasks-per-node=1",
-                                "--kill-on-bad-exit=1", *per_node, *cmd))]
+                                "--kill-on-bad-exit=1", *per_node, *cmd), signal_ranks=False)]
         out = [Invocation((*per_node, *cmd), rdv.hosts[0])]
         remote = shlex.join(["cd", workdir]) + " && " + shlex.join(
             ["env", *(f"{k}={v}" for k, v in sorted(env.items())), *per_node, *cmd])

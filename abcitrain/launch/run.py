@@ -173,9 +173,9 @@ def _run(plan: LaunchPlan, env: dict[str, str], signum: int) -> int:
                               preexec_fn=ignore_stop_signal)
              for inv in plan.invocations]
 
-    def to_all(sig: int) -> None:
-        for p in procs:
-            if p.poll() is None:
+    def to_all(sig: int, stop: bool = False) -> None:
+        for inv, p in zip(plan.invocations, procs, strict=True):
+            if p.poll() is None and (inv.signal_ranks or not stop):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, sig)
 
@@ -185,9 +185,9 @@ def _run(plan: LaunchPlan, env: dict[str, str], signum: int) -> int:
         if plan.stop_at is not None and not done.wait(max(0.0, plan.stop_at - time.time())):
             print("abcitrain launch: walltime is near, asking the ranks to checkpoint and stop",
                   flush=True)
-            to_all(signum)
+            to_all(signum, stop=True)
 
-    previous = {s: signal.signal(s, lambda sig, _f: to_all(sig))
+    previous = {s: signal.signal(s, lambda sig, _f: to_all(sig, stop=sig == signum))
                 for s in (signum, signal.SIGTERM, signal.SIGINT)}
     watcher = threading.Thread(target=timer, daemon=True)
     watcher.start()

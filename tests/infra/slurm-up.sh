@@ -86,4 +86,7 @@ for i in $(seq 1 "$NNODES"); do /usr/sbin/slurmd -N n$i; done
 # ready = a real allocation on every node succeeds (sinfo 'idle' comes too early)
 for _ in $(seq 1 150); do timeout 20 srun -N "$NNODES" -t 1 true 2>/dev/null && break; sleep 0.3; done
 timeout 20 srun -N "$NNODES" -t 1 true
+# The fake nodes' names resolve (to this host), as a real cluster's do: a multi-node job's
+# ranks meet at the first node's name.
+grep -q "# abcitrain-slurm-test" /etc/hosts || echo "127.0.0.1 $(seq -f 'n%g' -s ' ' 1 "$NNODES") # abcitrain-slurm-test" >> /etc/hosts
 echo "slurm up: $(sinfo -h -o '%D nodes %t')"
