@@ -198,7 +198,9 @@ def _run(plan: LaunchPlan, env: dict[str, str], signum: int) -> int:
         for s, handler in previous.items():
             signal.signal(s, handler)
     bad = [c for c in codes if c != 0]
-    return bad[0] if bad else 0
+    if not bad:
+        return 0
+    return 128 - bad[0] if bad[0] < 0 else bad[0]     # killed by a signal: the shell's 128+N
 
 
 def read_state(path: Path | None) -> dict[str, object] | None:
