@@ -123,6 +123,12 @@ def train(train_json: Path) -> int:
     dtype = (torch.bfloat16 if ds_config.get("bf16", {}).get("enabled")
              else torch.float16 if ds_config.get("fp16", {}).get("enabled") else torch.float32)
     torch.manual_seed(cfg.seed)
+    zero3 = None
+    if ds_config.get("zero_optimization", {}).get("stage") == 3:
+        # Kept alive while the model is built: transformers then creates (or loads) the
+        # weights already partitioned (zero.Init), so no rank ever holds the whole model.
+        from transformers.integrations.deepspeed import HfDeepSpeedConfig
+        zero3 = HfDeepSpeedConfig(ds_config)  # type: ignore[no-untyped-call]
     tokenizer, model = build_model(cfg, dtype)
     train_set, eval_set = load_data(cfg, tokenizer)
     engine, *_ = deepspeed.initialize(model=model, model_parameters=model.parameters(),
@@ -191,6 +197,7 @@ def train(train_json: Path) -> int:
         print(f"abcitrain: {'stopped' if stopped else 'finished'} at step {step} of "
               f"{cfg.steps}", flush=True)
     tracker.end(finished=not stopped)
+    del zero3
     dist.barrier()
     engine.destroy()
     dist.destroy_process_group()
