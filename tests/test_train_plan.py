@@ -159,3 +159,21 @@ def test_a_stop_signal_before_the_start_is_refused(tmp_path: Path) -> None:
     result = cli("submit", spec, ok=False)       # stop_before defaults to 5 minutes
     assert result.exit_code == 2
     assert "train.walltime.stop_before: 300 s is not shorter than the walltime" in result.output
+
+
+def test_a_planned_node_count_reaches_the_pbs_script(tmp_path: Path) -> None:
+    """PBS Pro cannot run here: the ABCI 3.0 script is checked as rendered text."""
+    model = tmp_path / "models" / "llama2-70b"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text(json.dumps({   # Llama-2 70B's shape (no weights)
+        "hidden_size": 8192, "num_hidden_layers": 80, "num_attention_heads": 64,
+        "num_key_value_heads": 8, "intermediate_size": 28672, "vocab_size": 32000}))
+    spec = _write(tmp_path, {**LLAMA7B, "walltime": "2:00:00", "train": {
+        **LLAMA7B["train"], "model": "models/llama2-70b", "global_batch": 64,
+        "micro_batch": 1, "offload": "none", "walltime": {"stop_before": 600}}})
+    planned = json.loads(_plan(spec, "--dry-run").output)["chosen"]
+    assert planned["nodes"] > 1 and planned["zero"] == 3
+    out = cli("submit", "--dry-run", spec).output
+    assert f"#PBS -l select={planned['nodes']}" in out
+    assert "#PBS -P gaa50000" in out and "#PBS -q rt_HF" in out
+    assert "--nproc-per-node 8 --signal USR2 --stop-before 600" in out
