@@ -149,3 +149,15 @@ def test_launch_dry_run_prints_the_commands(tmp_path: Path,
 def test_a_bad_signal_name_is_refused() -> None:
     result = cli("launch", "--signal", "NOPE", "--", "true", ok=False)
     assert result.exit_code == 2 and "not a signal" in result.output
+
+
+def test_overriding_the_launcher_kind_takes_that_kinds_own_multinode_way(
+        tmp_path: Path) -> None:
+    nodes = tmp_path / "nodes"
+    nodes.write_text("n1\nn2\n")
+    env = {"ABCITRAIN_NODEFILE": str(nodes), "ABCITRAIN_CLUSTER": "slurm"}   # torchrun/srun
+    plan = plan_launch(LaunchOptions(command=tuple(CMD), kind="deepspeed"), env, "/tmp/hf")
+    assert plan.settings.multinode == "openmpi"
+    argv = list(plan.invocations[0].argv)
+    assert argv[argv.index("--launcher") + 1] == "openmpi"
+    assert settings_from({"kind": "deepspeed"}).multinode == "openmpi"

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 KINDS = ("torchrun", "deepspeed", "mpirun")
-MULTINODE = {"torchrun": ("srun", "ssh"), "deepspeed": ("openmpi", "pdsh"), "mpirun": ("mpirun",)}
+#: How each kind reaches other nodes; the first is the default.
+MULTINODE = {"torchrun": ("ssh", "srun"), "deepspeed": ("openmpi", "pdsh"), "mpirun": ("mpirun",)}
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,9 @@ def settings_from(data: Mapping[str, Any] | None) -> LauncherSettings:
     """Settings from a profile's validated ``launcher:`` mapping (None: the defaults)."""
     if not data:
         return LauncherSettings()
+    kind = data.get("kind", "torchrun")
     return LauncherSettings(
-        kind=data.get("kind", "torchrun"), multinode=data.get("multinode", "ssh"),
+        kind=kind, multinode=data.get("multinode") or MULTINODE[kind][0],
         ssh_port=data.get("ssh_port"), ssh_port_env=data.get("ssh_port_env"),
         env={k: str(v) for k, v in (data.get("env") or {}).items()},
         mpirun_args=tuple(data.get("mpirun_args") or ()))

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .commands import (
+    MULTINODE,
     Invocation,
     LauncherSettings,
     Rendezvous,
@@ -103,8 +104,9 @@ def plan_launch(opts: LaunchOptions, env: Mapping[str, str], hostfile: str) -> L
     """Work out the rendezvous and the commands without starting anything."""
     nodes = node_list(env)
     settings = profile_settings(env)
-    if opts.kind:
-        settings = LauncherSettings(opts.kind, settings.multinode, settings.ssh_port,
+    if opts.kind and opts.kind != settings.kind:
+        # another kind reaches other nodes its own way: its default one
+        settings = LauncherSettings(opts.kind, MULTINODE[opts.kind][0], settings.ssh_port,
                                     settings.ssh_port_env, settings.env, settings.mpirun_args)
     multi = len(nodes.hosts) > 1
     rdv = Rendezvous(nodes.hosts, ranks_per_node(opts, env),
