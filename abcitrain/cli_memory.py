@@ -47,6 +47,7 @@ def memory(model: str, precision: str, optimizer: str, stages: tuple[int, ...], 
 
     shape = resolve(model, exact=exact)
     gpu_gb = None
+    host_gb = None     # the node's CPU memory, for what offload puts there
     if cluster or resource:
         if not (cluster and resource):
             raise InputError("which GPU?", [Problem("cluster", "give --cluster with --type")])
@@ -63,6 +64,7 @@ def memory(model: str, precision: str, optimizer: str, stages: tuple[int, ...], 
                                                              "declares no GPUs or GPU memory")])
         gpus_per_node = gpus_per_node or rtype.gpus
         gpu_gb = rtype.gpu_memory_gb
+        host_gb = rtype.memory_gb or None
     rows: list[dict[str, Any]] = []
     for stage in stages or (0, 1, 2, 3):
         if (offload != "none" and stage == 0) or (offload == "optimizer+params" and stage != 3):
@@ -84,7 +86,10 @@ def memory(model: str, precision: str, optimizer: str, stages: tuple[int, ...], 
                "deepspeed_model_states_gb": ds_gpu / GB, "deepspeed_cpu_per_node_gb": ds_cpu / GB,
                "notes": list(est.notes)}
         if gpu_gb is not None:
-            row["fits"] = est.total <= gpu_gb * GB * (1 - margin)
+            row["fits_gpu"] = est.total <= gpu_gb * GB * (1 - margin)
+            row["fits_host"] = (host_gb is None
+                                or est.cpu_per_node <= host_gb * GB * (1 - margin))
+            row["fits"] = row["fits_gpu"] and row["fits_host"]
         rows.append(row)
     head = (f"{shape.name}: {shape.params:,} parameters ({shape.params_source}), {precision}, "
             f"{optimizer}, {(gpus_per_node or 1) * nodes} GPUs ({nodes} node(s) x "
@@ -92,6 +97,7 @@ def memory(model: str, precision: str, optimizer: str, stages: tuple[int, ...], 
     if as_json:
         click.echo(json.dumps({"model": shape.name, "params": shape.params,
                                "params_source": shape.params_source, "gpu_memory_gb": gpu_gb,
+                               "host_memory_gb": host_gb,
                                "margin": margin, "stages": rows}, indent=1))
         return
     click.echo(head)
@@ -107,7 +113,8 @@ def memory(model: str, precision: str, optimizer: str, stages: tuple[int, ...], 
         act = "?" if r["activations_gb"] is None else f"{r['activations_gb']:.2f}"
         fits: tuple[str, ...] = ()
         if gpu_gb is not None:
-            fits = ((f"yes ({gpu_gb:g} GB)" if r["fits"] else f"NO ({gpu_gb:g} GB)"),)
+            fits = ((f"yes ({gpu_gb:g} GB)" if r["fits"] else f"NO ({gpu_gb:g} GB)"
+                     if not r["fits_gpu"] else f"NO (CPU {host_gb:g} GB)"),)
         table.append((str(r["zero_stage"]), f"{r['weights_gb']:.2f}", f"{r['gradients_gb']:.2f}",
                       f"{r['optimizer_gb']:.2f}", f"{r['model_states_gb']:.2f}", act,
                       f"{r['buffers_gb']:.2f}", f"{r['total_gb']:.2f}",

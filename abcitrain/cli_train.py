@@ -58,13 +58,14 @@ def plan(spec: Path, show_all: bool, dry_run: bool, as_json: bool) -> None:
         for note in tp.notes:
             click.echo(f"  note: {note}")
         table = [("nodes", "ZeRO", "offload", "micro", "accum", "states", "activ", "TOTAL/rank",
-                  "fits")]
+                  "CPU/node", "fits")]
         for x in shown:
             e = x.estimate
             table.append((str(x.nodes), str(x.zero), x.offload, str(x.micro_batch),
                           str(x.grad_accum), _gb(e.model_states), _gb(e.activations or 0),
-                          _gb(e.total),
-                          ("CHOSEN" if x == c else "yes") if x.fits else "no"))
+                          _gb(e.total), _gb(e.cpu_per_node) if e.cpu_per_node else "-",
+                          ("CHOSEN" if x == c else "yes") if x.fits
+                          else "no" if not x.fits_gpu else "no (CPU)"))
         for line in table_lines(table):
             click.echo(line)
     if c is None:
@@ -111,7 +112,8 @@ def _row(c: Any, gb: int) -> dict[str, Any]:
     return {"nodes": c.nodes, "zero": c.zero, "offload": c.offload,
             "micro_batch": c.micro_batch, "grad_accum": c.grad_accum,
             "model_states_gb": e.model_states / gb, "activations_gb": (e.activations or 0) / gb,
-            "total_gb": e.total / gb, "fits": c.fits}
+            "total_gb": e.total / gb, "host_gb_per_node": c.host_bytes / gb,
+            "fits_gpu": c.fits_gpu, "fits_host": c.fits_host, "fits": c.fits}
 
 
 @click.command(context_settings={"ignore_unknown_options": True})

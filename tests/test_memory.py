@@ -39,8 +39,12 @@ def test_mixed_precision_and_stage_3() -> None:
 def test_offload_moves_optimizer_states_to_cpu() -> None:
     est = estimate(resolve("llama2-7b"), TrainingSetup(zero_stage=2, offload="optimizer",
                                                        gpus_per_node=8, nodes=2))
-    assert est.optimizer == 0
-    assert est.cpu_per_node == 12 * 7 * GB // 16 * 8       # this node's 8 shares of 16
+    assert est.optimizer == 0 and est.gradients == 0
+    # this node's 8 shares of 16: optimizer states, and the gradients the CPU optimizer reads
+    assert est.cpu_per_node == (12 + 2) * 7 * GB // 16 * 8
+    engine = estimate(resolve("llama2-7b"), TrainingSetup(zero_stage=2, offload="optimizer",
+                                                          gpus_per_node=8, nodes=2, engine=True))
+    assert engine.cpu_per_node == (12 + 4) * 7 * GB // 16 * 8    # DeepSpeed: fp32 gradients
     with pytest.raises(ValueError, match="needs ZeRO stage 3"):
         estimate(resolve("llama2-7b"), TrainingSetup(zero_stage=2, offload="optimizer+params"))
 
@@ -107,5 +111,14 @@ def test_memory_command_fits_on_a_cluster() -> None:
     assert two["stages"][0]["fits"] is True
     text = cli("memory", "llama2-7b", "--cluster", "abci3", "--type", "rt_HF").output
     assert "the architecture has 6,738,415,616" in text and "yes (141 GB)" in text
+    # Offloading Llama-2 13B's optimizer from one H200 (rt_HG): the GPU side fits, but
+    # 14 bytes/param (12 of states + 2 of gradients) = 182 GB exceed the node's 160 GB.
+    off = json.loads(cli("memory", "llama2-13b", "--cluster", "abci3", "--type", "rt_HG",
+                         "--zero", "2", "--offload", "optimizer", "--json").output)
+    row = off["stages"][0]
+    assert off["host_memory_gb"] == 160 and row["cpu_per_node_gb"] == 14 * 13
+    assert (row["fits_gpu"], row["fits_host"], row["fits"]) == (True, False, False)
+    assert "NO (CPU 160 GB)" in cli("memory", "llama2-13b", "--cluster", "abci3", "--type",
+                                    "rt_HG", "--zero", "2", "--offload", "optimizer").output
     bad = cli("memory", "llama2-7b", "--cluster", "abci3", "--type", "rt_HC", ok=None)
     assert bad.exit_code == 2 and "declares no GPUs" in bad.output

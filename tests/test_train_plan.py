@@ -54,6 +54,27 @@ def test_the_cheapest_fit_has_the_fewest_nodes_then_no_offload(tmp_path: Path) -
     same = [t for t in out["tried"] if t["nodes"] == chosen["nodes"] and t["fits"]]
     order = ["none", "optimizer", "optimizer+params"]
     assert min(order.index(t["offload"]) for t in same) == order.index(chosen["offload"])
+    # One node holds it with the optimizer in its 1,920 GB of host memory (16 bytes/param
+    # with the fp32 gradients): cheaper per hour than two, and the plan says what two cost.
+    assert (chosen["nodes"], chosen["offload"]) == (1, "optimizer")
+    assert chosen["host_gb_per_node"] == 16 * 68_976_648_192 / 1e9 <= 1920 * 0.9
+    assert any("without offload it fits on 2 node(s), ZeRO-3" in n and
+               "15.00 points per hour" in n for n in out["notes"])
+
+
+def test_offload_the_node_cannot_hold_is_refused(tmp_path: Path) -> None:
+    # Llama-2 13B on one H200 (rt_HG, 160 GB of host memory): offloading the optimizer
+    # makes the GPU side fit, but the CPU side needs 16 x 13.0e9 = 208 GB.
+    spec = _write(tmp_path, {**LLAMA7B, "resource": "rt_HG", "train": {
+        **LLAMA7B["train"], "model": "llama2-13b", "global_batch": 64, "micro_batch": 1}})
+    result = _plan(spec, "--dry-run", "--all", ok=False)
+    assert result.exit_code == 2
+    out = json.loads(result.output.split("error:")[0])
+    offloaded = [t for t in out["tried"] if t["offload"] != "none"]
+    assert offloaded and all(t["fits_gpu"] and not t["fits_host"] for t in offloaded)
+    assert out["chosen"] is None
+    assert ("ZeRO-1 with offload optimizer fits the GPUs but puts 208.3 GB in each node's "
+            "CPU memory, over the 144.0 GB usable") in result.output
 
 
 def test_nothing_fits_lists_why_and_exits_2(tmp_path: Path) -> None:

@@ -11,7 +11,10 @@ also the gradients, stage 3 also the weights. Llama-2 7B (7e9) in fp32 with Adam
 4 + 12/8 = 5.5 x 7 = 38.5 GB with stage 2 (1 GB = 10^9 bytes).
 
 Offload moves the optimizer's share (with the fp32 master copy) to CPU memory (stages 1-3),
-and with stage 3 the weights too; the GPU then keeps the gathered working set.
+and with stage 3 the weights too; the GPU then keeps the gathered working set. The optimizer
+steps on the CPU, so the gradients are reduced into CPU memory as well (ZeRO-Offload: in
+their own precision; a DeepSpeed engine: in fp32 for its CPU Adam); the GPU keeps only the
+bucket being reduced, which the buffers allowance covers.
 
 Activations (Korthikanti et al. 2022, a GPT-style layer in 16-bit): s*b*h*(34 + 5*a*s/h)
 bytes per layer, the 5as/h term being the attention scores that flash attention does not
@@ -138,9 +141,11 @@ def estimate(model: ModelShape, setup: TrainingSetup) -> MemoryEstimate:
     cpu = 0
     gathered = 0
     if setup.offload != "none":
-        cpu += opt * setup.gpus_per_node
-        notes.append(f"optimizer states ({o_b} bytes/param) held in CPU memory")
-        opt = 0
+        grad_b = 4 if setup.engine else g_b
+        cpu += (opt + _share(grad_b * psi, n)) * setup.gpus_per_node
+        notes.append(f"optimizer states ({o_b} bytes/param) and gradients ({grad_b} "
+                     "bytes/param) held in CPU memory")
+        opt = grads = 0
     if setup.offload == "optimizer+params":
         cpu += weights * setup.gpus_per_node
         # the gathered working set stays: the largest module, in the weights' precision

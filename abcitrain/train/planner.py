@@ -3,10 +3,14 @@
 For every node count the resource type allows (or the one the spec fixes), every ZeRO stage
 and offload choice and every micro-batch that divides the global batch, the memory per GPU
 is estimated as a DeepSpeed engine holds it (``models.memory``, ``engine=True``) and checked
-against the type's GPU memory less a safety margin. The cheapest configuration is the one
-with the fewest nodes (points per hour grow with nodes); among those, no offload before
-offload (it is slow), a lower ZeRO stage before a higher one (less communication), a larger
-micro-batch before a smaller one (fewer accumulation steps). Nothing here imports torch.
+against the type's GPU memory less a safety margin; what is offloaded to the CPU is checked
+against the node's host memory less the same margin (by the estimator's bytes: DeepSpeed's
+own estimator asks for more, 18 bytes/param with a 1.5x buffer factor). The cheapest
+configuration is the one with the fewest nodes (points per hour grow with nodes); among
+those, no offload before offload (it is slow), a lower ZeRO stage before a higher one (less
+communication), a larger micro-batch before a smaller one (fewer accumulation steps). Step
+time is not modelled, so when offload keeps a job on fewer nodes the plan also says what
+the job costs without it. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -41,11 +45,25 @@ class Candidate:
     grad_accum: int
     estimate: MemoryEstimate
     budget: int
+    #: Host memory per node: what is offloaded, and on a type without GPUs every rank.
+    host_bytes: int = 0
+    #: Usable host memory per node (less the margin); None when the profile does not say.
+    host_budget: int | None = None
+
+    @property
+    def fits_gpu(self) -> bool:
+        """True when the per-rank estimate is within the usable (GPU) memory."""
+        return self.estimate.total <= self.budget
+
+    @property
+    def fits_host(self) -> bool:
+        """True when what the node's CPU memory holds is within its usable share."""
+        return self.host_budget is None or self.host_bytes <= self.host_budget
 
     @property
     def fits(self) -> bool:
-        """True when the estimate is within the usable memory."""
-        return self.estimate.total <= self.budget
+        """True when both the ranks' memory and the node's host memory suffice."""
+        return self.fits_gpu and self.fits_host
 
     def key(self) -> tuple[int, int, int, int]:
         """Cheapest first: nodes, then offload, stage, larger micro-batch."""
@@ -138,18 +156,56 @@ def plan_training(spec: JobSpec, profile: ClusterProfile, cfg: TrainConfig,
         notes.append(f"no GPU: each of {ranks} rank(s) gets 1/{ranks} of the node's "
                      f"{rtype.memory_gb:g} GB")
     budget = int(memory * (1 - cfg.margin))
+    host_budget = int(rtype.memory_gb * GB * (1 - cfg.margin)) if rtype.memory_gb else None
     limit = rtype.limits.get(spec.service or profile.default_service)
     max_nodes = min(HARD_NODE_CAP, (limit.max_nodes if limit and limit.max_nodes else
                                     HARD_NODE_CAP))
     node_counts = range(1, max_nodes + 1) if auto_nodes else [spec.nodes]
     stages = [cfg.zero] if isinstance(cfg.zero, int) else [0, 1, 2, 3]
-    offloads = OFFLOAD_ORDER if cfg.offload == "auto" else (cfg.offload,)
+    # Without a GPU, "offload to the CPU" moves nothing anywhere: only when asked for.
+    offloads = (cfg.offload,) if cfg.offload != "auto" else OFFLOAD_ORDER if on_gpu else ("none",)
+    search = _Search(shape, cfg, precision, ranks, on_gpu, buffers, budget, host_budget)
     tried: list[Candidate] = []
     chosen: Candidate | None = None
     for nodes in node_counts:
-        world = nodes * ranks
+        for cand in search.candidates(nodes, stages, offloads):
+            tried.append(cand)
+            if cand.fits and (chosen is None or cand.key() < chosen.key()):
+                chosen = cand
+        if chosen is not None:
+            break     # more nodes only cost more
+    if not any(cfg.global_batch % (n * ranks) == 0 for n in node_counts):
+        notes.append(f"global_batch {cfg.global_batch} does not divide over "
+                     f"{ranks} rank(s) per node on any allowed node count")
+    pph = None if chosen is None else _points_per_hour(spec, profile, chosen.nodes, when)
+    if chosen is not None and chosen.offload != "none" and cfg.offload == "auto" and auto_nodes:
+        more = range(chosen.nodes + 1, max_nodes + 1)
+        notes.append(_offload_alternative(search, chosen, more, stages, spec, profile, when))
+    return TrainPlan(cfg, shape, precision, ranks, on_gpu, memory, budget, chosen,
+                     tuple(tried), pph, tuple(notes))
+
+
+@dataclass(frozen=True)
+class _Search:
+    """What every candidate of one plan shares."""
+
+    shape: ModelShape
+    cfg: TrainConfig
+    precision: str
+    ranks: int
+    on_gpu: bool
+    buffers: int
+    budget: int
+    host_budget: int | None
+
+    def candidates(self, nodes: int, stages: list[int],
+                   offloads: tuple[str, ...]) -> list[Candidate]:
+        """Every stage x offload x micro-batch on ``nodes`` nodes (none when the global
+        batch does not divide over their ranks)."""
+        cfg, world = self.cfg, nodes * self.ranks
         if cfg.global_batch % world:
-            continue
+            return []
+        found = []
         for stage in stages:
             for offload in offloads:
                 if (offload != "none" and stage == 0) or \
@@ -157,32 +213,47 @@ def plan_training(spec: JobSpec, profile: ClusterProfile, cfg: TrainConfig,
                     continue
                 for micro in _micro_batches(cfg.global_batch // world, cfg.micro_batch):
                     setup = TrainingSetup(
-                        precision=precision, optimizer="adamw", zero_stage=stage,
-                        offload=offload, gpus_per_node=ranks, nodes=nodes, seq_len=cfg.seq_len,
-                        micro_batch=micro, checkpointing=cfg.gradient_checkpointing,
-                        flash_attention=on_gpu, buffer_bytes=buffers, engine=True)
-                    cand = Candidate(nodes, stage, offload, micro,
-                                     cfg.global_batch // (world * micro),
-                                     estimate(shape, setup), budget)
-                    tried.append(cand)
-                    if cand.fits and (chosen is None or cand.key() < chosen.key()):
-                        chosen = cand
-        if chosen is not None:
-            break     # more nodes only cost more
-    if not any(cfg.global_batch % (n * ranks) == 0 for n in node_counts):
-        notes.append(f"global_batch {cfg.global_batch} does not divide over "
-                     f"{ranks} rank(s) per node on any allowed node count")
-    pph = None
-    if chosen is not None:
-        from ..tariffs import quote
-        try:
-            q = quote(profile, spec.resource, spec.service or profile.default_service,
-                      when or dt.date.today())
-            pph = Decimal(chosen.nodes) * q.type_rate * q.service_coeff
-        except InputError:   # a profile without tariffs: no price, the plan still stands
-            pph = None
-    return TrainPlan(cfg, shape, precision, ranks, on_gpu, memory, budget, chosen,
-                     tuple(tried), pph, tuple(notes))
+                        precision=self.precision, optimizer="adamw", zero_stage=stage,
+                        offload=offload, gpus_per_node=self.ranks, nodes=nodes,
+                        seq_len=cfg.seq_len, micro_batch=micro,
+                        checkpointing=cfg.gradient_checkpointing,
+                        flash_attention=self.on_gpu, buffer_bytes=self.buffers, engine=True)
+                    est = estimate(self.shape, setup)
+                    host = est.cpu_per_node + (0 if self.on_gpu else est.total * self.ranks)
+                    found.append(Candidate(nodes, stage, offload, micro,
+                                           cfg.global_batch // (world * micro), est,
+                                           self.budget, host, self.host_budget))
+        return found
+
+
+def _points_per_hour(spec: JobSpec, profile: ClusterProfile, nodes: int,
+                     when: dt.date | None) -> Decimal | None:
+    """Points per hour for ``nodes`` nodes of the spec's type; None without prices."""
+    from ..tariffs import quote
+    try:
+        q = quote(profile, spec.resource, spec.service or profile.default_service,
+                  when or dt.date.today())
+    except InputError:   # a profile without tariffs: no price, the plan still stands
+        return None
+    return Decimal(nodes) * q.type_rate * q.service_coeff
+
+
+def _offload_alternative(search: _Search, chosen: Candidate, more_nodes: range,
+                         stages: list[int], spec: JobSpec, profile: ClusterProfile,
+                         when: dt.date | None) -> str:
+    """The plan prices nodes, not time: say what avoiding the (slow) CPU offload costs."""
+    head = (f"offload {chosen.offload} keeps it on {chosen.nodes} node(s) but every step "
+            "waits for the CPU (step time is not modelled)")
+    for nodes in more_nodes:
+        fitting = [c for c in search.candidates(nodes, stages, ("none",)) if c.fits]
+        if fitting:
+            best = min(fitting, key=Candidate.key)
+            pph = _points_per_hour(spec, profile, nodes, when)
+            price = "" if pph is None else f", {pph} points per hour"
+            return (f"{head}; without offload it fits on {nodes} node(s), ZeRO-{best.zero}, "
+                    f"micro-batch {best.micro_batch}{price}: set nodes: {nodes} and "
+                    "train.offload: none to choose that")
+    return f"{head}; without offload it fits on no node count allowed"
 
 
 def deepspeed_config(plan: TrainPlan) -> dict[str, Any]:

@@ -34,7 +34,17 @@ def why_nothing_fits(plan: TrainPlan) -> list[Problem]:
             Problem("train", "no configuration could be tried")]
     out = []
     for nodes in sorted({c.nodes for c in plan.tried}):
-        best = min((c for c in plan.tried if c.nodes == nodes), key=lambda c: c.estimate.total)
+        here = [c for c in plan.tried if c.nodes == nodes]
+        on_gpu = [c for c in here if c.fits_gpu]
+        if on_gpu:     # the ranks' memory would do: the host cannot hold what is offloaded
+            best = min(on_gpu, key=lambda c: c.host_bytes)
+            assert best.host_budget is not None
+            out.append(Problem("train", (
+                f"{nodes} node(s): ZeRO-{best.zero} with offload {best.offload} fits the "
+                f"GPUs but puts {best.host_bytes / GB:.1f} GB in each node's CPU memory, "
+                f"over the {best.host_budget / GB:.1f} GB usable")))
+            continue
+        best = min(here, key=lambda c: c.estimate.total)
         out.append(Problem("train", (
             f"{nodes} node(s): the smallest configuration (ZeRO-{best.zero}, offload "
             f"{best.offload}, micro-batch {best.micro_batch}) needs "
