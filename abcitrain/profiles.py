@@ -169,6 +169,11 @@ _LAUNCHER = vol.All({
                                                  "an environment variable name"):
                                       vol.Any(str, int, float)},
     vol.Optional("mpirun_args", default=[]): v.string_list(str),
+    # pdsh and Open MPI split these on blanks and ssh hands them to no shell: one plain
+    # word each, nothing a shell or a splitter would read differently
+    vol.Optional("ssh_args", default=[]): v.string_list(v.matching(
+        r"[A-Za-z0-9_@%+=:,./~-]+", "one ssh argument without blanks, quotes or shell "
+        "characters (write -o Option=value as two items)")),
 }, _launcher_choice)
 
 

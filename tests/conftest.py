@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -58,9 +59,10 @@ def wait_for(predicate: Callable[[], object], timeout: float = 60, what: str = "
         time.sleep(0.5)
 
 
-def _start(name: str, up: list[list[str]], down: list[list[str]]) -> Iterator[None]:
+def _start(name: str, up: list[list[str]], down: list[list[str]],
+           state: Path | None = None) -> Iterator[Any]:
     if sys.platform != "linux" or os.geteuid() != 0 or shutil.which("apt-get") is None:
-        msg = f"the real {name} cluster needs root on Debian (tests/infra)"
+        msg = f"the real {name} (tests/infra) needs root on Debian"
         if IN_CI:
             pytest.fail(msg)
         pytest.skip(msg)
@@ -74,7 +76,7 @@ def _start(name: str, up: list[list[str]], down: list[list[str]]) -> Iterator[No
                 pytest.fail(msg)
             pytest.skip(msg)
     try:
-        yield
+        yield state
     finally:
         for argv in down:
             subprocess.run(argv, capture_output=True, timeout=300, check=False)
@@ -97,6 +99,14 @@ def sge_cluster() -> Iterator[None]:
                        ["bash", str(INFRA / "sge-nodes.sh"), "up", "2"]],
                       [["bash", str(INFRA / "sge-down.sh")],
                        ["bash", str(INFRA / "sge-nodes.sh"), "down", "2"]])
+
+
+@pytest.fixture(scope="session")
+def ssh_nodes() -> Iterator[Path]:
+    """Two node names (dsnode1, dsnode2) on loopback addresses, served by a real sshd with
+    its own host key; yields its folder (ssh_config for ``ssh -F``, port, sshd.log)."""
+    yield from _start("sshd", [["bash", str(INFRA / "ssh-up.sh")]],
+                      [["bash", str(INFRA / "ssh-down.sh")]], Path("/run/abcitrain-ssh-test"))
 
 
 @pytest.fixture

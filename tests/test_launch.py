@@ -1,6 +1,6 @@
 """The in-job launcher: node lists from every scheduler's variables, ports, hostfiles and the
-commands each launcher kind runs. The multi-node commands cannot be run here (one machine,
-no mpirun or pdsh), so their argv is checked; one-node launches run for real in test_kit.py.
+commands each launcher kind runs, as argv and environment. They run for real in test_kit.py
+(one node; two Slurm nodes by srun) and test_launch_ssh.py (two nodes by ssh, pdsh, Open MPI).
 """
 
 from __future__ import annotations
@@ -92,6 +92,10 @@ def test_torchrun_over_srun_and_over_ssh() -> None:
                                 "hf", "/work dir", ENV)
     assert local.host == "h1" and local.argv[0] == sys.executable
     assert remote.argv[:6] == ("ssh", "-o", "BatchMode=yes", "-p", "2222", "h2")
+    # the launcher knows which agent serves the rendezvous store; torch would guess by name
+    assert "--rdzv_conf=is_host=1" in local.argv
+    assert "--rdzv_conf=is_host=0" in shlex.split(remote.argv[-1])
+    assert not any(a.startswith("--rdzv_conf") for a in srun.argv)   # one argv for all nodes
     words = shlex.split(remote.argv[-1])            # the remote shell line, quoted safely
     assert words[:3] == ["cd", "/work dir", "&&"] and "NCCL_IB_DISABLE=1" in words
 
@@ -107,9 +111,43 @@ def test_deepspeed_runner_across_nodes() -> None:
     assert argv[argv.index("--launcher") + 1] == "pdsh"
     assert argv[argv.index("--ssh_port") + 1] == "2234"      # the job's own port wins
     assert "--no_ssh_check" in argv
+    # --local_rank=N would land between the interpreter and the script
+    assert "--no_local_rank" in argv and "--no_python" in argv
     [ompi] = invocations(settings_from({"kind": "deepspeed", "multinode": "openmpi"}), RDV,
                          CMD, "/tmp/hf", "/w", ENV)
     assert "openmpi" in ompi.argv and "--ssh_port" not in ompi.argv
+
+
+def test_profile_ssh_options_reach_every_way_across_nodes() -> None:
+    base = {"ssh_port": 2222, "ssh_args": ["-i", "~/.ssh/id_cluster", "-o", "ConnectTimeout=10"]}
+    opts = "-i ~/.ssh/id_cluster -o ConnectTimeout=10"
+    _, remote = invocations(settings_from({"kind": "torchrun", "multinode": "ssh", **base}),
+                            RDV, CMD, "hf", "/w", ENV)
+    assert remote.argv[:9] == ("ssh", "-o", "BatchMode=yes", "-i", "~/.ssh/id_cluster", "-o",
+                               "ConnectTimeout=10", "-p", "2222")
+    [pdsh] = invocations(settings_from({"kind": "deepspeed", "multinode": "pdsh", **base}),
+                         RDV, CMD, "hf", "/w", ENV)
+    assert pdsh.env == {"PDSH_SSH_ARGS_APPEND": opts}            # DeepSpeed adds -p itself
+    assert pdsh.argv[pdsh.argv.index("--ssh_port") + 1] == "2222"
+    assert pdsh.text().startswith(f"'PDSH_SSH_ARGS_APPEND={opts}' ")
+    for kind in ("deepspeed", "mpirun"):
+        [inv] = invocations(settings_from({"kind": kind, **base}), RDV, CMD, "hf", "/w", ENV)
+        assert inv.env == {"OMPI_MCA_plm_rsh_args": f"{opts} -p 2222"}
+    one = Rendezvous(("h1",), 8, "127.0.0.1", 10042, "42")
+    [single] = invocations(settings_from({"kind": "mpirun", **base}), one, CMD, "hf", "/w", ENV)
+    assert single.env == {}                                      # no ssh on one node
+
+
+@pytest.mark.parametrize("bad", ["-o StrictHostKeyChecking=no", "$(id)", "a;b", "'x'", ""])
+def test_ssh_options_that_a_splitter_or_a_shell_would_misread_are_refused(
+        tmp_path: Path, bad: str) -> None:
+    clusters = tmp_path / ".abcitrain" / "clusters"
+    clusters.mkdir(parents=True)
+    (clusters / "mine.yaml").write_text(
+        f"extends: local\nlauncher:\n  kind: torchrun\n  ssh_args: [-p, {bad!r}]\n")
+    result = cli("clusters", "show", "mine", ok=False)
+    assert result.exit_code == 2
+    assert "launcher.ssh_args" in result.output and "without blanks" in result.output
 
 
 def test_mpirun_exports_the_rendezvous_and_nccl_settings() -> None:

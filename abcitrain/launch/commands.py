@@ -5,9 +5,16 @@
   or by ``ssh -p PORT`` (elsewhere; the first host runs its share directly).
 - ``deepspeed``: DeepSpeed's runner with a hostfile (``host slots=N``), the first host as
   master and ``--launcher openmpi`` or ``pdsh`` (with ``--ssh_port``) across nodes; no ssh
-  reachability check (compute nodes often refuse a login to themselves).
+  reachability check (compute nodes often refuse a login to themselves); no
+  ``--local_rank`` argument (it would land between the interpreter and the script; the
+  ranks read LOCAL_RANK).
 - ``mpirun``: Open MPI's mpirun over the same hostfile, exporting the rendezvous and NCCL
   variables with ``-x``; the trainer maps OMPI_COMM_WORLD_* to RANK/WORLD_SIZE itself.
+
+Every ssh between nodes gets the profile's ``ssh_args`` and port: on ssh's command line
+(torchrun), in ``PDSH_SSH_ARGS_APPEND`` (pdsh) or in ``OMPI_MCA_plm_rsh_args`` (Open MPI's
+ssh starter; under a scheduler it knows, Open MPI starts its daemons without ssh and
+ignores them).
 
 All of them run the training command with ``--no-python``-style flags: the command is given
 whole, its ``python`` already resolved to the interpreter abcitrain runs on.
@@ -18,7 +25,7 @@ from __future__ import annotations
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 KINDS = ("torchrun", "deepspeed", "mpirun")
@@ -36,6 +43,8 @@ class LauncherSettings:
     ssh_port_env: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     mpirun_args: tuple[str, ...] = ()
+    #: options for every ssh between nodes (``-i KEY``, ``-F CONFIG``, ``-o Opt=value``)
+    ssh_args: tuple[str, ...] = ()
 
     def port(self, env: Mapping[str, str]) -> int | None:
         """The ssh port between nodes: from the job's environment when the site hands one out
@@ -43,6 +52,16 @@ class LauncherSettings:
         if self.ssh_port_env and env.get(self.ssh_port_env, "").isdigit():
             return int(env[self.ssh_port_env])
         return self.ssh_port
+
+    def ssh_options(self, env: Mapping[str, str]) -> list[str]:
+        """The profile's ssh options and the port, as ssh's own arguments."""
+        port = self.port(env)
+        return [*self.ssh_args, *(["-p", str(port)] if port else [])]
+
+    def with_kind(self, kind: str) -> LauncherSettings:
+        """The same settings for another launcher kind, which reaches other nodes its own
+        default way."""
+        return replace(self, kind=kind, multinode=MULTINODE[kind][0])
 
 
 def settings_from(data: Mapping[str, Any] | None) -> LauncherSettings:
@@ -54,7 +73,8 @@ def settings_from(data: Mapping[str, Any] | None) -> LauncherSettings:
         kind=kind, multinode=data.get("multinode") or MULTINODE[kind][0],
         ssh_port=data.get("ssh_port"), ssh_port_env=data.get("ssh_port_env"),
         env={k: str(v) for k, v in (data.get("env") or {}).items()},
-        mpirun_args=tuple(data.get("mpirun_args") or ()))
+        mpirun_args=tuple(data.get("mpirun_args") or ()),
+        ssh_args=tuple(data.get("ssh_args") or ()))
 
 
 @dataclass(frozen=True)
@@ -83,10 +103,12 @@ class Invocation:
     #: it to the per-node torchrun agents, which an unhandled USR2 kills. Those ranks stop
     #: at ABCITRAIN_STOP_AT by themselves.
     signal_ranks: bool = True
+    #: variables for this process only (how it reaches other nodes), not for the ranks
+    env: Mapping[str, str] = field(default_factory=dict)
 
     def text(self) -> str:
-        """The command as a shell would show it."""
-        return shlex.join(self.argv)
+        """The command as a shell would show it, its own variables first."""
+        return shlex.join([*(f"{k}={v}" for k, v in sorted(self.env.items())), *self.argv])
 
 
 def resolve_python(command: Sequence[str]) -> list[str]:
@@ -103,14 +125,23 @@ def hostfile_text(rdv: Rendezvous) -> str:
     return "".join(f"{h} slots={rdv.ranks_per_node}\n" for h in rdv.hosts)
 
 
-def _torchrun(rdv: Rendezvous, multi: bool) -> list[str]:
+def _torchrun(rdv: Rendezvous, multi: bool, is_host: bool | None = None) -> list[str]:
     head = [sys.executable, "-m", "torch.distributed.run",
             f"--nnodes={len(rdv.hosts)}", f"--nproc_per_node={rdv.ranks_per_node}"]
     if not multi:
         return [*head, f"--master_addr={rdv.master_addr}", f"--master_port={rdv.master_port}",
                 "--no-python"]
+    # Which agent serves the rendezvous store: said outright where the launcher knows (torch
+    # otherwise guesses from host names and addresses, and a node file's name for this host
+    # that is not its hostname, an InfiniBand alias say, leaves every agent waiting).
+    conf = [] if is_host is None else [f"--rdzv_conf=is_host={int(is_host)}"]
     return [*head, "--rdzv_backend=c10d", f"--rdzv_endpoint={rdv.master_addr}:{rdv.master_port}",
-            f"--rdzv_id={rdv.job_id}", "--no-python"]
+            f"--rdzv_id={rdv.job_id}", *conf, "--no-python"]
+
+
+def _open_mpi_ssh(settings: LauncherSettings, env: Mapping[str, str]) -> dict[str, str]:
+    options = settings.ssh_options(env)
+    return {"OMPI_MCA_plm_rsh_args": " ".join(options)} if options else {}
 
 
 def invocations(settings: LauncherSettings, rdv: Rendezvous, command: Sequence[str],
@@ -124,36 +155,38 @@ def invocations(settings: LauncherSettings, rdv: Rendezvous, command: Sequence[s
     cmd = resolve_python(command)
     multi = len(rdv.hosts) > 1
     if settings.kind == "torchrun":
-        per_node = _torchrun(rdv, multi)
         if not multi:
-            return [Invocation((*per_node, *cmd))]
+            return [Invocation((*_torchrun(rdv, multi), *cmd))]
         if settings.multinode == "srun":
+            # one argv for every node: torch finds the host of the store by its name
             return [Invocation(("srun", f"--nodes={len(rdv.hosts)}", "--ntasks-per-node=1",
-                                "--kill-on-bad-exit=1", *per_node, *cmd), signal_ranks=False)]
-        out = [Invocation((*per_node, *cmd), rdv.hosts[0])]
+                                "--kill-on-bad-exit=1", *_torchrun(rdv, multi), *cmd),
+                               signal_ranks=False)]
+        out = [Invocation((*_torchrun(rdv, multi, is_host=True), *cmd), rdv.hosts[0])]
         remote = shlex.join(["cd", workdir]) + " && " + shlex.join(
-            ["env", *(f"{k}={v}" for k, v in sorted(env.items())), *per_node, *cmd])
-        port = settings.port(env)
-        for host in rdv.hosts[1:]:
-            ssh = ["ssh", "-o", "BatchMode=yes"]
-            if port:
-                ssh += ["-p", str(port)]
-            out.append(Invocation((*ssh, host, remote), host))
+            ["env", *(f"{k}={v}" for k, v in sorted(env.items())),
+             *_torchrun(rdv, multi, is_host=False), *cmd])
+        ssh = ["ssh", "-o", "BatchMode=yes", *settings.ssh_options(env)]
+        out += [Invocation((*ssh, host, remote), host) for host in rdv.hosts[1:]]
         return out
     if settings.kind == "deepspeed":
         argv = [sys.executable, "-m", "deepspeed.launcher.runner", "--hostfile", hostfile,
                 "--master_addr", rdv.master_addr, "--master_port", str(rdv.master_port),
-                "--no_ssh_check", "--no_python"]
-        if multi:
-            argv += ["--launcher", settings.multinode]
-            port = settings.port(env)
-            if port and settings.multinode == "pdsh":
-                argv += ["--ssh_port", str(port)]
-        return [Invocation((*argv, *cmd))]
+                "--no_ssh_check", "--no_python", "--no_local_rank"]
+        if not multi:
+            return [Invocation((*argv, *cmd))]
+        argv += ["--launcher", settings.multinode]
+        if settings.multinode == "openmpi":
+            return [Invocation((*argv, *cmd), env=_open_mpi_ssh(settings, env))]
+        port = settings.port(env)
+        if port:
+            argv += ["--ssh_port", str(port)]
+        own = {"PDSH_SSH_ARGS_APPEND": " ".join(settings.ssh_args)} if settings.ssh_args else {}
+        return [Invocation((*argv, *cmd), env=own)]
     if settings.kind == "mpirun":
         argv = ["mpirun", "-np", str(rdv.world), "--hostfile", hostfile,
                 "--map-by", f"ppr:{rdv.ranks_per_node}:node", *settings.mpirun_args]
         for key in sorted(env):
             argv += ["-x", key]
-        return [Invocation((*argv, *cmd))]
+        return [Invocation((*argv, *cmd), env=_open_mpi_ssh(settings, env) if multi else {})]
     raise ValueError(f"unknown launcher {settings.kind!r}; choose one of: {', '.join(KINDS)}")

@@ -27,12 +27,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from .commands import (
-    MULTINODE,
     Invocation,
     LauncherSettings,
     Rendezvous,
@@ -106,8 +105,7 @@ def plan_launch(opts: LaunchOptions, env: Mapping[str, str], hostfile: str) -> L
     settings = profile_settings(env)
     if opts.kind and opts.kind != settings.kind:
         # another kind reaches other nodes its own way: its default one
-        settings = LauncherSettings(opts.kind, MULTINODE[opts.kind][0], settings.ssh_port,
-                                    settings.ssh_port_env, settings.env, settings.mpirun_args)
+        settings = settings.with_kind(opts.kind)
     multi = len(nodes.hosts) > 1
     rdv = Rendezvous(nodes.hosts, ranks_per_node(opts, env),
                      nodes.hosts[0] if multi else "127.0.0.1",
@@ -171,7 +169,12 @@ def _run(plan: LaunchPlan, env: dict[str, str], signum: int) -> int:
     def ignore_stop_signal() -> None:
         signal.signal(signum, signal.SIG_IGN)
 
-    procs = [subprocess.Popen(list(inv.argv), env=env, start_new_session=True,
+    def own_env(inv: Invocation) -> dict[str, str]:
+        # the launcher's own variables are ssh option lists: the user's come first
+        extra = {k: f"{env[k]} {val}" if env.get(k) else val for k, val in inv.env.items()}
+        return {**env, **extra}
+
+    procs = [subprocess.Popen(list(inv.argv), env=own_env(inv), start_new_session=True,
                               preexec_fn=ignore_stop_signal)
              for inv in plan.invocations]
 
@@ -194,15 +197,34 @@ def _run(plan: LaunchPlan, env: dict[str, str], signum: int) -> int:
     watcher = threading.Thread(target=timer, daemon=True)
     watcher.start()
     try:
-        codes = [p.wait() for p in procs]
+        first_bad = _wait_all(plan.invocations, procs, lambda: to_all(signal.SIGTERM))
     finally:
         done.set()
         for s, handler in previous.items():
             signal.signal(s, handler)
-    bad = [c for c in codes if c != 0]
-    if not bad:
+    if first_bad is None:
         return 0
-    return 128 - bad[0] if bad[0] < 0 else bad[0]     # killed by a signal: the shell's 128+N
+    return 128 - first_bad if first_bad < 0 else first_bad   # killed by signal N: 128+N
+
+
+def _wait_all(invs: tuple[Invocation, ...], procs: list[subprocess.Popen[bytes]],
+              stop_others: Callable[[], None]) -> int | None:
+    """Wait for every process; the first to fail ends the others (the ranks it started are
+    gone, so the rest would wait at the rendezvous until its timeout). Returns the exit
+    status of the first that failed, None when all succeeded."""
+    first_bad: int | None = None
+    running = dict(zip(procs, invs, strict=True))
+    while running:
+        for proc in [p for p in running if p.poll() is not None]:
+            inv = running.pop(proc)
+            if proc.returncode != 0 and first_bad is None:
+                first_bad = proc.returncode
+                if running:
+                    print(f"abcitrain launch: [{inv.host}] {inv.argv[0]} exited with status "
+                          f"{proc.returncode}; stopping the ranks on the other nodes", flush=True)
+                    stop_others()
+        time.sleep(0.2)
+    return first_bad
 
 
 def read_state(path: Path | None) -> dict[str, object] | None:

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Install the Debian packages the integration tests need (root): Slurm + munge + slurmdbd with
-# MariaDB, Son of Grid Engine, and the tools for network namespaces. Safe to run again.
+# MariaDB, Son of Grid Engine, the tools for network namespaces, and OpenSSH, pdsh and Open MPI
+# for the launchers that cross nodes by ssh. Safe to run again.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd); . "$HERE/common.sh"
 H=$(hostname)
@@ -13,4 +14,5 @@ gridengine-common shared/gridenginemaster string $H
 SEL
 fi
 apt_install slurmctld slurmd slurm-client munge slurmdbd mariadb-server \
-  gridengine-master gridengine-exec gridengine-client iproute2 util-linux bc
+  gridengine-master gridengine-exec gridengine-client iproute2 util-linux bc \
+  openssh-server openssh-client pdsh openmpi-bin
