@@ -229,6 +229,29 @@ def test_a_crashed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
     assert steps[:restart] == list(range(1, restart + 1)) and restart >= 130
 
 
+@pytest.mark.parametrize("kind", ["deepspeed", "mpirun"])
+def test_every_launcher_kind_trains_on_one_node(tmp_path: Path, kind: str) -> None:
+    """ABCI's profiles launch with DeepSpeed's runner; mpirun is the other choice. On one
+    node (this machine, 2 ranks) each starts the kit for real. (Across nodes:
+    test_launch_ssh.py.)"""
+    spec = _kit_spec(tmp_path, kind, zero=2)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ABCITRAIN_")}
+    # the tests run as root, which Open MPI refuses unless told twice
+    env.update(DS_ACCELERATOR="cpu", OMPI_ALLOW_RUN_AS_ROOT="1",
+               OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    subprocess.run([sys.executable, "-m", "abcitrain", "plan", str(spec)], cwd=tmp_path,
+                   env=env, check=True, capture_output=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "abcitrain", "launch", "--launcher", kind, "--nproc-per-node",
+         "2", "--", "python", "jobs/train.py", f"runs/{kind}/train.json"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-4000:]
+    assert f"launcher {kind}" in out and "sft on 2 rank(s)" in out
+    state = json.loads((tmp_path / "runs" / kind / "state.json").read_text())
+    assert (state["status"], state["step"]) == ("done", 6)
+
+
 @pytest.mark.slurm
 def test_the_kit_trains_across_two_real_slurm_nodes(tmp_path: Path, slurm_cluster: None) -> None:
     """Two Slurm nodes (both on this machine), one rank each: srun starts a torchrun per node,
