@@ -184,6 +184,17 @@ def test_launch_dry_run_prints_the_commands(tmp_path: Path,
     assert "n1 slots=4\nn2 slots=4\n" in out
 
 
+def test_abci2_jobs_cross_nodes_on_the_ssh_port_the_job_was_given(tmp_path: Path) -> None:
+    nodes = tmp_path / "nodes"
+    nodes.write_text("g0001\ng0002\n")
+    env = {"ABCITRAIN_NODEFILE": str(nodes), "ABCITRAIN_CLUSTER": "abci2", "SSH_PORT": "2299"}
+    [inv] = plan_launch(LaunchOptions(command=tuple(CMD)), env, "/tmp/hf").invocations
+    assert inv.argv[inv.argv.index("--ssh_port") + 1] == "2299"
+    del env["SSH_PORT"]                                     # else the profile's
+    [inv] = plan_launch(LaunchOptions(command=tuple(CMD)), env, "/tmp/hf").invocations
+    assert inv.argv[inv.argv.index("--ssh_port") + 1] == "2222"
+
+
 def test_a_bad_signal_name_is_refused() -> None:
     result = cli("launch", "--signal", "NOPE", "--", "true", ok=False)
     assert result.exit_code == 2 and "not a signal" in result.output

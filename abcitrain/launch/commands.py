@@ -53,6 +53,11 @@ class LauncherSettings:
             return int(env[self.ssh_port_env])
         return self.ssh_port
 
+    def for_job(self, job_env: Mapping[str, str]) -> LauncherSettings:
+        """These settings with the port the job was given (the variable lives in the job's
+        environment, not in the ranks' that ``invocations`` sees)."""
+        return replace(self, ssh_port=self.port(job_env), ssh_port_env=None)
+
     def ssh_options(self, env: Mapping[str, str]) -> list[str]:
         """The profile's ssh options and the port, as ssh's own arguments."""
         port = self.port(env)

@@ -102,7 +102,7 @@ def stop_time(opts: LaunchOptions, env: Mapping[str, str]) -> float | None:
 def plan_launch(opts: LaunchOptions, env: Mapping[str, str], hostfile: str) -> LaunchPlan:
     """Work out the rendezvous and the commands without starting anything."""
     nodes = node_list(env)
-    settings = profile_settings(env)
+    settings = profile_settings(env).for_job(env)
     if opts.kind and opts.kind != settings.kind:
         # another kind reaches other nodes its own way: its default one
         settings = settings.with_kind(opts.kind)
