@@ -5,7 +5,10 @@ commands each launcher kind runs, as argv and environment. They run for real in 
 
 from __future__ import annotations
 
+import os
 import shlex
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import pytest
 from conftest import cli
 
 from abcitrain.launch.commands import (
+    Invocation,
     LauncherSettings,
     Rendezvous,
     hostfile_text,
@@ -20,7 +24,7 @@ from abcitrain.launch.commands import (
     settings_from,
 )
 from abcitrain.launch.nodes import expand_hostlist, master_port, node_list
-from abcitrain.launch.run import LaunchOptions, plan_launch, stop_time
+from abcitrain.launch.run import LaunchOptions, _wait_all, plan_launch, stop_time
 
 
 @pytest.mark.parametrize(("text", "hosts"), [
@@ -210,3 +214,29 @@ def test_overriding_the_launcher_kind_takes_that_kinds_own_multinode_way(
     argv = list(plan.invocations[0].argv)
     assert argv[argv.index("--launcher") + 1] == "openmpi"
     assert settings_from({"kind": "deepspeed"}).multinode == "openmpi"
+
+
+def test_the_first_node_process_to_fail_ends_the_others_even_one_deaf_to_sigterm() -> None:
+    """A node whose ranks cannot start must not leave the others waiting at the rendezvous:
+    SIGTERM to them, SIGKILL after the grace period for one that ignores it."""
+    argvs = [("sh", "-c", "sleep 0.5; exit 3"),
+             ("sh", "-c", "trap '' TERM; sleep 60 & wait; sleep 60")]
+    invs = tuple(Invocation(a, f"h{i}") for i, a in enumerate(argvs))
+    procs = [subprocess.Popen(list(a), start_new_session=True) for a in argvs]
+    sent: list[int] = []
+
+    def send(sig: int) -> None:
+        sent.append(sig)
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, sig)
+
+    try:
+        assert _wait_all(invs, procs, send, grace_s=1) == 3
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+    assert sent == [signal.SIGTERM, signal.SIGKILL]
+    assert procs[1].returncode == -signal.SIGKILL

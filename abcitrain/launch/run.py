@@ -197,7 +197,7 @@ def _run(plan: LaunchPlan, env: dict[str, str], signum: int) -> int:
     watcher = threading.Thread(target=timer, daemon=True)
     watcher.start()
     try:
-        first_bad = _wait_all(plan.invocations, procs, lambda: to_all(signal.SIGTERM))
+        first_bad = _wait_all(plan.invocations, procs, to_all)
     finally:
         done.set()
         for s, handler in previous.items():
@@ -208,11 +208,13 @@ def _run(plan: LaunchPlan, env: dict[str, str], signum: int) -> int:
 
 
 def _wait_all(invs: tuple[Invocation, ...], procs: list[subprocess.Popen[bytes]],
-              stop_others: Callable[[], None]) -> int | None:
+              send: Callable[[int], None], grace_s: float = 30) -> int | None:
     """Wait for every process; the first to fail ends the others (the ranks it started are
-    gone, so the rest would wait at the rendezvous until its timeout). Returns the exit
-    status of the first that failed, None when all succeeded."""
+    gone, so the rest would wait at the rendezvous until its timeout): SIGTERM, SIGKILL
+    after ``grace_s``. Returns the exit status of the first that failed, None when all
+    succeeded."""
     first_bad: int | None = None
+    kill_at: float | None = None
     running = dict(zip(procs, invs, strict=True))
     while running:
         for proc in [p for p in running if p.poll() is not None]:
@@ -222,7 +224,11 @@ def _wait_all(invs: tuple[Invocation, ...], procs: list[subprocess.Popen[bytes]]
                 if running:
                     print(f"abcitrain launch: [{inv.host}] {inv.argv[0]} exited with status "
                           f"{proc.returncode}; stopping the ranks on the other nodes", flush=True)
-                    stop_others()
+                    send(signal.SIGTERM)
+                    kill_at = time.monotonic() + grace_s
+        if running and kill_at is not None and time.monotonic() > kill_at:
+            send(signal.SIGKILL)
+            kill_at = None
         time.sleep(0.2)
     return first_bad
 
