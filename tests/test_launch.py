@@ -107,7 +107,7 @@ def test_torchrun_over_srun_and_over_ssh() -> None:
 def test_deepspeed_runner_across_nodes() -> None:
     settings = settings_from({"kind": "deepspeed", "multinode": "pdsh", "ssh_port": 2200,
                               "ssh_port_env": "SSH_PORT"})
-    [inv] = invocations(settings, RDV, CMD, "/tmp/hf", "/w", {**ENV, "SSH_PORT": "2234"})
+    [inv] = invocations(settings.for_job({"SSH_PORT": "2234"}), RDV, CMD, "/tmp/hf", "/w", ENV)
     argv = list(inv.argv)
     assert argv[1:3] == ["-m", "deepspeed.launcher.runner"]
     assert argv[argv.index("--hostfile") + 1] == "/tmp/hf"

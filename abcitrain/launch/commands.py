@@ -58,10 +58,10 @@ class LauncherSettings:
         environment, not in the ranks' that ``invocations`` sees)."""
         return replace(self, ssh_port=self.port(job_env), ssh_port_env=None)
 
-    def ssh_options(self, env: Mapping[str, str]) -> list[str]:
-        """The profile's ssh options and the port, as ssh's own arguments."""
-        port = self.port(env)
-        return [*self.ssh_args, *(["-p", str(port)] if port else [])]
+    def ssh_options(self) -> list[str]:
+        """The profile's ssh options and the port, as ssh's own arguments (the port as
+        resolved by ``for_job``)."""
+        return [*self.ssh_args, *(["-p", str(self.ssh_port)] if self.ssh_port else [])]
 
     def with_kind(self, kind: str) -> LauncherSettings:
         """The same settings for another launcher kind, which reaches other nodes its own
@@ -144,14 +144,15 @@ def _torchrun(rdv: Rendezvous, multi: bool, is_host: bool | None = None) -> list
             f"--rdzv_id={rdv.job_id}", *conf, "--no-python"]
 
 
-def _open_mpi_ssh(settings: LauncherSettings, env: Mapping[str, str]) -> dict[str, str]:
-    options = settings.ssh_options(env)
+def _open_mpi_ssh(settings: LauncherSettings) -> dict[str, str]:
+    options = settings.ssh_options()
     return {"OMPI_MCA_plm_rsh_args": " ".join(options)} if options else {}
 
 
 def invocations(settings: LauncherSettings, rdv: Rendezvous, command: Sequence[str],
                 hostfile: str, workdir: str, env: Mapping[str, str]) -> list[Invocation]:
-    """The processes this host starts to run ``command`` on every rank.
+    """The processes this host starts to run ``command`` on every rank (``settings`` with
+    the job's ssh port resolved: ``LauncherSettings.for_job``).
 
     ``env`` holds the variables the ranks need on every node (rendezvous, NCCL, abcitrain's
     stop time); launchers that do not carry the environment to other nodes get them spelled
@@ -171,7 +172,7 @@ def invocations(settings: LauncherSettings, rdv: Rendezvous, command: Sequence[s
         remote = shlex.join(["cd", workdir]) + " && " + shlex.join(
             ["env", *(f"{k}={v}" for k, v in sorted(env.items())),
              *_torchrun(rdv, multi, is_host=False), *cmd])
-        ssh = ["ssh", "-o", "BatchMode=yes", *settings.ssh_options(env)]
+        ssh = ["ssh", "-o", "BatchMode=yes", *settings.ssh_options()]
         out += [Invocation((*ssh, host, remote), host) for host in rdv.hosts[1:]]
         return out
     if settings.kind == "deepspeed":
@@ -182,10 +183,9 @@ def invocations(settings: LauncherSettings, rdv: Rendezvous, command: Sequence[s
             return [Invocation((*argv, *cmd))]
         argv += ["--launcher", settings.multinode]
         if settings.multinode == "openmpi":
-            return [Invocation((*argv, *cmd), env=_open_mpi_ssh(settings, env))]
-        port = settings.port(env)
-        if port:
-            argv += ["--ssh_port", str(port)]
+            return [Invocation((*argv, *cmd), env=_open_mpi_ssh(settings))]
+        if settings.ssh_port:
+            argv += ["--ssh_port", str(settings.ssh_port)]
         own = {"PDSH_SSH_ARGS_APPEND": " ".join(settings.ssh_args)} if settings.ssh_args else {}
         return [Invocation((*argv, *cmd), env=own)]
     if settings.kind == "mpirun":
@@ -193,5 +193,5 @@ def invocations(settings: LauncherSettings, rdv: Rendezvous, command: Sequence[s
                 "--map-by", f"ppr:{rdv.ranks_per_node}:node", *settings.mpirun_args]
         for key in sorted(env):
             argv += ["-x", key]
-        return [Invocation((*argv, *cmd), env=_open_mpi_ssh(settings, env) if multi else {})]
+        return [Invocation((*argv, *cmd), env=_open_mpi_ssh(settings) if multi else {})]
     raise ValueError(f"unknown launcher {settings.kind!r}; choose one of: {', '.join(KINDS)}")
