@@ -1,8 +1,11 @@
 """abcitrain: describe a training job once, run it on PBS Pro, Grid Engine, Slurm or locally.
 
-The package is layered so that the CLI stays light: ``cli`` parses and calls ``service``;
-``service`` is the only module that combines I/O (transport, job store) with the pure parts
-(``spec``, ``profiles``, ``checks``, ``render``, ``backends``).
+The packages are layered so that the CLI stays light and I/O stays in one place:
+``cli`` parses and calls ``service``; ``service`` is the only layer that combines I/O
+(transports, the job store, the ledger) with the domain packages (``batch``, ``points``,
+``reserve``, ``train``, ``launch``, ``models``, ``profiles``, ``scaffold``, ``localsched``);
+those call ``backends`` and ``transport``; everyone may use ``model``, ``errors`` and
+``util``. ``tests/test_layout.py`` checks the layering.
 """
 
 __version__ = "0.1.0"

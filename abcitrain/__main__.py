@@ -1,5 +1,5 @@
 """``python -m abcitrain``: the command line, for jobs that must name their interpreter."""
 
-from .cli import main
+from .cli.app import main
 
 main()

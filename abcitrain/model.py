@@ -14,6 +14,11 @@ from typing import Any
 
 SERVICES = ("on-demand", "spot", "reserved")
 DEPENDENCY_KINDS = ("afterok", "afterany")
+#: The launchers ``abcitrain launch`` can start ranks with (a profile's ``launcher.kind``).
+LAUNCHER_KINDS = ("torchrun", "deepspeed", "mpirun")
+#: How each launcher kind reaches other nodes; the first is the default.
+LAUNCHER_MULTINODE = {"torchrun": ("ssh", "srun"), "deepspeed": ("openmpi", "pdsh"),
+                      "mpirun": ("mpirun",)}
 
 
 @dataclass(frozen=True)

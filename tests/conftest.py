@@ -39,7 +39,7 @@ def abcitrain_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def cli(*args: str, ok: bool | None = True) -> Result:
     """Run the abcitrain CLI in-process; by default assert it succeeded."""
-    from abcitrain.cli import cli as group
+    from abcitrain.cli.app import cli as group
 
     result = CliRunner().invoke(group, list(args), catch_exceptions=False)
     if ok is True:

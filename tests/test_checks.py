@@ -7,8 +7,8 @@ from pathlib import Path
 import yaml
 from conftest import cli
 
-from abcitrain.checks import check_job
-from abcitrain.spec import parse_spec
+from abcitrain.batch.checks import check_job
+from abcitrain.batch.spec import parse_spec
 
 
 def _problems(**fields: object) -> dict[str, str]:

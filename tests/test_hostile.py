@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from abcitrain.batch.render import plan_job
+from abcitrain.batch.spec import parse_spec
 from abcitrain.errors import InputError
-from abcitrain.render import plan_job
-from abcitrain.spec import parse_spec
 
 HOSTILE = [
     "with space", "it's", 'dq"uote', "$(touch PWNED)", "`touch PWNED`", "a; touch PWNED",

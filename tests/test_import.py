@@ -7,7 +7,7 @@ from pathlib import Path
 
 from conftest import DATA, cli
 
-from abcitrain.ledger import Ledger
+from abcitrain.points.ledger import Ledger
 
 SACCT = """JobID|User|Account|Partition|NNodes|Submit|ElapsedRaw|State
 101|alice|grp1|gpu|2|2024-05-01T10:00:00|3600|COMPLETED

@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 from conftest import DATA
 
-from abcitrain import service
 from abcitrain.backends.base import Output
 from abcitrain.backends.pbs import PbsBackend
+from abcitrain.batch.render import plan_job
+from abcitrain.batch.spec import parse_spec
+from abcitrain.batch.store import JobStore
 from abcitrain.errors import SchedulerError
-from abcitrain.jobstore import JobStore
-from abcitrain.ledger import Ledger
 from abcitrain.model import JobState
-from abcitrain.render import plan_job
-from abcitrain.spec import parse_spec
+from abcitrain.points.ledger import Ledger
+from abcitrain.service import jobs as service
 from abcitrain.transport import RunResult
 
 SAMPLES = DATA / "samples" / "pbs"

@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 from conftest import DATA, cli, wait_for
 
-from abcitrain.ledger import Ledger
-from abcitrain.showpoint import parse_show_point
+from abcitrain.points.ledger import Ledger
+from abcitrain.points.showpoint import parse_show_point
 
 PRICED = """extends: local
 tariffs:
@@ -118,8 +118,8 @@ def test_show_point_balances_cap_what_is_left(tmp_path: Path) -> None:
 WRITER = """
 import sys, datetime as dt
 from decimal import Decimal
-from abcitrain.ledger import Charge, Ledger
-from abcitrain.tariffs import Quote
+from abcitrain.points.ledger import Charge, Ledger
+from abcitrain.points.tariffs import Quote
 q = Quote("rt_F", "spot", Decimal("1.2"), Decimal(1), dt.date(2024, 4, 1), dt.date(2024, 4, 1),
           Decimal("1.8"))
 ledger = Ledger()
@@ -143,8 +143,8 @@ def test_eight_writers_lose_nothing(tmp_path: Path) -> None:
 KILLED = """
 import sys, datetime as dt
 from decimal import Decimal
-from abcitrain.ledger import Charge, Ledger
-from abcitrain.tariffs import Quote
+from abcitrain.points.ledger import Charge, Ledger
+from abcitrain.points.tariffs import Quote
 q = Quote("rt_F", "spot", Decimal("1.2"), Decimal(1), dt.date(2024, 4, 1), dt.date(2024, 4, 1),
           Decimal("1.8"))
 ledger = Ledger()

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from conftest import cli, wait_for
 
-from abcitrain.ledger import Ledger
-from abcitrain.tariffs import round_points
+from abcitrain.points.ledger import Ledger
+from abcitrain.points.tariffs import round_points
 
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT")
 RESOURCE = {"slurm-test": "gpu", "sge-test": "rt_F"}

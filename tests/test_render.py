@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from conftest import ROOT, cli
 
-from abcitrain.render import plan_job
-from abcitrain.spec import parse_spec
+from abcitrain.batch.render import plan_job
+from abcitrain.batch.spec import parse_spec
 
 GOLDEN = ROOT / "tests" / "golden"
 BASE: dict[str, Any] = {
@@ -135,8 +135,8 @@ def test_templates_ship_inside_the_wheel(tmp_path: Path) -> None:
     assert "abcitrain/profiles/abci3.yaml" in names
     unpacked = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(unpacked)
-    code = ("from abcitrain.render import plan_job, templates_dir;"
-            "from abcitrain.spec import parse_spec;"
+    code = ("from abcitrain.batch.render import plan_job, templates_dir;"
+            "from abcitrain.batch.spec import parse_spec;"
             "print(templates_dir());"
             "p = plan_job(*parse_spec({'name': 'w', 'cluster': 'local', 'resource': 'cpu',"
             " 'walltime': 60, 'command': ['true']}));"

@@ -17,14 +17,14 @@ import yaml
 from conftest import DATA
 
 from abcitrain.backends.base import Output
+from abcitrain.batch.render import plan_job
+from abcitrain.batch.spec import parse_spec
 from abcitrain.errors import InputError
-from abcitrain.ledger import Ledger
+from abcitrain.points.ledger import Ledger
 from abcitrain.profiles import load_profile
-from abcitrain.render import plan_job
-from abcitrain.reserve import service as rsv
 from abcitrain.reserve.base import get_reservation_backend
 from abcitrain.reserve.rules import ReservationRequest
-from abcitrain.spec import parse_spec
+from abcitrain.service import reservations as rsv
 from abcitrain.transport import RunResult
 
 SAMPLES = DATA / "samples"

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from conftest import cli, wait_for
 
-from abcitrain.ledger import Ledger
+from abcitrain.points.ledger import Ledger
 
 RESOURCE = {"slurm-test": "gpu", "sge-test": "rt_F"}
 DELETE = {"slurm-test": ["scontrol", "delete"], "sge-test": ["qrdel"]}

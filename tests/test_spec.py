@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from conftest import cli
 
+from abcitrain.batch.spec import load_spec, parse_spec
 from abcitrain.errors import InputError
 from abcitrain.model import ArrayRange
-from abcitrain.spec import load_spec, parse_spec
 
 GOOD = {
     "name": "train", "cluster": "abci3", "resource": "rt_HF", "nodes": 2,

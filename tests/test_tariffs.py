@@ -7,10 +7,16 @@ from decimal import Decimal
 
 import pytest
 
+from abcitrain.batch.spec import parse_spec
 from abcitrain.errors import InputError
+from abcitrain.points.tariffs import (
+    job_points,
+    max_charge,
+    quote,
+    reservation_points,
+    round_points,
+)
 from abcitrain.profiles import load_profile
-from abcitrain.spec import parse_spec
-from abcitrain.tariffs import job_points, max_charge, quote, reservation_points, round_points
 
 
 def test_four_rt_f_nodes_for_ten_hours() -> None:

@@ -1,4 +1,9 @@
-"""Scheduler backends, found by name. Imported lazily so the CLI only loads what it uses."""
+"""Scheduler backends, found by name: each builds argv lists and parses the scheduler's text
+(PBS Pro, Grid Engine, Slurm, local) and does no I/O. Imported lazily so the CLI only loads
+what it uses.
+
+May import: ``model``, ``errors``, ``util``.
+"""
 
 from __future__ import annotations
 

@@ -11,8 +11,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ..durations import format_hms
 from ..model import JobSpec, JobState, JobStatus
+from ..util.durations import format_hms
 from .base import Backend, Output, hms_seconds, map_state
 
 STATES = {

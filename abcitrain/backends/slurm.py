@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..durations import format_slurm
 from ..model import JobSpec, JobState, JobStatus
+from ..util.durations import format_slurm
 from .base import Backend, Output, aggregate, map_state
 
 STATES = {

@@ -10,8 +10,8 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Sequence
 
-from ..durations import format_hms
 from ..model import JobSpec, JobState, JobStatus
+from ..util.durations import format_hms
 from .base import Backend, Output, aggregate, map_state
 
 # Every state code qstat(1) documents, as printed in the <state> element.

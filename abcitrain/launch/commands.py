@@ -28,9 +28,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-KINDS = ("torchrun", "deepspeed", "mpirun")
-#: How each kind reaches other nodes; the first is the default.
-MULTINODE = {"torchrun": ("ssh", "srun"), "deepspeed": ("openmpi", "pdsh"), "mpirun": ("mpirun",)}
+from ..model import LAUNCHER_KINDS as KINDS
+from ..model import LAUNCHER_MULTINODE as MULTINODE
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..durations import parse_duration
+from ..util.durations import parse_duration
 from .spool import (
     LocalJob,
     allocate_id,

@@ -17,12 +17,9 @@ def spool_dir() -> Path:
     env = os.environ.get("ABCITRAIN_LOCAL_SPOOL")
     if env:
         return Path(env)
-    data = os.environ.get("ABCITRAIN_DATA_DIR")
-    if data:
-        return Path(data) / "local-spool"
-    from platformdirs import user_data_dir
+    from ..util.sqlitedb import data_dir
 
-    return Path(user_data_dir("abcitrain")) / "local-spool"
+    return data_dir() / "local-spool"
 
 
 @dataclass

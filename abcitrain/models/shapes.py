@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, Problem
-from ..yamlio import load_yaml_file
+from ..util.yamlio import load_yaml_file
 
 PRESETS_FILE = Path(__file__).parent / "presets.yaml"
 

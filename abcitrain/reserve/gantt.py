@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import cast
 
+from ..batch.store import JobRecord
 from ..errors import AbcitrainError
-from ..jobstore import JobRecord
 from ..model import JobState
 from .base import Reservation
 

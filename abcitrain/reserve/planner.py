@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from ..errors import InputError, Problem
 from ..model import ClusterProfile
-from ..tariffs import quote, reservation_points
+from ..points.tariffs import quote, reservation_points
 from .rules import (
     DAY_HOURS,
     ReservationLimits,

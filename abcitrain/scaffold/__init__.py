@@ -1,1 +1,4 @@
-"""``abcitrain init``: a team's project folder, ready to plan and submit."""
+"""``abcitrain init``: a team's project folder, ready to plan and submit.
+
+May import: ``model``, ``errors``, ``util``, ``batch`` (rendering) and ``train``.
+"""

@@ -15,9 +15,9 @@ import jinja2
 import yaml
 
 from .. import __version__
+from ..batch.render import templates_dir
 from ..errors import InputError, Problem
 from ..model import ClusterProfile
-from ..render import templates_dir
 
 GPU_IMAGE = "nvcr.io/nvidia/pytorch:24.10-py3"
 CPU_IMAGE = "python:3.11-slim"

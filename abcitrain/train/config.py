@@ -14,7 +14,7 @@ from typing import Any
 
 import voluptuous as vol
 
-from .. import validation as v
+from ..util import validation as v
 
 MODES = ("cpt", "sft")
 INITS = ("pretrained", "random")

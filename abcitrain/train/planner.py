@@ -229,7 +229,7 @@ class _Search:
 def _points_per_hour(spec: JobSpec, profile: ClusterProfile, nodes: int,
                      when: dt.date | None) -> Decimal | None:
     """Points per hour for ``nodes`` nodes of the spec's type; None without prices."""
-    from ..tariffs import quote
+    from ..points.tariffs import quote
     try:
         q = quote(profile, spec.resource, spec.service or profile.default_service,
                   when or dt.date.today())

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from .durations import format_hms
-from .errors import Problem
-from .model import ClusterProfile, JobSpec
+from ..errors import Problem
+from ..model import ClusterProfile, JobSpec
+from ..util.durations import format_hms
 
 ERROR = "error"
 WARNING = "warning"

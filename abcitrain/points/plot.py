@@ -11,8 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .errors import AbcitrainError
-from .points import cumulative
+from ..errors import AbcitrainError
+from .report import cumulative
 
 
 def plot_budget(rows: Sequence[Mapping[str, Any]], report: Mapping[str, Any],

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .errors import InputError, Problem
-from .tables import table_lines
+from ..errors import InputError, Problem
+from ..util.tables import table_lines
 
 if TYPE_CHECKING:
-    from .jobstore import JobRecord
-    from .model import ClusterProfile
-    from .reserve.planner import Option, RequestPlan
-    from .reserve.rules import ReservationRequest, ReservationRules
+    from ..batch.store import JobRecord
+    from ..model import ClusterProfile
+    from ..reserve.planner import Option, RequestPlan
+    from ..reserve.rules import ReservationRequest, ReservationRules
 
 
 def _moment(text: str, tz: dt.tzinfo, what: str) -> dt.datetime:
@@ -53,8 +53,8 @@ def _number(text: str | None, what: str) -> Decimal | None:
 def _request(profile: ClusterProfile, rules: ReservationRules, resource: str, nodes: int,
              days: str | None, hours: str | None, end: str | None, start: str,
              now: dt.datetime) -> ReservationRequest:
-    from .reserve.rules import ReservationRequest
-    from .reserve.service import NOW_LEAD
+    from ..reserve.rules import ReservationRequest
+    from ..service.reservations import NOW_LEAD
 
     problems = []
     if resource not in profile.resource_types:
@@ -97,8 +97,8 @@ def _request_options(f: Any) -> Any:
 
 
 def _load(cluster: str) -> tuple[ClusterProfile, ReservationRules]:
-    from .profiles import load_profile
-    from .reserve.rules import rules_of
+    from ..profiles import load_profile
+    from ..reserve.rules import rules_of
 
     profile = load_profile(cluster)
     return profile, rules_of(profile)
@@ -133,9 +133,9 @@ def plan_cmd(cluster: str, resource: str, start: str | None, as_of: str | None,
 
     Either a request (--nodes with --days, --hours or --end), or the work a run needs
     (--need-node-hours or --need-gpu-hours) to get the cheapest plans that fit."""
-    from .reserve.planner import plan_request, plans_for_need
-    from .reserve.rules import earliest_start
-    from .reserve.service import NOW_LEAD
+    from ..reserve.planner import plan_request, plans_for_need
+    from ..reserve.rules import earliest_start
+    from ..service.reservations import NOW_LEAD
 
     profile, rules = _load(cluster)
     now = _now(as_of, rules.tz)
@@ -278,7 +278,7 @@ def create_cmd(cluster: str, resource: str, start: str | None, as_of: str | None
                days: str | None, hours: str | None, end: str | None, name: str,
                group: str | None, dry_run: bool) -> None:
     """Book a reservation (qrsub / scontrol create reservation); charge it in the ledger."""
-    from .reserve import service as rsv
+    from ..service import reservations as rsv
 
     profile, rules = _load(cluster)
     if as_of is not None and not dry_run:
@@ -303,7 +303,7 @@ def create_cmd(cluster: str, resource: str, start: str | None, as_of: str | None
 
 
 def _resv_dict(resv: Any, charge: dict[str, Any] | None) -> dict[str, Any]:
-    from .tariffs import from_e4
+    from ..points.tariffs import from_e4
 
     return {"id": resv.resv_id, "name": resv.name, "owner": resv.owner, "state": resv.state,
             "start": resv.start.isoformat() if resv.start else None,
@@ -315,7 +315,7 @@ def _resv_dict(resv: Any, charge: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _charges(cluster: str) -> dict[str, dict[str, Any]]:
-    from .service import existing_ledger
+    from ..service.common import existing_ledger
 
     ledger = existing_ledger()
     if ledger is None:
@@ -325,8 +325,8 @@ def _charges(cluster: str) -> dict[str, dict[str, Any]]:
 
 
 def _jobs_in(cluster: str, ids: set[str]) -> dict[str, list[JobRecord]]:
-    from .jobstore import JobStore
-    from .service import jobs_in_reservations
+    from ..batch.store import JobStore
+    from ..service.jobs import jobs_in_reservations
 
     return jobs_in_reservations(JobStore(), cluster, ids)
 
@@ -338,7 +338,7 @@ def _jobs_in(cluster: str, ids: set[str]) -> dict[str, list[JobRecord]]:
               help="Draw the reservations and my jobs in them into this PNG.")
 def list_cmd(cluster: str, as_json: bool, plot: Path | None) -> None:
     """List the reservations the scheduler shows, with what abcitrain charged for them."""
-    from .reserve import service as rsv
+    from ..service import reservations as rsv
 
     profile, rules = _load(cluster)
     found = rsv.list_reservations(profile)
@@ -362,7 +362,7 @@ def list_cmd(cluster: str, as_json: bool, plot: Path | None) -> None:
 
 
 def _plot(found: list[Any], cluster: str, path: Path, tz: dt.tzinfo) -> None:
-    from .reserve.gantt import plot_timeline
+    from ..reserve.gantt import plot_timeline
 
     plot_timeline(found, _jobs_in(cluster, {r.resv_id for r in found}), path,
                   dt.datetime.now(tz), f"{cluster}: reservations and my jobs in them")
@@ -377,11 +377,11 @@ def _plot(found: list[Any], cluster: str, path: Path, tz: dt.tzinfo) -> None:
               help="Draw the reservation and my jobs in it into this PNG.")
 def show_cmd(resv_id: str, cluster: str, as_json: bool, plot: Path | None) -> None:
     """Show one reservation: its window, nodes, charge, and my jobs in it."""
-    from .reserve import service as rsv
+    from ..service import reservations as rsv
 
     profile, rules = _load(cluster)
     resv = rsv.show(profile, resv_id)
-    from .service import existing_ledger
+    from ..service.common import existing_ledger
 
     ledger = existing_ledger()
     charge = ledger.get(cluster, resv.resv_id, "reservation") if ledger else None
@@ -401,7 +401,7 @@ def show_cmd(resv_id: str, cluster: str, as_json: bool, plot: Path | None) -> No
                f"{_t(resv.end) if resv.end else '?'}, {resv.nodes or '?'} nodes"
                + (f" ({', '.join(resv.hosts)})" if resv.hosts else ""))
     if left is not None:
-        from .durations import format_hms
+        from ..util.durations import format_hms
 
         click.echo(f"  time left for jobs: {format_hms(left)}")
     click.echo(f"  charged {data['charged']} points" + (f", refunded {data['refund']}"
@@ -417,7 +417,7 @@ def show_cmd(resv_id: str, cluster: str, as_json: bool, plot: Path | None) -> No
 @click.option("--cluster", required=True, help="The cluster profile.")
 def cancel_cmd(resv_id: str, cluster: str) -> None:
     """Cancel a reservation (qrdel / scontrol delete) and record the refund."""
-    from .reserve import service as rsv
+    from ..service import reservations as rsv
 
     profile, rules = _load(cluster)
     done = rsv.cancel(profile, resv_id, dt.datetime.now(rules.tz))

@@ -21,11 +21,11 @@ from typing import Any
 
 import voluptuous as vol
 
-from . import validation as v
-from .errors import AbcitrainError
+from ..errors import AbcitrainError
+from ..util import validation as v
+from ..util.yamlio import load_yaml_file
 from .ledger import Ledger
 from .tariffs import E4, from_e4
-from .yamlio import load_yaml_file
 
 CONFIG_NAME = "abcitrain.yaml"
 _POINTS = v.number_at_least(0)

@@ -12,8 +12,8 @@ from typing import Any
 
 import voluptuous as vol
 
+from ..errors import InputError, Problem
 from .durations import parse_duration
-from .errors import InputError, Problem
 
 _MISSING = object()
 

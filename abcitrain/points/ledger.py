@@ -23,8 +23,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from . import sqlitedb
-from .jobstore import data_dir
+from ..util import sqlitedb
+from ..util.sqlitedb import data_dir
 from .tariffs import Quote, job_points, to_e4
 
 MIGRATIONS: Sequence[str] = (

@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
-from .errors import InputError, Problem
-from .tables import table_lines
+from ..errors import InputError, Problem
+from ..util.tables import table_lines
 
 
 @click.command()
@@ -25,11 +25,11 @@ from .tables import table_lines
 def plan(spec: Path, show_all: bool, dry_run: bool, as_json: bool) -> None:
     """Plan SPEC's training: the cheapest ZeRO stage, offload, nodes and batch split that
     fit the GPU memory; write the DeepSpeed config the job will use."""
-    from .models.memory import GB
-    from .spec import load_spec
-    from .train.config import parse_train
-    from .train.planner import plan_training, write_plan
-    from .train.prepare import why_nothing_fits
+    from ..batch.spec import load_spec
+    from ..models.memory import GB
+    from ..train.config import parse_train
+    from ..train.planner import plan_training, write_plan
+    from ..train.prepare import why_nothing_fits
 
     job, profile = load_spec(spec)
     if job.train is None:
@@ -138,8 +138,8 @@ def launch(nproc_per_node: int | None, launcher: str | None, signal_name: str,
            max_jobs: int, dry_run: bool, command: tuple[str, ...]) -> None:
     """Start COMMAND on every rank of this job (inside a job script): abcitrain launch --
     python jobs/train.py RUN/train.json."""
-    from .launch.run import LaunchOptions, parse_signal_name
-    from .launch.run import launch as run_launch
+    from ..launch.run import LaunchOptions, parse_signal_name
+    from ..launch.run import launch as run_launch
 
     try:
         name = parse_signal_name(signal_name)
@@ -157,8 +157,8 @@ def launch(nproc_per_node: int | None, launcher: str | None, signal_name: str,
 def init(directory: Path, cluster: str) -> None:
     """Scaffold a team's training project in DIRECTORY: CPT and SFT job specs, the kit's
     training script, sample data, a container definition and a README of next steps."""
-    from .profiles import load_profile
-    from .scaffold.init import init_project
+    from ..profiles import load_profile
+    from ..scaffold.init import init_project
 
     done = init_project(directory, load_profile(cluster))
     click.echo(f"created {directory} for {cluster} ({done.resource}): "

@@ -11,25 +11,24 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from ..backends.base import Output
-from ..budget import guard, load_budgets
-from ..durations import format_hms
+from ..batch.render import JobPlan
+from ..batch.spec import GROUP_RE
 from ..errors import InputError, Problem, SchedulerError, TransportError
-from ..jobstore import JobRecord
-from ..ledger import Charge, Ledger, now_iso
-from ..model import ClusterProfile, JobState
-from ..render import JobPlan
-from ..service import existing_ledger, refusal, transport_for
-from ..spec import GROUP_RE
-from ..tariffs import from_e4, quote, round_points
+from ..model import ClusterProfile
+from ..points.budget import guard, load_budgets
+from ..points.ledger import Charge, Ledger, now_iso
+from ..points.tariffs import from_e4, quote, round_points
+from ..reserve.base import Reservation, ReservationBackend, get_reservation_backend
+from ..reserve.jobfit import fit_problems
+from ..reserve.planner import RequestPlan, plan_request
+from ..reserve.rules import DAY_HOURS, ReservationRequest, ReservationRules, rules_of, window
 from ..transport import RunResult, Transport
-from .base import Reservation, ReservationBackend, get_reservation_backend
-from .planner import RequestPlan, plan_request
-from .rules import DAY_HOURS, ReservationRequest, ReservationRules, rules_of, window
+from ..util.durations import format_hms
+from .common import existing_ledger, refusal, transport_for
 
 # a job name may hold '+'; a reservation name (a Slurm id, a -N value) may not
 NAME_RE = r"[A-Za-z][A-Za-z0-9_.-]{0,62}"
@@ -246,7 +245,7 @@ def job_problems(plan: JobPlan, running_nodes: int, now: dt.datetime,
                  transport: Transport | None = None) -> list[Problem]:
     """Check a job against the reservation it names: the reservation exists, the job's
     nodes fit in it (``running_nodes``: my jobs already running in it), and its walltime
-    ends before the reservation does (a job past the end is killed)."""
+    ends before the reservation does (``abcitrain.reserve.jobfit``)."""
     spec, profile = plan.spec, plan.profile
     if not spec.reservation or not profile.data.get("reservations"):
         return []
@@ -259,36 +258,4 @@ def job_problems(plan: JobPlan, running_nodes: int, now: dt.datetime,
     if resv is None:
         return [Problem(where, f"{spec.reservation} does not exist on {profile.name} (it may "
                         "have ended or been cancelled); `abcitrain reserve list` shows them")]
-    found: list[Problem] = []
-    if resv.nodes is not None:
-        if spec.nodes > resv.nodes:
-            found.append(Problem("nodes", f"{spec.nodes} is more than the {resv.nodes} nodes "
-                                 f"reserved in {spec.reservation}"))
-        elif spec.nodes + running_nodes > resv.nodes:
-            found.append(Problem("nodes", f"{running_nodes} of the {resv.nodes} reserved nodes "
-                                 f"are busy with your running jobs; this job waits until "
-                                 f"{spec.nodes} are free", "warning"))
-    if resv.end is not None:
-        if resv.end <= now:
-            found.append(Problem(where, f"{spec.reservation} ended at "
-                                 f"{resv.end:%Y-%m-%d %H:%M %Z}"))
-        else:
-            left = resv.time_left_s(now) or 0
-            if spec.walltime_s > left:
-                found.append(Problem("walltime", f"{format_hms(spec.walltime_s)} runs past the "
-                                     f"end of {spec.reservation} at "
-                                     f"{resv.end:%Y-%m-%d %H:%M %Z}, where the job would be "
-                                     f"killed; the longest walltime that fits is "
-                                     f"{format_hms(left)}"))
-    if resv.start is not None and resv.start > now:
-        found.append(Problem(where, f"{spec.reservation} starts at "
-                             f"{resv.start:%Y-%m-%d %H:%M %Z}; the job waits until then",
-                             "warning"))
-    return found
-
-
-def running_nodes_in(records: Sequence[JobRecord], resv_id: str) -> int:
-    """Nodes my running jobs hold in reservation ``resv_id`` (from the job store)."""
-    return sum(int(rec.spec.get("nodes") or 1) for rec in records
-               if rec.spec.get("reservation") == resv_id
-               and rec.state == JobState.RUNNING.value)
+    return fit_problems(spec, resv, running_nodes, now)

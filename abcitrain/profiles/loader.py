@@ -20,12 +20,12 @@ from typing import Any
 
 import voluptuous as vol
 
-from . import validation as v
-from .errors import InputError, Problem, UnknownNameError
-from .model import SERVICES, ClusterProfile, ResourceType, ServiceLimits
-from .yamlio import load_yaml_file
+from ..errors import InputError, Problem, UnknownNameError
+from ..model import SERVICES, ClusterProfile, ResourceType, ServiceLimits
+from ..util import validation as v
+from ..util.yamlio import load_yaml_file
 
-BUILTIN_DIR = Path(__file__).parent / "profiles"
+BUILTIN_DIR = Path(__file__).parent   # the shipped profiles sit beside the loader
 SCHEDULERS = ("pbs", "uge", "slurm", "local")
 PLACEHOLDERS = frozenset(
     {"type", "nodes", "gpus", "cpus", "gpus_total", "group", "reservation",
@@ -146,7 +146,8 @@ _RESOURCE_TYPE = {
     vol.Optional("request"): v.string_list(_template),
 }
 def _launcher_choice(data: Any) -> Any:
-    from .launch.commands import KINDS, MULTINODE
+    from ..model import LAUNCHER_KINDS as KINDS
+    from ..model import LAUNCHER_MULTINODE as MULTINODE
     kind = data.get("kind", "torchrun")
     if kind not in KINDS:
         raise vol.Invalid(f"{kind!r} is not a launcher; choose one of: {', '.join(KINDS)}",

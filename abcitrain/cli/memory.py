@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from .errors import InputError, Problem
-from .tables import table_lines
+from ..errors import InputError, Problem
+from ..util.tables import table_lines
 
 
 @click.command()
@@ -42,8 +42,8 @@ def memory(model: str, precision: str, optimizer: str, stages: tuple[int, ...], 
            buffer_gb: float, margin: float, exact: bool, as_json: bool) -> None:
     """Per-GPU memory to train MODEL (a preset such as llama2-7b, a config.json, or a
     parameter count such as 7e9) for each ZeRO stage, beside DeepSpeed's own estimate."""
-    from .models.memory import GB, TrainingSetup, deepspeed_estimate, estimate
-    from .models.shapes import resolve
+    from ..models.memory import GB, TrainingSetup, deepspeed_estimate, estimate
+    from ..models.shapes import resolve
 
     shape = resolve(model, exact=exact)
     gpu_gb = None
@@ -51,7 +51,7 @@ def memory(model: str, precision: str, optimizer: str, stages: tuple[int, ...], 
     if cluster or resource:
         if not (cluster and resource):
             raise InputError("which GPU?", [Problem("cluster", "give --cluster with --type")])
-        from .profiles import load_profile
+        from ..profiles import load_profile
 
         profile = load_profile(cluster)
         if resource not in profile.resource_types:

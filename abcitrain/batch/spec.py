@@ -15,11 +15,11 @@ from typing import Any
 
 import voluptuous as vol
 
-from . import validation as v
-from .errors import InputError, Problem, UnknownNameError
-from .model import DEPENDENCY_KINDS, ArrayRange, ClusterProfile, JobSpec
-from .profiles import load_profile
-from .yamlio import load_yaml_file
+from ..errors import InputError, Problem, UnknownNameError
+from ..model import DEPENDENCY_KINDS, ArrayRange, ClusterProfile, JobSpec
+from ..profiles import load_profile
+from ..util import validation as v
+from ..util.yamlio import load_yaml_file
 
 NAME_RE = r"[A-Za-z][A-Za-z0-9_.+-]{0,62}"
 GROUP_RE = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
@@ -158,7 +158,7 @@ def _training_problems(data: Mapping[str, Any]) -> list[Problem]:
     train = data.get("train")
     problems = []
     if train is not None:
-        from .train.config import train_problems
+        from ..train.config import train_problems
         problems += train_problems(train) if isinstance(train, Mapping) else []
     elif not data.get("command") and "command" not in data:
         problems.append(Problem("command", "required: the program to run (an argv list), "

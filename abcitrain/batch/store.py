@@ -8,7 +8,6 @@ schema carries a version and is migrated forward on open.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -17,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import sqlitedb
+from ..util import sqlitedb
+from ..util.sqlitedb import data_dir
 
 MIGRATIONS: Sequence[str] = (
     # 1: submitted jobs and what abcitrain last learnt about them
@@ -44,16 +44,6 @@ MIGRATIONS: Sequence[str] = (
     CREATE INDEX jobs_submitted ON jobs (submitted_at);
     """,
 )
-
-
-def data_dir() -> Path:
-    """Where abcitrain keeps its state: $ABCITRAIN_DATA_DIR, else the user data folder."""
-    env = os.environ.get("ABCITRAIN_DATA_DIR")
-    if env:
-        return Path(env)
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("abcitrain"))
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
-from .backends.uge import iter_qacct, wallclock_s
+from ..backends.uge import iter_qacct, wallclock_s
+from ..model import ClusterProfile
 from .ledger import Ledger, now_iso
-from .model import ClusterProfile
 from .tariffs import PointsFormula, quote
 
 BATCH = 20_000

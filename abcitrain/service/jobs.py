@@ -13,20 +13,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Protocol
 
-from .backends import get_backend
-from .backends.base import Backend, Output
-from .budget import guard, load_budgets
-from .checks import errors_in
-from .errors import InputError, Problem, SchedulerError
-from .jobstore import JobRecord, JobStore
-from .ledger import Charge, Ledger, ledger_path, now_iso
-from .model import JobState, JobStatus
-from .render import JobPlan, plan_job
-from .spec import load_spec
-from .tariffs import Quote, max_charge, units
-from .transport import LocalTransport, RunResult, Transport
+from ..backends import get_backend
+from ..backends.base import Backend, Output
+from ..batch.checks import errors_in
+from ..batch.render import JobPlan, plan_job
+from ..batch.spec import load_spec
+from ..batch.store import JobRecord, JobStore
+from ..errors import InputError, Problem, SchedulerError
+from ..model import JobState, JobStatus
+from ..points.budget import guard, load_budgets
+from ..points.ledger import Charge, Ledger, now_iso
+from ..points.tariffs import Quote, max_charge, units
+from ..transport import Transport
+from .common import existing_ledger, refusal, transport_for
 
 SCRIPTS_DIR = Path(".abcitrain") / "scripts"
 # stderr of a status query that only says some ids are no longer in the queue
@@ -40,7 +40,7 @@ def load_plan(spec_path: Path, project_dir: Path | None = None, write_training: 
     continues an earlier one."""
     spec, profile = load_spec(spec_path, project_dir)
     if spec.train is not None:
-        from .train.prepare import prepare
+        from ..train.prepare import prepare
         spec, _ = prepare(spec, profile, write_training, project_dir)
     if chain_index is not None:
         spec = replace(spec, env={**spec.env, "ABCITRAIN_CHAIN_INDEX": str(chain_index)})
@@ -54,11 +54,6 @@ def require_submittable(plan: JobPlan, more: Sequence[Problem] = ()) -> None:
     if errors:
         raise InputError(f"job {plan.spec.name!r} cannot run on {plan.profile.name!r}",
                          errors)
-
-
-def transport_for(cluster: str) -> Transport:
-    """The transport that reaches ``cluster``'s scheduler (this machine, for now)."""
-    return LocalTransport()
 
 
 @dataclass(frozen=True)
@@ -81,11 +76,6 @@ def estimate(plan: JobPlan, when: dt.date | None = None) -> tuple[Decimal, Quote
     if not plan.profile.data.get("tariffs") or plan.spec.reservation:
         return None
     return max_charge(plan.spec, plan.profile, when or dt.date.today())
-
-
-def existing_ledger() -> Ledger | None:
-    """The ledger, if one has been started (reading must not create it)."""
-    return Ledger() if ledger_path().exists() else None
 
 
 def script_path_for(plan: JobPlan, submit_dir: str) -> str:
@@ -153,7 +143,8 @@ def reservation_problems(plan: JobPlan, store: JobStore | None,
     counting the nodes my running jobs (refreshed) already hold in it."""
     if not plan.spec.reservation:
         return []
-    from .reserve.service import job_problems, running_nodes_in
+    from ..reserve.jobfit import running_nodes_in
+    from .reservations import job_problems
 
     tr = transport or transport_for(plan.profile.name)
     mine = jobs_in_reservations(store, plan.profile.name, {plan.spec.reservation},
@@ -180,21 +171,6 @@ def _spec_dict(plan: JobPlan) -> dict[str, object]:
     data = asdict(plan.spec)
     data["array"] = str(plan.spec.array) if plan.spec.array else None
     return data
-
-
-class Explains(Protocol):
-    """A scheduler spelling that can put its messages into plain words."""
-
-    def explain(self, text: str) -> str | None:
-        """A plain explanation of a scheduler message, when one is known."""
-        ...
-
-
-def refusal(backend: Explains, result: RunResult) -> SchedulerError:
-    """A failed scheduler command as the error the user sees: its words and their meaning."""
-    text = f"{result.stderr}\n{result.stdout}"
-    return SchedulerError(result.argv, result.returncode, result.stdout, result.stderr,
-                          backend.explain(text))
 
 
 def refresh(records: Sequence[JobRecord], store: JobStore,

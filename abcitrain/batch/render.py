@@ -13,18 +13,18 @@ from pathlib import Path
 
 import jinja2
 
-from . import __version__
-from .backends import get_backend
+from .. import __version__
+from ..backends import get_backend
+from ..errors import Problem
+from ..model import ClusterProfile, JobSpec
+from ..util.shellquote import quote
 from .checks import check_job, errors_in
 from .directives import apply_user_changes, fill, request_templates, template_values
-from .errors import Problem
-from .model import ClusterProfile, JobSpec
-from .shellquote import quote
 
 
 def templates_dir() -> Path:
     """The templates: inside the package in a wheel, at the top of a checkout otherwise."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent   # the package: abcitrain/batch/..
     for candidate in (here / "templates", here.parent / "templates"):
         if (candidate / "job.sh.j2").is_file():
             return candidate

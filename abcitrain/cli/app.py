@@ -1,0 +1,76 @@
+"""The ``abcitrain`` command group: finds each verb in its module, turns domain errors into
+exit statuses in one place (``_Group.invoke``): bad input 2, scheduler refusals and transport
+failures 1.
+
+Kept light on purpose: login nodes read Python from shared file systems, so a verb's module
+is imported only when that verb runs (or ``--help`` lists it), heavy modules (torch,
+deepspeed, paramiko) never on the way, and the service layer only inside the verbs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..errors import AbcitrainError
+
+
+class _UserError(click.ClickException):
+    """An AbcitrainError shown to the user: its message, no traceback."""
+
+    def __init__(self, exc: AbcitrainError) -> None:
+        super().__init__(str(exc))
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class _BadInput(_UserError):
+    """Bad input: exit status 2, as for a usage error."""
+
+    exit_code = 2
+
+
+# Each verb and the module (in this package) that defines it, imported only when run or listed
+# in --help: every module's click decorators cost milliseconds that `render` need not pay.
+_VERBS = {"render": "jobs", "check": "jobs", "submit": "jobs", "status": "jobs",
+          "cancel": "jobs", "logs": "jobs", "points": "points", "clusters": "clusters",
+          "reserve": "reserve", "memory": "memory", "plan": "train", "launch": "train",
+          "init": "train"}
+
+
+class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_VERBS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in _VERBS:
+            return None
+        module = importlib.import_module(f".{_VERBS[name]}", __package__)
+        command = getattr(module, name)
+        assert isinstance(command, click.Command)
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AbcitrainError as exc:
+            raise (_BadInput if exc.exit_code == 2 else _UserError)(exc) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="abcitrain")
+def cli() -> None:
+    """Describe a training job once; run it on PBS Pro, Grid Engine, Slurm or this machine."""
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="abcitrain")
+
+
+if __name__ == "__main__":
+    main()

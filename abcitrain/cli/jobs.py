@@ -1,0 +1,213 @@
+"""``abcitrain render | check | submit | status | cancel | logs``: one job's life.
+
+Each verb parses its options and calls ``abcitrain.service.jobs``, imported inside the verb so
+that ``--help`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..util.tables import table_lines
+from .output import echo_problems
+
+
+@click.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the script to this file instead of standard output.")
+def render(spec: Path, output: Path | None) -> None:
+    """Print the job script for SPEC's cluster and the exact submit command."""
+    from ..service import jobs as service
+
+    plan = service.load_plan(spec)
+    service.require_submittable(plan)
+    echo_problems(plan.problems)
+    if output is not None:
+        output.write_text(plan.script, encoding="utf-8")
+        output.chmod(0o755)
+        script_name = str(output)
+    else:
+        click.echo(plan.script, nl=False)
+        script_name = "JOB_SCRIPT.sh"
+    click.echo(f"# submit with: {shlex.join(plan.submit_argv(script_name))}", err=True)
+
+
+@click.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def check(spec: Path) -> None:
+    """Check SPEC against its cluster's limits; list every problem at once."""
+    from ..batch.checks import WARNING
+    from ..batch.store import JobStore
+    from ..service import jobs as service
+
+    plan = service.load_plan(spec)
+    found = service.reservation_problems(plan, JobStore())
+    # the errors come once, in the refusal below; warnings are shown either way
+    echo_problems([p for p in (*plan.problems, *found) if p.severity == WARNING])
+    service.require_submittable(plan, found)
+    click.echo(f"ok: {plan.spec.name} fits {plan.profile.name} ({plan.spec.nodes} x "
+               f"{plan.spec.resource}, {plan.spec.service})")
+
+
+@click.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Print the script and command; run nothing.")
+@click.option("--wait", is_flag=True,
+              help="Stay until the job ends, showing its output; exit 1 unless it completed.")
+@click.option("--chain-index", type=click.IntRange(min=2), hidden=True,
+              help="Set by `abcitrain launch` when a training job continues itself.")
+def submit(spec: Path, dry_run: bool, wait: bool, chain_index: int | None) -> None:
+    """Check, render and submit SPEC; record the job for `abcitrain status`."""
+    from ..batch.store import JobStore
+    from ..service import jobs as service
+
+    plan = service.load_plan(spec, write_training=not dry_run, chain_index=chain_index)
+    service.require_submittable(plan)
+    echo_problems(plan.problems)
+    if dry_run:
+        sub = service.submit(plan, None, dry_run=True)
+        echo_problems(sub.warnings)
+        click.echo(plan.script, nl=False)
+        click.echo(f"# dry run: nothing was written, submitted, charged or recorded.\n"
+                   f"# script would be written to: {sub.script_path}\n"
+                   f"# command (in {sub.submit_dir}): {shlex.join(sub.argv)}\n"
+                   f"# {_charge_line(plan, sub)}")
+        return
+    store = JobStore()
+    sub = service.submit(plan, store)
+    echo_problems(sub.warnings)
+    click.echo(f"submitted {plan.profile.name} job {sub.job_id} ({plan.spec.name})")
+    click.echo(f"  script: {sub.script_path}\n  command: {shlex.join(sub.argv)}\n"
+               f"  {_charge_line(plan, sub)}")
+    if wait:
+        assert sub.job_id is not None
+        record = _follow(store, sub.job_id, plan.profile.name, show=plan.spec.array is None)
+        click.echo(f"job {record.job_id} ended {record.state}"
+                   + (f" (exit {record.exit_code})" if record.exit_code is not None else ""))
+        if record.state != "COMPLETED":
+            sys.exit(1)
+
+
+def _charge_line(plan: Any, sub: Any) -> str:
+    if plan.spec.reservation:
+        return (f"points: none for the job; reservation {plan.spec.reservation} was charged "
+                "when it was booked")
+    if sub.max_charge is None:
+        return f"points: no prices are known for cluster {plan.profile.name!r}"
+    spec = plan.spec
+    tasks = f" x {spec.array.count} array tasks" if spec.array else ""
+    from ..util.durations import format_hms
+
+    return (f"maximum charge: {sub.max_charge} points ({spec.nodes} x {spec.resource} x "
+            f"{format_hms(spec.walltime_s)}{tasks}; {sub.quote.describe()})")
+
+
+def _fmt_elapsed(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    h, rest = divmod(int(seconds), 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+@click.command()
+@click.argument("job_ids", nargs=-1)
+@click.option("--cluster", help="Only jobs on this cluster.")
+@click.option("-n", "--limit", default=20, show_default=True, help="How many recent jobs.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(job_ids: tuple[str, ...], cluster: str | None, limit: int, as_json: bool) -> None:
+    """Show my jobs (or JOB_IDS): one scheduler query per cluster for all of them."""
+    from ..batch.store import JobStore
+    from ..service import jobs as service
+
+    store = JobStore()
+    if job_ids:
+        records = [service.find_record(store, j, cluster) for j in job_ids]
+    else:
+        records = store.recent(limit=limit, cluster=cluster)
+    records = service.refresh(records, store)
+    if as_json:
+        click.echo(json.dumps([{
+            "cluster": r.cluster, "job_id": r.job_id, "name": r.name, "state": r.state,
+            "exit_code": r.exit_code, "elapsed_s": r.elapsed_s, "detail": r.detail,
+            "submitted_at": r.submitted_at, "array_tasks": r.array_tasks} for r in records],
+            indent=1))
+        return
+    if not records:
+        click.echo("no jobs recorded yet: `abcitrain submit JOB.yaml` records each one")
+        return
+    rows = [("JOB ID", "CLUSTER", "NAME", "STATE", "EXIT", "ELAPSED", "SUBMITTED", "DETAIL")]
+    for r in records:
+        rows.append((r.job_id, r.cluster, r.name, r.state,
+                     "-" if r.exit_code is None else str(r.exit_code),
+                     _fmt_elapsed(r.elapsed_s),
+                     time.strftime("%m-%d %H:%M", time.localtime(r.submitted_at)), r.detail))
+    for line in table_lines(rows):
+        click.echo(line)
+
+
+@click.command()
+@click.argument("job_ids", nargs=-1, required=True)
+@click.option("--cluster", help="The cluster, when an id exists on several.")
+def cancel(job_ids: tuple[str, ...], cluster: str | None) -> None:
+    """Cancel jobs abcitrain submitted."""
+    from ..batch.store import JobStore
+    from ..service import jobs as service
+
+    for rec in service.cancel(job_ids, JobStore(), cluster):
+        click.echo(f"cancel requested: {rec.cluster} job {rec.job_id} ({rec.name})")
+
+
+@click.command()
+@click.argument("job_id")
+@click.option("--task", type=int, help="The array task whose output to show.")
+@click.option("--cluster", help="The cluster, when an id exists on several.")
+@click.option("--path", "path_only", is_flag=True, help="Print only the output file's path.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing until the job ends.")
+def logs(job_id: str, task: int | None, cluster: str | None, path_only: bool,
+         follow: bool) -> None:
+    """Print a job's output file."""
+    from ..batch.store import JobStore
+    from ..service import jobs as service
+
+    store = JobStore()
+    record = service.find_record(store, job_id, cluster)
+    path = service.output_path(record, task)
+    if path_only:
+        click.echo(path)
+    elif follow:
+        _follow(store, job_id, record.cluster, task=task)
+    else:
+        click.echo(service.logs(job_id, store, task, record.cluster)[1], nl=False)
+
+
+def _follow(store: Any, job_id: str, cluster: str, task: int | None = None,
+            show: bool = True) -> Any:
+    """Print a job's output as it grows until the job ends; return its final record."""
+    from ..errors import TransportError
+    from ..model import JobState
+    from ..service import jobs as service
+
+    shown = 0
+    delay = 0.5
+    while True:
+        record = service.refresh([service.find_record(store, job_id, cluster)], store)[0]
+        done = JobState(record.state).terminal
+        if show:
+            try:
+                text = service.logs(job_id, store, task, cluster)[1]
+            except TransportError:
+                text = ""
+            click.echo(text[shown:], nl=False)
+            shown = len(text)
+        if done:
+            return record
+        time.sleep(delay)
+        delay = min(delay * 1.5, 10.0)     # back off: polls cost the scheduler

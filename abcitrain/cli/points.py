@@ -1,0 +1,133 @@
+"""``abcitrain points``: spent and left by group, user, day and job; ``sync`` and ``import``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+@click.group(invoke_without_command=True)
+@click.option("--group", "only", help="Only this group.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+              help="Draw cumulative points against the budget into this PNG.")
+@click.option("--no-refresh", is_flag=True, help="Do not ask schedulers about unfinished jobs.")
+@click.pass_context
+def points(ctx: click.Context, only: str | None, as_json: bool, plot: Path | None,
+           no_refresh: bool) -> None:
+    """Points spent and left by group, user, day and job; burn rate and forecast."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import datetime as dt
+
+    from ..batch.store import JobStore
+    from ..errors import AbcitrainError
+    from ..points.budget import load_budgets, standing
+    from ..points.ledger import Ledger
+    from ..points.report import report
+    from ..service import jobs as service
+
+    ledger = Ledger()
+    if not no_refresh:
+        store = JobStore()
+        found = (store.get(r["cluster"], r["ref"]) for r in ledger.rows()
+                 if r["kind"] == "job" and r["actual_e4"] is None)
+        records = [rec for rec in found if rec is not None]
+        try:
+            service.refresh(records, store)
+        except AbcitrainError as exc:
+            click.echo(f"warning: could not refresh unfinished jobs: {exc}", err=True)
+    rows = ledger.rows(only)
+    budgets = load_budgets()
+    if only:
+        budgets = {k: b for k, b in budgets.items() if k == only}
+    standings = {grp: standing(ledger, b) for grp, b in budgets.items()}
+    data = report(rows, standings, dt.date.today())
+    if plot is not None:
+        from ..points.plot import plot_budget
+
+        plot_budget(rows, data, plot)
+        click.echo(f"plot written to {plot}", err=True)
+    if as_json:
+        click.echo(json.dumps(data, indent=1))
+        return
+    if not data["groups"]:
+        click.echo("no charges recorded yet")
+    for g in data["groups"]:
+        budget = g["budget"] or "(no budget set)"
+        click.echo(f"group {g['group']}: budget {budget}, taken {g['taken']} (settled "
+                   f"{g['settled']}, still estimated {g['pending_estimates']}), remaining "
+                   f"{g['remaining'] if g['remaining'] is not None else '-'}")
+        click.echo(f"  burn rate {g['burn_per_day']} points/day over the last days; "
+                   + (f"at this rate the budget runs out on {g['forecast_exhausted']}"
+                      if g["forecast_exhausted"] else "no forecast (no budget or no spend)"))
+        for user, taken in g["by_user"].items():
+            click.echo(f"  user {user}: {taken}")
+        for day, taken in list(g["by_day"].items())[-14:]:
+            click.echo(f"  day {day}: {taken}")
+        for j in g["jobs"][-20:]:
+            actual = j["actual"] if j["actual"] is not None else "-"
+            click.echo(f"  {j['kind']} {j['cluster']}/{j['ref']} {j['name']} {j['state']}: "
+                       f"estimate {j['estimate']}, actual {actual}"
+                       + (f", refund {j['refund']}" if j["refund"] != "0.0000" else ""))
+
+
+@points.command("sync")
+@click.option("--cluster", default="abci3", show_default=True,
+              help="The cluster whose show_point this is.")
+@click.option("--file", "from_file", type=click.Path(exists=True, dir_okay=False,
+                                                      path_type=Path),
+              help="Read saved show_point output instead of running show_point.")
+def points_sync(cluster: str, from_file: Path | None) -> None:
+    """Record the groups' real balances from ABCI's show_point."""
+    from ..errors import SchedulerError
+    from ..points.ledger import Ledger
+    from ..points.showpoint import parse_show_point
+    from ..points.tariffs import to_e4
+    from ..service.common import transport_for
+
+    if from_file is not None:
+        text = from_file.read_text()
+    else:
+        result = transport_for(cluster).run(["show_point"])
+        if result.returncode != 0:
+            raise SchedulerError(result.argv, result.returncode, result.stdout, result.stderr,
+                                 "show_point runs on ABCI's login nodes only")
+        text = result.stdout
+    try:
+        groups = parse_show_point(text)
+    except ValueError as exc:
+        from ..errors import InputError, Problem
+
+        raise InputError("cannot read show_point output", [Problem("show_point", str(exc))]) \
+            from None
+    ledger = Ledger()
+    for g in groups:
+        ledger.set_balance(cluster, g.group, to_e4(g.point), to_e4(g.used))
+        click.echo(f"{cluster} group {g.group}: {g.point} points, {g.used} used, "
+                   f"{g.remaining} left")
+
+
+@points.command("import")
+@click.argument("accounting", type=click.File("r"))
+@click.option("--format", "fmt", type=click.Choice(["sacct", "qacct"]), required=True)
+@click.option("--cluster", required=True, help="The cluster profile that prices the records.")
+def points_import(accounting: Any, fmt: str, cluster: str) -> None:
+    """Import accounting records (sacct --parsable2 or qacct -j output) into the ledger."""
+    from ..errors import InputError, Problem
+    from ..points.accounting import import_accounting
+    from ..points.ledger import Ledger
+    from ..profiles import load_profile
+
+    profile = load_profile(cluster)
+    try:
+        result = import_accounting(accounting, fmt, profile, Ledger())
+    except ValueError as exc:
+        raise InputError("cannot import this accounting file", [Problem(fmt, str(exc))]) \
+            from None
+    click.echo(f"read {result.read} records, imported {result.imported} new")
+    for why, n in sorted(result.skipped.items()):
+        click.echo(f"  skipped {n}: {why}")

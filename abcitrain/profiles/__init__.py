@@ -1,0 +1,21 @@
+"""Cluster profiles: the shipped YAML files in this folder and the loader (``loader``)
+that merges them with the user's and the project's layers and validates them into a
+``ClusterProfile``.
+
+May import: ``model``, ``errors``, ``util``. Reads profile files; writes nothing.
+"""
+
+from .loader import (
+    BUILTIN_DIR,
+    PLACEHOLDERS,
+    RESERVATION_PLACEHOLDERS,
+    SCHEDULERS,
+    available_names,
+    deep_merge,
+    load_profile,
+    raw_profile,
+    search_dirs,
+)
+
+__all__ = ["BUILTIN_DIR", "PLACEHOLDERS", "RESERVATION_PLACEHOLDERS", "SCHEDULERS",
+           "available_names", "deep_merge", "load_profile", "raw_profile", "search_dirs"]

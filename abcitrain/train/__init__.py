@@ -1,0 +1,7 @@
+"""The DeepSpeed starter kit: the spec's ``train:`` section (``config``), the planner that
+picks ZeRO stage, offload, nodes and batch split (``planner``, ``prepare``), and the code that
+runs inside the job (``data``, ``trainer``, ``tracking``; these import torch, DeepSpeed,
+transformers and MLflow, so nothing on the CLI's light path imports them).
+
+May import: ``model``, ``errors``, ``util``, ``models``, ``points`` (prices).
+"""
