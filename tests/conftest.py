@@ -1,8 +1,14 @@
 """Shared fixtures: an isolated abcitrain home per test, and the real test clusters.
 
+Nothing from the caller's environment reaches a test: every ABCITRAIN_* variable is cleared,
+HOME and the XDG folders point into the test's own folder, and torch's extension folder
+(DeepSpeed's JIT-built ops, with their lock files) is one the session owns. So a test can
+never write into a user's real ledger or wait on a stale lock outside the run.
+
 The Slurm and Grid Engine fixtures start real daemons from Debian packages with the scripts
 in tests/infra (root only) and stop them, by PID file, when the session ends. In CI
-(CI=true) a cluster that cannot start fails the run instead of skipping its tests.
+(CI=true) a cluster that cannot start fails the run instead of skipping its tests; outside
+CI the skipped count is said in one line at the end of the run.
 """
 
 from __future__ import annotations
@@ -23,18 +29,58 @@ ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "tests" / "infra"
 DATA = ROOT / "tests" / "data"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+#: Read once, before any test clears it: `ABCITRAIN_UPDATE_GOLDEN=1 pytest tests/test_render.py`
+#: rewrites the golden files (and then compares nothing, see test_render).
+UPDATE_GOLDEN = os.environ.get("ABCITRAIN_UPDATE_GOLDEN") == "1"
+#: The start of every skip reason of a test whose real cluster could not start.
+NO_CLUSTER = "real cluster unavailable"
+
+
+@pytest.fixture(scope="session")
+def torch_extensions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """torch's extension folder for the whole run (DeepSpeed compiles its ops once per run,
+    never into, or waiting on a lock in, the user's ~/.cache)."""
+    return tmp_path_factory.mktemp("torch_extensions")
 
 
 @pytest.fixture(autouse=True)
-def abcitrain_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Each test gets its own data, config and local-spool folders and runs in tmp_path."""
+def abcitrain_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                   torch_extensions: Path) -> Path:
+    """Each test gets its own home, data, config and local-spool folders and runs in
+    tmp_path; no ABCITRAIN_* setting of the caller's reaches it."""
     home = tmp_path / "home"
+    for name in list(os.environ):
+        if name.startswith("ABCITRAIN_"):
+            monkeypatch.delenv(name)
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for var, sub in (("XDG_CONFIG_HOME", ".config"), ("XDG_DATA_HOME", ".local/share"),
+                     ("XDG_CACHE_HOME", ".cache"), ("XDG_STATE_HOME", ".local/state")):
+        monkeypatch.setenv(var, str(home / sub))
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(torch_extensions))
     monkeypatch.setenv("ABCITRAIN_DATA_DIR", str(home / "data"))
     monkeypatch.setenv("ABCITRAIN_CONFIG_DIR", str(home / "config"))
     monkeypatch.setenv("ABCITRAIN_CLUSTERS_PATH", str(DATA / "clusters"))
-    monkeypatch.delenv("ABCITRAIN_LOCAL_SPOOL", raising=False)
     monkeypatch.chdir(tmp_path)
     return home
+
+
+_skipped_real: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Remember each test skipped because its real cluster could not start."""
+    if report.skipped and NO_CLUSTER in str(report.longrepr):
+        _skipped_real.append(report.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say plainly, last, how many real-scheduler tests did not run."""
+    if _skipped_real:
+        terminalreporter.write_line(
+            f"{len(_skipped_real)} tests against real schedulers did not run: {NO_CLUSTER} "
+            "(see the skip reasons above; CI=true makes this a failure)", yellow=True,
+            bold=True)
 
 
 def cli(*args: str, ok: bool | None = True) -> Result:
@@ -62,7 +108,7 @@ def wait_for(predicate: Callable[[], object], timeout: float = 60, what: str = "
 def _start(name: str, up: list[list[str]], down: list[list[str]],
            state: Path | None = None) -> Iterator[Any]:
     if sys.platform != "linux" or os.geteuid() != 0 or shutil.which("apt-get") is None:
-        msg = f"the real {name} (tests/infra) needs root on Debian"
+        msg = f"{NO_CLUSTER}: the real {name} (tests/infra) needs root on Debian"
         if IN_CI:
             pytest.fail(msg)
         pytest.skip(msg)
@@ -71,7 +117,8 @@ def _start(name: str, up: list[list[str]], down: list[list[str]],
         if proc.returncode != 0:
             for d in down:
                 subprocess.run(d, capture_output=True, check=False)
-            msg = f"{name} did not start ({' '.join(argv)}):\n{proc.stdout}\n{proc.stderr}"
+            msg = (f"{NO_CLUSTER}: {name} did not start ({' '.join(argv)}):\n{proc.stdout}\n"
+                   f"{proc.stderr}")
             if IN_CI:
                 pytest.fail(msg)
             pytest.skip(msg)

@@ -3,22 +3,27 @@ robustness (concurrent writers, kill -9) and the report, on a priced local clust
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from conftest import DATA, cli, wait_for
 
-from abcitrain.points.ledger import Ledger
+from abcitrain.points.ledger import Charge, Ledger
 from abcitrain.points.showpoint import parse_show_point
+from abcitrain.points.tariffs import Quote
+
+QUOTE = Quote("rt_F", "spot", Decimal("1.2"), Decimal(1), dt.date(2024, 4, 1), dt.date(2024, 4, 1),
+              Decimal("1.8"))
 
 PRICED = """extends: local
 tariffs:
@@ -141,32 +146,62 @@ def test_eight_writers_lose_nothing(tmp_path: Path) -> None:
 
 
 KILLED = """
-import sys, datetime as dt
+import sqlite3, sys, datetime as dt
 from decimal import Decimal
-from abcitrain.points.ledger import Charge, Ledger
+from abcitrain.points.ledger import INSERT_COLUMNS, Charge, Ledger
 from abcitrain.points.tariffs import Quote
 q = Quote("rt_F", "spot", Decimal("1.2"), Decimal(1), dt.date(2024, 4, 1), dt.date(2024, 4, 1),
           Decimal("1.8"))
 ledger = Ledger()
-batch = 0
-print("ready", flush=True)
-while True:
-    ledger.record_many(Charge("c", f"{batch}-{i}", "job", "g", "u", "n", "2026-01-01T00:00:00",
-                              q, 1, 1, 60, Decimal("0.02")) for i in range(5000))
-    batch += 1
+ledger.record(Charge("c", "first", "job", "g", "u", "n", "2026-01-01T00:00:00", q, 1, 1, 60,
+                     Decimal("0.02")))
+conn = sqlite3.connect(ledger.path)
+template = conn.execute(f"SELECT {', '.join(INSERT_COLUMNS)} FROM charges").fetchone()
+conn.close()
+at = INSERT_COLUMNS.index("ref")
+
+def rows(batch):
+    for i in range(5000):
+        if batch == 1 and i == 2500:
+            # half of this transaction's rows are written: say so, and wait to be killed
+            print("open", flush=True)
+            sys.stdin.readline()
+        yield (*template[:at], f"{batch}-{i}", *template[at + 1:])
+
+ledger.insert_rows(rows(0))
+print("committed", flush=True)
+ledger.insert_rows(rows(1))
 """
 
 
-def test_kill_9_mid_write_leaves_a_consistent_ledger(tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", KILLED], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    time.sleep(2.5)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    path = Path(os.environ["ABCITRAIN_DATA_DIR"]) / "ledger.db"
-    conn = sqlite3.connect(path)
+@pytest.mark.parametrize("journal", ["wal", "delete"])
+def test_kill_9_mid_write_leaves_the_ledger_as_it_was(tmp_path: Path, journal: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer is killed while its transaction is open (half its rows written, told so by
+    the writer itself): the ledger afterwards equals a snapshot taken before the kill, in
+    WAL and in the `delete` journal mode the README recommends for shared ledgers."""
+    monkeypatch.setenv("ABCITRAIN_LEDGER_JOURNAL", journal)
+    proc = subprocess.Popen([sys.executable, "-c", KILLED], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "committed"
+        assert proc.stdout.readline().strip() == "open"
+        path = Path(os.environ["ABCITRAIN_DATA_DIR"]) / "ledger.db"
+        reader = sqlite3.connect(path, timeout=30)
+        snapshot = reader.execute("SELECT * FROM charges ORDER BY rowid").fetchall()
+        reader.close()
+        assert len(snapshot) == 5001       # the first row and the committed batch only
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    conn = sqlite3.connect(path, timeout=30)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    count = conn.execute("SELECT COUNT(*) FROM charges").fetchone()[0]
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == journal
+    assert conn.execute("SELECT * FROM charges ORDER BY rowid").fetchall() == snapshot
     conn.close()
-    assert count > 0 and count % 5000 == 0       # whole transactions only
-    assert Ledger().count() == count             # and it still opens and works
+    ledger = Ledger()                       # it still opens, and takes the next write
+    assert ledger.count() == 5001
+    assert ledger.record(Charge("c", "after", "job", "g", "u", "n", "2026-01-01T00:00:00",
+                                QUOTE, 1, 1, 60, Decimal("0.02")))
+    assert ledger.count() == 5002

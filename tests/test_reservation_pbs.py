@@ -1,9 +1,10 @@
 """ABCI 3.0 (PBS Professional) and ABCI 2.0 reservations against CAPTURED real outputs.
 
 PBS Professional cannot be installed here, and ABCI 2.0 is retired: the scheduler's side of
-each exchange is the captured text in tests/data/samples (sources in SOURCES.md), replayed
-by a transport that answers each command with its captured output. Everything else (argv,
-parsers, checks, ledger) is the real code.
+each exchange is the captured text in tests/data/samples (sources in SOURCES.md; openpbs/ is
+a live OpenPBS server's answers), replayed by a transport that answers each command with its
+captured output. Everything else (argv, parsers, checks, ledger) is the real code. The two
+answers no capture holds are named HANDMADE_* below and say what they stand for.
 """
 
 from __future__ import annotations
@@ -59,10 +60,18 @@ def _sample(name: str) -> str:
     return (SAMPLES / name).read_text()
 
 
+# HAND-MADE: qrdel's success output is not captured anywhere; the replay answers rc 0 with
+# nothing, and the test asserts only on the argv and on what abcitrain records.
+HANDMADE_QRDEL_OK = (0, "")
+# HAND-MADE: no capture shows qrstat asked about an id it does not know; the wording follows
+# qstat's real "Unknown Job Id" (openpbs/unk.err), the form PBS's clients share.
+HANDMADE_QRSTAT_UNKNOWN = (1, "qrstat: Unknown Reservation Id R99.pbs1\n")
+
+
 def test_abci3_booking_uses_the_guides_command_and_charges_the_ledger() -> None:
     replay = Replay({("qrsub",): (0, _sample("pbs/qrsub.txt")),
                      ("qrstat", "-f"): (0, _sample("pbs/qrstat-f.txt")),
-                     ("qrdel",): (0, "")})
+                     ("qrdel",): HANDMADE_QRDEL_OK})
     req = ReservationRequest("rt_HF", 4, Decimal(7), dt.datetime(2025, 1, 15, tzinfo=JST))
     now = dt.datetime(2025, 1, 10, 9, 0, tzinfo=JST)
     booked = rsv.create(TOKYO, req, "Reserve_for_AI", "grpname", now, replay)
@@ -146,7 +155,7 @@ def test_jobs_in_a_pbs_reservation_are_checked_against_it() -> None:
 
 
 def test_an_unknown_reservation_is_an_error_in_the_schedulers_words() -> None:
-    replay = Replay({("qrstat", "-f"): (1, "qrstat: Unknown Reservation Id R99.pbs1\n")})
+    replay = Replay({("qrstat", "-f"): HANDMADE_QRSTAT_UNKNOWN})
     found = rsv.job_problems(_job_plan(reservation="R99.pbs1"), 0,  # type: ignore[arg-type]
                              dt.datetime(2025, 1, 20, tzinfo=JST), replay)
     assert [p.where for p in found] == ["reservation"]
@@ -173,3 +182,17 @@ def test_captured_listings_parse() -> None:
     assert shown is not None and shown.hosts == ("g0001", "g0002") and shown.nodes == 2
     assert "no suitable queues" in _sample("uge/qrsub-error.txt")
     assert uge.explain(_sample("uge/qrsub-error.txt")).startswith("not enough free hosts")  # type: ignore[union-attr]
+
+
+def test_live_openpbs_reservation_outputs_parse() -> None:
+    """pbs_rsub and pbs_rstat -f as a live OpenPBS server printed them (openpbs/)."""
+    pbs = get_reservation_backend("pbs")
+    assert pbs.parse_create(Output(_sample("openpbs/i-rsub.txt"), "", 0)) == "R19.vm"
+    utc = dt.UTC       # the server's clock was UTC (ctime 14:05 for a 14:06 start)
+    shown = pbs.parse_show(Output(_sample("openpbs/i-rstat-f.txt"), "", 0), utc, "R19.vm")
+    assert shown is not None
+    assert (shown.resv_id, shown.name, shown.owner, shown.state, shown.nodes, shown.hosts) == (
+        "R19.vm", "s2resv", "user1", "RESV_CONFIRMED", 1, ("vm",))
+    assert shown.start == dt.datetime(2026, 11, 30, 14, 6, tzinfo=utc)
+    assert shown.end == dt.datetime(2026, 11, 30, 14, 36, tzinfo=utc)
+    assert (shown.end - shown.start).total_seconds() == 1800     # reserve_duration = 1800

@@ -9,9 +9,12 @@ test makes is deleted at its end, so the other tests' jobs find the nodes free.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 import subprocess
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -94,13 +97,26 @@ def test_book_run_inside_check_and_cancel(cluster: str, booked: list[str],
     wait_for(lambda: json.loads(cli("status", sleeper, "--json").output)[0]["state"]
              in ("CANCELLED", "FAILED"), 60, "the sleeper to end")
 
-    # cancelled after its start: the unused share comes back
+    # cancelled after its start: the unused share comes back. The rule (charge x unused time
+    # / reserved time, rounded half-up to 4 decimals) written out here, at the instants just
+    # before and after the cancel: the refund lies between the two, a window of seconds.
+    start, end = (dt.datetime.fromisoformat(shown[k]) for k in ("start", "end"))
+
+    def rule_e4(moment: dt.datetime) -> int:
+        unused = max(Fraction(0), Fraction((end - moment).total_seconds()))
+        exact = Fraction(18000) * unused / Fraction((end - start).total_seconds())
+        return math.floor(exact + Fraction(1, 2))
+
+    before = dt.datetime.now(dt.UTC)
+    assert before > start
     done = cli("reserve", "cancel", resv_id, "--cluster", cluster).output
+    after = dt.datetime.now(dt.UTC)
     assert "refunded" in done
     booked.remove(resv_id)
     row = Ledger().get(cluster, resv_id, "reservation")
     assert row is not None and row["state"] == "CANCELLED"
-    assert 0 < row["refund_e4"] < 18000
+    assert rule_e4(after) <= row["refund_e4"] <= rule_e4(before) < 18000, (
+        rule_e4(after), row["refund_e4"], rule_e4(before))
     gone = cli("submit", _job(tmp_path, cluster, "late", resv_id), ok=None)
     assert gone.exit_code == 2 and f"{resv_id} does not exist on {cluster}" in gone.output
 

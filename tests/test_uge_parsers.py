@@ -3,12 +3,18 @@ wrapper are retired and cannot run here); the live-cluster tests use Son of Grid
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+
 import pytest
 from conftest import DATA
 
 from abcitrain.backends.base import Output
 from abcitrain.backends.uge import GridEngineBackend, parse_qacct
+from abcitrain.batch.store import JobRecord, JobStore
 from abcitrain.model import JobState
+from abcitrain.service import jobs as service
+from abcitrain.transport import RunResult
 
 SAMPLES = DATA / "samples" / "uge"
 UGE = GridEngineBackend()
@@ -36,9 +42,45 @@ def test_abci_qsub_errors_are_explained(line: int, meaning: str) -> None:
     assert meaning in (UGE.explain(text) or "")
 
 
-def test_abci_qdel_output_and_unknown_state_warns() -> None:
-    xml = ("<job_info><queue_info><job_list state='running'><JB_job_number>7</JB_job_number>"
-           "<state>zz</state></job_list></queue_info></job_info>")
-    got = UGE.parse_status(Output(xml, "", 0), ["7"])
+class _QdelReplay:
+    """Answers qdel with ABCI's captured qdel output (uge/qdel.txt) and records the argv."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    def run(self, argv: Sequence[str], cwd: str | None = None,
+            timeout: float | None = None) -> RunResult:
+        self.calls.append(tuple(argv))
+        assert argv[0] == "qdel", argv
+        return RunResult(tuple(argv), 0, (SAMPLES / "qdel.txt").read_text(), "")
+
+    def write_text(self, path: str, text: str, mode: int = 0o644) -> None:
+        raise AssertionError("not used")
+
+    def read_text(self, path: str) -> str:
+        raise AssertionError("not used")
+
+
+def test_abci_qdel_output_is_a_cancel_request() -> None:
+    store = JobStore()
+    store.add(JobRecord("abci2", "12345", "uge", "train", time.time(), ".", "run.sh", "o.txt",
+                        None, "RUNNING", None, None, "", False, {}))
+    replay = _QdelReplay()
+    [done] = service.cancel(["12345"], store, transport=replay)
+    assert replay.calls == [("qdel", "12345")]
+    assert done.job_id == "12345"
+    record = store.get("abci2", "12345")
+    assert record is not None and record.cancel_requested
+
+
+# HAND-MADE: no captured qstat -xml shows a state Grid Engine never prints; this one invents
+# the state 'zz' to check that an unknown state is UNKNOWN with a warning, never "done".
+HANDMADE_QSTAT_XML_UNKNOWN_STATE = (
+    "<job_info><queue_info><job_list state='running'><JB_job_number>7</JB_job_number>"
+    "<state>zz</state></job_list></queue_info></job_info>")
+
+
+def test_an_unknown_state_is_unknown_with_a_warning() -> None:
+    got = UGE.parse_status(Output(HANDMADE_QSTAT_XML_UNKNOWN_STATE, "", 0), ["7"])
     assert got["7"].state is JobState.UNKNOWN and "unknown scheduler state 'zz'" in \
         got["7"].detail
