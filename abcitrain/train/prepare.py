@@ -22,9 +22,11 @@ from ..models.memory import GB
 from .config import TrainConfig, parse_train
 from .planner import TrainPlan, plan_training, write_plan
 
-#: Settings a self-continuing job hands to the submission it makes.
+#: Settings a self-continuing job hands to the submission it makes (and so to every job of
+#: the chain): abcitrain's folders, and torch's extension folder, where DeepSpeed's JIT-built
+#: ops live (a chain keeps the ops its first job found or built).
 CARRIED = ("ABCITRAIN_DATA_DIR", "ABCITRAIN_CONFIG_DIR", "ABCITRAIN_CLUSTERS_PATH",
-           "ABCITRAIN_LOCAL_SPOOL")
+           "ABCITRAIN_LOCAL_SPOOL", "TORCH_EXTENSIONS_DIR")
 
 
 def why_nothing_fits(plan: TrainPlan) -> list[Problem]:
