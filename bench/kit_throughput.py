@@ -2,10 +2,14 @@
 
 Both train the same model (Llama-shaped, built from a config), the same data, DeepSpeed
 config and batch split, started the same way (`abcitrain launch`, one process per rank),
-one after the other in this run. Reported per rank: tokens/s (median step time after
-`--skip` warm-up steps) and model FLOPs utilisation: 6 x parameters x tokens per second (plus
-the attention's 12 x layers x hidden x seq_len per token), over a peak measured in this run
-(a large matmul; on a GPU its dense bf16 peak the same way). The target: the kit's
+alternating (kit, baseline, kit, baseline, ... `--repeats` times each) in this run. Both
+sides are timed over the same span: from the end of one optimizer step to the end of the next
+(batch fetch, forward, backward, step and the trainer's own bookkeeping), read from the
+kit's per-step timestamps and from the Trainer's step-end callback. Reported per rank:
+tokens/s (the median over repeats of each run's median step after `--skip` warm-up steps,
+with the spread between repeats) and model FLOPs utilisation: 6 x parameters x tokens per
+second (plus the attention's 12 x layers x hidden x seq_len per token), over a peak measured
+in this run (a large matmul; on a GPU its dense bf16 peak the same way). The target: the kit's
 tokens/s at least 0.95 of the baseline's (it adds no overhead).
 
     python bench/kit_throughput.py [--steps 60] [--ranks 2] [--hidden 256] [--layers 4]
@@ -14,6 +18,7 @@ tokens/s at least 0.95 of the baseline's (it adds no overhead).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -60,6 +65,7 @@ def main() -> int:
     ap.add_argument("--global-batch", type=int, default=8)
     ap.add_argument("--zero", type=int, default=2)
     ap.add_argument("--precision", default="fp32")
+    ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="abcitrain-bench."))
     model_dir = work / "model"
@@ -85,15 +91,31 @@ def main() -> int:
                    capture_output=True)
     launch = [*abcitrain, "launch", "--nproc-per-node", str(args.ranks), "--"]
     run = work / "runs" / "bench"
-    subprocess.run([*launch, "python", str(ROOT / "jobs/train.py"), "runs/bench/train.json"],
-                   cwd=work, env=env, check=True, capture_output=True)
-    kit = [json.loads(x)["step_time_s"] for x in (run / "metrics.jsonl").read_text().splitlines()
-           if '"step_time_s"' in x]
-    base_out = work / "baseline.json"
-    subprocess.run([*launch, "python", str(ROOT / "bench/hf_trainer_baseline.py"),
-                    "runs/bench/train.json", str(base_out)], cwd=work, env=env, check=True,
-                   capture_output=True)
-    hf = json.loads(base_out.read_text())["step_times"]
+
+    def kit_steps() -> list[float]:
+        for old in ("metrics.jsonl", "state.json", "checkpoints"):
+            subprocess.run(["rm", "-rf", str(run / old)], check=True)   # a fresh run each time
+        subprocess.run([*launch, "python", str(ROOT / "jobs/train.py"), "runs/bench/train.json"],
+                       cwd=work, env=env, check=True, capture_output=True)
+        rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        ends = [r["time"] for r in rows if "step_time_s" in r]
+        assert len(ends) == args.steps, f"the kit trained {len(ends)} of {args.steps} steps"
+        return [b - a for a, b in itertools.pairwise(ends)]
+
+    def hf_steps() -> list[float]:
+        base_out = work / "baseline.json"
+        base_out.unlink(missing_ok=True)
+        subprocess.run([*launch, "python", str(ROOT / "bench/hf_trainer_baseline.py"),
+                        "runs/bench/train.json", str(base_out)], cwd=work, env=env, check=True,
+                       capture_output=True)
+        ends = json.loads(base_out.read_text())["step_ends"]
+        assert len(ends) == args.steps, f"the Trainer ran {len(ends)} of {args.steps} steps"
+        return [b - a for a, b in itertools.pairwise(ends)]
+
+    medians: dict[str, list[float]] = {"abcitrain kit": [], "HF Trainer + DeepSpeed": []}
+    for _ in range(args.repeats):                      # interleaved: drift hits both sides
+        medians["abcitrain kit"].append(statistics.median(kit_steps()[args.skip:]))
+        medians["HF Trainer + DeepSpeed"].append(statistics.median(hf_steps()[args.skip:]))
     plan = json.loads((run / "train.json").read_text())
     from abcitrain.models.shapes import from_hf_config
     shape = from_hf_config(model_dir / "config.json")
@@ -101,17 +123,19 @@ def main() -> int:
     flops_per_token = 6 * shape.params + 12 * shape.layers * shape.hidden * args.seq_len
     peak = peak_flops(args.precision)
     rows = []
-    for name, times in (("abcitrain kit", kit), ("HF Trainer + DeepSpeed", hf)):
-        step = statistics.median(times[args.skip:])
+    for name, runs in medians.items():
+        step = statistics.median(runs)
         tps = tokens_per_step_rank / step
-        rows.append((name, step, tps, flops_per_token * tps / peak))
+        rows.append((name, step, tps, flops_per_token * tps / peak,
+                     (max(runs) - min(runs)) / step))
     print(f"model: {shape.params:,} parameters ({args.layers} x {args.hidden}), seq_len "
           f"{args.seq_len}, global batch {args.global_batch}, {args.ranks} ranks, ZeRO-"
           f"{plan['train']['zero']}, {args.precision}; {args.steps} steps, first {args.skip} "
-          f"not timed; peak {peak / 1e9:.1f} GFLOP/s per rank (matmul, measured now)")
-    print(f"{'trainer':24} {'step s':>8} {'tokens/s/rank':>14} {'MFU':>7}")
-    for name, step, tps, mfu in rows:
-        print(f"{name:24} {step:8.4f} {tps:14.1f} {mfu:7.1%}")
+          f"not timed; {args.repeats} runs of each, interleaved; peak {peak / 1e9:.1f} GFLOP/s "
+          "per rank (matmul, measured now)")
+    print(f"{'trainer':24} {'step s':>8} {'tokens/s/rank':>14} {'MFU':>7} {'spread':>7}")
+    for name, step, tps, mfu, spread in rows:
+        print(f"{name:24} {step:8.4f} {tps:14.1f} {mfu:7.1%} {spread:7.1%}")
     ratio = rows[0][2] / rows[1][2]
     print(f"kit / baseline tokens/s: {ratio:.3f} (target >= 0.95)")
     return 0 if ratio >= 0.95 else 1
