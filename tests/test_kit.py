@@ -31,6 +31,36 @@ WALL_STEPS = 1000
 PLACES = {"local": "cpu", "slurm-test": "gpu", "sge-test": "rt_F"}
 
 
+EXPORT_PROBE = """
+import sys, torch
+from pathlib import Path
+from transformers import AutoModelForCausalLM
+run, stage = Path(sys.argv[1]), int(sys.argv[2])
+model = AutoModelForCausalLM.from_pretrained(run / "model", torch_dtype=torch.float32)
+names = {n for n, _ in model.named_parameters()}
+exported = {k: v for k, v in model.state_dict().items() if k in names}
+ckpt = run / "checkpoints"
+tag = (ckpt / "latest").read_text().strip()
+if stage == 0:      # no partitions: the module's own weights are in the model states file
+    trained = torch.load(ckpt / tag / "mp_rank_00_model_states.pt", map_location="cpu",
+                         weights_only=False)["module"]
+else:
+    from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+    trained = get_fp32_state_dict_from_zero_checkpoint(str(ckpt), tag=tag)
+common = [k for k in exported if k in trained]
+worst = max(float((exported[k] - trained[k].float()).abs().max()) for k in common)
+# the weights the kit started from: its own seed and model builder (stages 0-2 build the
+# same tensors; ZeRO-3 builds under zero.Init, whose draws may differ)
+from abcitrain.train.trainer import build_model, load_run
+cfg, _, _ = load_run(run / "train.json")
+torch.manual_seed(cfg.seed)
+_, start = build_model(cfg, torch.float32)
+init = dict(start.named_parameters())
+moved = sum(not torch.equal(exported[k], init[k].detach()) for k in exported)
+print(tag, len(common), len(exported), moved, worst)
+"""
+
+
 def _kit_spec(folder: Path, name: str, cluster: str = "local", **train: Any) -> Path:
     if not (folder / "jobs").exists():
         (folder / "jobs").symlink_to(ROOT / "jobs")
@@ -82,14 +112,16 @@ def test_every_zero_stage_trains_on_the_local_cluster(tmp_path: Path, stage: int
     assert sorted(losses) == list(range(1, 7)) and all(math.isfinite(v) for v in losses.values())
     ds = json.loads((run / "ds_config.json").read_text())
     assert ds["zero_optimization"]["stage"] == stage
-    # the exported model is a Hugging Face folder that loads back as trained
-    probe = ("import sys, torch; from transformers import AutoModelForCausalLM as M; "
-             "m = M.from_pretrained(sys.argv[1]); "
-             "print(sum(p.numel() for p in m.parameters()), "
-             "bool(torch.isfinite(m.model.embed_tokens.weight).all()))")
-    out = subprocess.run([sys.executable, "-c", probe, str(run / "model")], text=True,
-                         capture_output=True, check=True).stdout.split()
-    assert out == ["166208", "True"], out
+    # the exported model is a Hugging Face folder that loads back as trained: every weight
+    # equals the trained engine's, read from DeepSpeed's own final checkpoint (its fp32
+    # weights, gathered from the ranks' partitions by DeepSpeed's zero_to_fp32 for ZeRO 1-3)
+    out = subprocess.run([sys.executable, "-c", EXPORT_PROBE, str(run), str(stage)], text=True,
+                         capture_output=True, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    tag, compared, params, differ_from_init, worst = out.stdout.split()
+    assert tag == "step6" and int(compared) == int(params) > 0, out.stdout
+    assert float(worst) == 0.0, f"exported weights differ from the trained ones by {worst}"
+    assert int(differ_from_init) == int(params), "some exported weights were never trained"
     store = tmp_path / "team.db" if stage == 1 else run / "mlflow.db"   # a given URI
     assert (run / "mlflow.db").exists() == (stage != 1)
     with sqlite3.connect(store) as db:

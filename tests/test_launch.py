@@ -5,6 +5,7 @@ commands each launcher kind runs, as argv and environment. They run for real in 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -173,6 +174,24 @@ def test_the_plan_reads_the_job_environment(tmp_path: Path) -> None:
     assert plan.rendezvous.hosts == ("n1", "n2") and plan.rendezvous.ranks_per_node == 4
     assert plan.env["MASTER_ADDR"] == "n1" and plan.env["MASTER_PORT"] == "10077"
     assert plan.env["ABCITRAIN_STOP_AT"] == "4000" == str(int(stop_time(opts, env) or 0))
+
+
+def test_one_node_takes_a_free_port_not_one_derived_from_the_job_id(tmp_path: Path) -> None:
+    """Job 1 of one local spool and job 1 of another (two test runs, two users) would both
+    derive 10001; on one node nothing else needs to agree on the port, so it is a free one."""
+    nodes = tmp_path / "nodes"
+    nodes.write_text("n1\n")
+    env = {"ABCITRAIN_NODEFILE": str(nodes), "ABCITRAIN_JOB_ID": "1"}
+    import socket
+
+    with socket.socket() as taken:
+        with contextlib.suppress(OSError):       # taken already, by another run: as good
+            taken.bind(("127.0.0.1", 10001))    # what job 1 would have derived
+        plan = plan_launch(LaunchOptions(command=tuple(CMD), kind="torchrun"), env, "/tmp/hf")
+        port = int(plan.env["MASTER_PORT"])
+        assert plan.env["MASTER_ADDR"] == "127.0.0.1" and port != 10001
+        with socket.socket() as probe:           # and it is free now
+            probe.bind(("127.0.0.1", port))
 
 
 def test_launch_dry_run_prints_the_commands(tmp_path: Path,

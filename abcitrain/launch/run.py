@@ -4,7 +4,8 @@ Inside a job (a rendered script exports ABCITRAIN_JOB_ID, ABCITRAIN_CLUSTER, the
 the walltime and the time the job started) it:
 
 1. reads the node list and the profile's launcher settings, writes the hostfile, picks
-   MASTER_ADDR (the first host) and MASTER_PORT (from the job id);
+   MASTER_ADDR (the first host) and MASTER_PORT (from the job id across nodes, a free
+   port on one node);
 2. starts the ranks in a process group of their own, the stop signal ignored by the
    launchers in between (torchrun and DeepSpeed's launcher would die of an unhandled USR2)
    while the trainer installs its handler; ABCITRAIN_STOP_AT (epoch seconds) goes to every
@@ -39,7 +40,7 @@ from .commands import (
     invocations,
     settings_from,
 )
-from .nodes import master_port, node_list
+from .nodes import free_port, master_port, node_list
 
 CHAIN_VAR = "ABCITRAIN_CHAIN_INDEX"
 
@@ -107,9 +108,12 @@ def plan_launch(opts: LaunchOptions, env: Mapping[str, str], hostfile: str) -> L
         # another kind reaches other nodes its own way: its default one
         settings = settings.with_kind(opts.kind)
     multi = len(nodes.hosts) > 1
+    # Across nodes every node must find the same port, so it comes from the job id; on one
+    # node only this launcher needs it, and a free one cannot clash with another job's
+    # (job ids of different clusters, or of two local spools, repeat).
+    port = master_port(env.get("ABCITRAIN_JOB_ID")) if multi else free_port()
     rdv = Rendezvous(nodes.hosts, ranks_per_node(opts, env),
-                     nodes.hosts[0] if multi else "127.0.0.1",
-                     master_port(env.get("ABCITRAIN_JOB_ID")),
+                     nodes.hosts[0] if multi else "127.0.0.1", port,
                      env.get("ABCITRAIN_JOB_ID") or "local")
     stop_at = stop_time(opts, env)
     rank_env = {"MASTER_ADDR": rdv.master_addr, "MASTER_PORT": str(rdv.master_port),
