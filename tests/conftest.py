@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,10 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 UPDATE_GOLDEN = os.environ.get("ABCITRAIN_UPDATE_GOLDEN") == "1"
 #: The start of every skip reason of a test whose real cluster could not start.
 NO_CLUSTER = "real cluster unavailable"
+#: This run's claim on the system-wide test clusters (tests/infra/common.sh: claim): another
+#: run's fixtures refuse to start over them, and never stop them.
+OWNER_ENV = {"ABCITRAIN_TEST_OWNER": f"pytest-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+             "ABCITRAIN_TEST_OWNER_PID": str(os.getpid())}
 
 
 @pytest.fixture(scope="session")
@@ -112,11 +117,13 @@ def _start(name: str, up: list[list[str]], down: list[list[str]],
         if IN_CI:
             pytest.fail(msg)
         pytest.skip(msg)
+    env = {**os.environ, **OWNER_ENV}
     for argv in up:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False,
+                              env=env)
         if proc.returncode != 0:
             for d in down:
-                subprocess.run(d, capture_output=True, check=False)
+                subprocess.run(d, capture_output=True, check=False, env=env)
             msg = (f"{NO_CLUSTER}: {name} did not start ({' '.join(argv)}):\n{proc.stdout}\n"
                    f"{proc.stderr}")
             if IN_CI:
@@ -126,7 +133,7 @@ def _start(name: str, up: list[list[str]], down: list[list[str]],
         yield state
     finally:
         for argv in down:
-            subprocess.run(argv, capture_output=True, timeout=300, check=False)
+            subprocess.run(argv, capture_output=True, timeout=300, check=False, env=env)
 
 
 @pytest.fixture(scope="session")

@@ -23,3 +23,34 @@ stop_pidfile() {
   fi
   rm -f "$1"
 }
+# Test clusters are system-wide (daemons, /etc/hosts, /run, spools): one test run owns each at
+# a time. The owner file names the run's token and its pytest pid (ABCITRAIN_TEST_OWNER and
+# ABCITRAIN_TEST_OWNER_PID, set by tests/conftest.py; by hand, this shell).
+owner_file() { echo "/run/abcitrain-test-$1.owner"; }
+# other_owner NAME: print the pid of ANOTHER live run that owns NAME; false if none
+other_owner() {
+  local f owner pid; f=$(owner_file "$1")
+  [ -f "$f" ] || return 1
+  read -r owner pid < "$f" || true
+  [ "$owner" != "${ABCITRAIN_TEST_OWNER:-manual-$$}" ] && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  echo "$pid"
+}
+# claim NAME: refuse (exit status 3) to start over a cluster another live run started
+claim() {
+  local pid
+  if pid=$(other_owner "$1"); then
+    echo "refusing to start the $1 test cluster: another test run (pid $pid) started it and is still running; wait for it to end (or stop that run)" >&2
+    return 3
+  fi
+  echo "${ABCITRAIN_TEST_OWNER:-manual-$$} ${ABCITRAIN_TEST_OWNER_PID:-$PPID}" > "$(owner_file "$1")"
+}
+# may_stop NAME: false (with a word why) when another live run owns NAME; FORCE=1 overrides
+may_stop() {
+  local pid
+  [ "${FORCE:-0}" = 1 ] && return 0
+  if pid=$(other_owner "$1"); then
+    echo "not stopping the $1 test cluster: another test run (pid $pid) owns it (FORCE=1 to stop it anyway)" >&2
+    return 1
+  fi
+}
+release() { rm -f "$(owner_file "$1")"; }

@@ -35,6 +35,7 @@ if [ "$ACTION" = up ]; then
     [ "$(qstat -f -q 'all.q@sgenode*' | grep -cE 'all.q@sgenode[0-9]+ +BIP +[0-9]+/[0-9]+/[0-9]+ +[0-9.]+ ')" = "$N" ] && break; sleep 0.2; done
   qstat -f -q 'all.q@sgenode*' | grep all.q@
 else
+  may_stop sge || exit 0
   for n in $(seq 1 "$N"); do
     stop_pidfile /var/spool/gridengine/execd/sgenode$n/execd.pid sge_execd
     qconf -dattr hostgroup hostlist sgenode$n @allhosts >/dev/null 2>&1 || true
@@ -48,4 +49,5 @@ else
   rmdir /etc/netns /tmp/sge-tmp 2>/dev/null || true
   ip link del br-abcit 2>/dev/null || true
   sed -i '/ # abcitrain-test$/d' /etc/hosts
+  release sge
 fi

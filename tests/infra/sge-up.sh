@@ -3,6 +3,7 @@
 # ABCI-like rt_F consumable, a one-slot-per-host PE ("pernode") and 1 s scheduling.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd); . "$HERE/common.sh"
+claim sge || exit 3          # never over a cell another live test run started
 H=$(hostname)
 getent hosts "$H" >/dev/null || echo "127.0.1.1 $H" >> /etc/hosts
 if ! dpkg -s gridengine-master gridengine-exec gridengine-client >/dev/null 2>&1; then

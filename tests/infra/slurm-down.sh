@@ -1,6 +1,7 @@
 #!/bin/bash
 # Stop what slurm-up.sh started, by PID file, and drop the test accounting database.
 HERE=$(cd "$(dirname "$0")" && pwd); . "$HERE/common.sh"
+may_stop slurm || exit 0
 for f in /run/slurmd-*.pid; do [ -e "$f" ] && stop_pidfile "$f" slurmd; done
 stop_pidfile /run/slurmctld.pid slurmctld
 stop_pidfile /run/slurmdbd.pid slurmdbd
@@ -9,4 +10,5 @@ stop_pidfile /run/mysqld/mysqld.pid mariadbd
 stop_pidfile /run/munge/munged.pid munged
 rm -rf /var/spool/slurmctld/* /var/spool/slurmd/*
 sed -i '/# abcitrain-slurm-test$/d' /etc/hosts
+release slurm
 true

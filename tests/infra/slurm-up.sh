@@ -7,7 +7,8 @@ NNODES=${NNODES:-2}; CPUS=${CPUS:-4}; GPUS=${GPUS:-4}
 H=$(hostname -s)
 apt_install slurmctld slurmd slurm-client munge slurmdbd mariadb-server
 
-bash "$HERE/slurm-down.sh"   # daemons left by an earlier run, found by their PID files
+bash "$HERE/slurm-down.sh"   # daemons left by an earlier (ended) run, found by their PID files
+claim slurm || exit 3        # never over a cluster another live test run started
 mkdir -p /var/lib/fakegpu   # gres File= must be a device: clones of /dev/null work
 for i in $(seq 0 $((GPUS-1))); do [ -c /var/lib/fakegpu/nvidia$i ] || mknod -m 666 /var/lib/fakegpu/nvidia$i c 1 3; done
 install -d -o slurm -g slurm /var/spool/slurmctld /var/log/slurm

@@ -12,7 +12,8 @@ HERE=$(cd "$(dirname "$0")" && pwd); . "$HERE/common.sh"
 PORT=${ABCITRAIN_TEST_SSH_PORT:-22022}
 D=/run/abcitrain-ssh-test
 apt_install openssh-server openssh-client pdsh openmpi-bin
-if [ -f "$D/sshd.pid" ] && alive "$(cat "$D/sshd.pid")" sshd; then echo "sshd already up"; exit 0; fi
+bash "$HERE/ssh-down.sh"     # one left by an earlier (ended) run
+claim ssh || exit 3          # never over an sshd another live test run started
 for ip in 127.0.0.2 127.0.0.3; do
   if (exec 3<>"/dev/tcp/$ip/$PORT") 2>/dev/null; then
     echo "port $PORT on $ip is taken; set ABCITRAIN_TEST_SSH_PORT" >&2; exit 1
