@@ -19,6 +19,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ import yaml
 from conftest import ROOT, cli, wait_for
 
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT")
-WALL_STEPS = 1000
+WALL_STOP_BEFORE_S = 30        # time a stopping job has to checkpoint and submit its successor
 PLACES = {"local": "cpu", "slurm-test": "gpu", "sge-test": "rt_F"}
 
 
@@ -132,21 +134,50 @@ def test_every_zero_stage_trains_on_the_local_cluster(tmp_path: Path, stage: int
     assert versions == ([(f"tiny-z{stage}", 1)] if stage == 3 else [])
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    """The walltime runs' losses without any interruption: one job, no stop, run through
-    `abcitrain launch` outside any scheduler."""
-    folder = tmp_path_factory.mktemp("reference")
-    spec = _kit_spec(folder, "wall", mode="cpt", data="jobs/data/cpt.txt", seq_len=32,
-                     steps=WALL_STEPS, zero=1, save_every=100, export=False, lr=5e-4)
-    env = {k: v for k, v in __import__("os").environ.items()
-           if not k.startswith("ABCITRAIN_")}
+@dataclass(frozen=True)
+class Wall:
+    """The walltime runs, sized from this machine's speed measured now (never assumed): a
+    job's walltime leaves room for a start-up 4 times slower than the one measured, and the
+    run needs more training time than one job can give, however fast the machine."""
+
+    steps: int
+    walltime_s: int
+    reference: list[dict[str, Any]]     # the same run without any interruption
+
+
+def _launch_here(folder: Path, spec: Path, timeout: float) -> float:
+    """Plan and run a kit spec through `abcitrain launch` outside any scheduler; return the
+    epoch second the launch began."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ABCITRAIN_")}
     subprocess.run([sys.executable, "-m", "abcitrain", "plan", str(spec)], cwd=folder,
                    env=env, check=True, capture_output=True)
+    began = time.time()
     subprocess.run([sys.executable, "-m", "abcitrain", "launch", "--nproc-per-node", "2", "--",
-                    "python", "jobs/train.py", "runs/wall/train.json"], cwd=folder, env=env,
-                   check=True, capture_output=True, timeout=600)
-    return _rows(folder / "runs" / "wall")
+                    "python", "jobs/train.py", f"runs/{spec.stem}/train.json"], cwd=folder,
+                   env=env, check=True, capture_output=True, timeout=timeout)
+    return began
+
+
+def _wall_spec(folder: Path, cluster: str, steps: int, **more: Any) -> Path:
+    return _kit_spec(folder, "wall", cluster, mode="cpt", data="jobs/data/cpt.txt", seq_len=32,
+                     steps=steps, zero=1, save_every=100, export=False, lr=5e-4, **more)
+
+
+@pytest.fixture(scope="module")
+def wall(tmp_path_factory: pytest.TempPathFactory) -> Wall:
+    """Measure the start-up (launch to first step) and the step rate with a short run, size
+    the walltime runs from them, and train the reference run uninterrupted."""
+    probe = tmp_path_factory.mktemp("calibrate")
+    began = _launch_here(probe, _wall_spec(probe, "local", 60), 600)
+    rows = _rows(probe / "runs" / "wall")
+    startup = rows[0]["time"] - began
+    rate = (len(rows) - 1) / (rows[-1]["time"] - rows[0]["time"])
+    before_stop = math.ceil(4 * startup) + 10          # a job's time until the stop signal
+    # more training than one job's whole window holds, in whole hundreds (the loss windows)
+    steps = max(300, math.ceil(rate * before_stop * 1.3 / 100) * 100)
+    folder = tmp_path_factory.mktemp("reference")
+    _launch_here(folder, _wall_spec(folder, "local", steps), 60 + 4 * steps / rate)
+    return Wall(steps, before_stop + WALL_STOP_BEFORE_S, _rows(folder / "runs" / "wall"))
 
 
 def _status(job_id: str) -> dict[str, Any] | None:
@@ -154,13 +185,11 @@ def _status(job_id: str) -> dict[str, Any] | None:
     return next((r for r in rows if r["job_id"] == job_id), None)
 
 
-def _walltime_run(tmp_path: Path, cluster: str, reference: list[dict[str, Any]]) -> None:
-    # 60 s of walltime, the stop signal 38 s before its end: after ~10 s of start-up each
-    # job trains ~10 s of the ~20 s the whole run needs, so it takes at least two jobs.
-    spec = _kit_spec(tmp_path, "wall", cluster, mode="cpt", data="jobs/data/cpt.txt",
-                     seq_len=32, steps=WALL_STEPS, zero=1, save_every=100, export=False, lr=5e-4,
-                     walltime_text="0:01:00",
-                     walltime={"signal": "USR2", "stop_before": 38, "max_jobs": 10})
+def _walltime_run(tmp_path: Path, cluster: str, wall: Wall) -> None:
+    steps = wall.steps
+    spec = _wall_spec(tmp_path, cluster, steps, walltime_text=str(wall.walltime_s),
+                      walltime={"signal": "USR2", "stop_before": WALL_STOP_BEFORE_S,
+                                "max_jobs": 10})
     first = cli("submit", str(spec)).output.split()[3]
     run = tmp_path / "runs" / "wall"
 
@@ -172,7 +201,7 @@ def _walltime_run(tmp_path: Path, cluster: str, reference: list[dict[str, Any]])
             return row if row and row["state"] in TERMINAL else None
         return None
 
-    last = wait_for(finished, 420, f"the walltime-limited run on {cluster}")
+    last = wait_for(finished, 10 * (wall.walltime_s + 60), f"the walltime run on {cluster}")
     assert last["state"] == "COMPLETED", last
     jobs = _jobs_of(run)
     assert len(jobs) >= 2 and jobs[0] == first, jobs
@@ -180,10 +209,11 @@ def _walltime_run(tmp_path: Path, cluster: str, reference: list[dict[str, Any]])
     assert "walltime is near, asking the ranks to checkpoint and stop" in first_log
     assert "submitting job 2 of at most 10 to continue" in first_log
     rows = _rows(run)
-    assert [r["step"] for r in rows] == list(range(1, WALL_STEPS + 1))   # each step once
-    assert json.loads((run / "state.json").read_text())["step"] == WALL_STEPS
+    assert [r["step"] for r in rows] == list(range(1, steps + 1))   # each step once
+    assert json.loads((run / "state.json").read_text())["step"] == steps
     # The learning-rate schedule is a function of the step alone: equal to the reference's
     # at every step means every resumed job restored the scheduler where it stopped.
+    reference = wall.reference
     assert [r["lr"] for r in rows] == pytest.approx([r["lr"] for r in reference], rel=1e-9)
     # The loss curve: float sums in another process drift at the last bit and a long run
     # amplifies that, so the losses are compared as means: over the 20 steps after each
@@ -193,27 +223,27 @@ def _walltime_run(tmp_path: Path, cluster: str, reference: list[dict[str, Any]])
     resumes = [r["step"] for prev, r in itertools.pairwise(rows)
                if r["job_id"] != prev["job_id"]]
     assert len(resumes) == len(jobs) - 1
-    windows = [range(k, min(k + 20, WALL_STEPS + 1)) for k in resumes]
-    windows += [range(k, k + 100) for k in range(1, WALL_STEPS, 100)]
+    windows = [range(k, min(k + 20, steps + 1)) for k in resumes]
+    windows += [range(k, k + 100) for k in range(1, steps, 100)]
     for steps in windows:
         assert _mean(mine, steps) == pytest.approx(_mean(ref, steps), rel=0.1, abs=0.02), steps
 
 
 def test_walltime_stop_and_resume_on_the_local_cluster(
-        tmp_path: Path, reference: list[dict[str, Any]], local_jobs: list[str]) -> None:
-    _walltime_run(tmp_path, "local", reference)
+        tmp_path: Path, wall: Wall, local_jobs: list[str]) -> None:
+    _walltime_run(tmp_path, "local", wall)
 
 
 @pytest.mark.slurm
 def test_walltime_stop_and_resume_on_real_slurm(
-        tmp_path: Path, slurm_cluster: None, reference: list[dict[str, Any]]) -> None:
-    _walltime_run(tmp_path, "slurm-test", reference)
+        tmp_path: Path, slurm_cluster: None, wall: Wall) -> None:
+    _walltime_run(tmp_path, "slurm-test", wall)
 
 
 @pytest.mark.sge
 def test_walltime_stop_and_resume_on_real_grid_engine(
-        tmp_path: Path, sge_cluster: None, reference: list[dict[str, Any]]) -> None:
-    _walltime_run(tmp_path, "sge-test", reference)
+        tmp_path: Path, sge_cluster: None, wall: Wall) -> None:
+    _walltime_run(tmp_path, "sge-test", wall)
 
 
 def _descendants(pid: int) -> list[int]:
