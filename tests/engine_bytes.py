@@ -3,10 +3,16 @@
 For each ZeRO stage and precision it builds a Llama-shaped model, takes one optimizer step
 (optimizer states exist only after the first), then a second backward pass, and counts every
 tensor storage alive in the process at that moment (parameters, gradient partitions, fp32
-master copies, Adam moments), less what was alive before the model was built. The buckets
-DeepSpeed reduces and gathers through are set small, and ZeRO-3 keeps no gathered layer,
-so what is counted is the model states the estimator predicts. Prints one JSON line per case
-from rank 0. Not a test module itself: tests/test_engine_bytes.py runs it.
+master copies, Adam moments), less what was alive before the model was built.
+
+What it shows, exactly: the bytes of tensor storages that Python objects reach (found
+through ``gc``), at ONE moment (after the second backward pass, before the step), on each
+rank. It does not see storage held only by C++ (DeepSpeed's internal flat buffers while not
+exposed as tensors, the allocator's cache), nor the transient peak of the optimizer step.
+The communication buckets are forced down to 1000 elements and ZeRO-3 keeps no gathered
+layer, so that the count is the model states alone, which is what the estimator's
+``model_states`` term predicts. Prints one JSON line per case from EVERY rank. Not a test
+module itself: tests/test_engine_bytes.py runs it.
 """
 
 import gc
@@ -65,16 +71,15 @@ def measure(stage: int, precision: str) -> dict[str, object]:
     engine.destroy()
     del engine
     gc.collect()
-    return {"stage": stage, "precision": precision, "params": params, "bytes": held}
+    return {"stage": stage, "precision": precision, "params": params, "bytes": held,
+            "rank": int(os.environ["RANK"])}
 
 
 def main() -> None:
     deepspeed.init_distributed(dist_backend="gloo")
     cases = [(s, p) for s in (0, 1, 2, 3) for p in sys.argv[1:] or ("fp32", "bf16")]
     for stage, precision in cases:
-        row = measure(stage, precision)
-        if int(os.environ["RANK"]) == 0:
-            print("ENGINE " + json.dumps(row), flush=True)
+        print("ENGINE " + json.dumps(measure(stage, precision)), flush=True)
     torch.distributed.destroy_process_group()
 
 
