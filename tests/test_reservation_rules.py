@@ -128,8 +128,20 @@ def test_reverse_planning_from_gpu_hours() -> None:
         for b in o.bookings:
             req = ReservationRequest("rt_HF", b.nodes, b.days, b.window.start)
             assert check_request(rules, req, now, profile)[0] == []
-    # the cheapest wastes the least: 21 nodes x 5 days gives 2,509.5 usable node-hours
-    assert (options[0].bookings[0].nodes, options[0].bookings[0].days) == (21, 5)
+    # Written out from the guide, not from the planner: a booking of N nodes for D days runs
+    # 10:00 on the first day to 09:30 the day after the last (24 D - 0.5 usable hours), costs
+    # 1.5 x 7.5 x N x D x 24 points, and holds at most 32 nodes and 5,376 node-hours.
+    fits = [(n * d, n * (24 * d - Decimal("0.5")) - need, n, d)
+            for n in range(1, 33) for d in range(1, 61)
+            if n * (24 * d - Decimal("0.5")) >= need and n * d * 24 <= 5376]
+    cheapest = min(nd for nd, *_ in fits)
+    # 105 node-days buy it five ways (3 x 35 ... 21 x 5): preferring the one that wastes the
+    # fewest usable node-hours (21 x 5: 2,509.5 for 2,500) is OUR tie-break, not the guide's
+    assert sorted((n, d) for nd, _, n, d in fits if nd == cheapest) == [
+        (3, 35), (5, 21), (7, 15), (15, 7), (21, 5)]
+    _, _, nodes, days = min(f for f in fits if f[0] == cheapest)
+    assert (options[0].bookings[0].nodes, options[0].bookings[0].days) == (nodes, days) \
+        == (21, 5)
     fastest = options[-1]
     assert all(fastest.bookings[-1].window.end <= o.bookings[-1].window.end for o in options)
     # more than one reservation holds 6,000 node-hours: the fastest is 32 nodes x 8 days as
