@@ -19,12 +19,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+
+from abcitrain.transport import RunResult
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "tests" / "infra"
@@ -171,3 +173,27 @@ def local_jobs() -> Iterator[list[str]]:
     from abcitrain.localsched.__main__ import cancel
 
     cancel(started)
+
+
+class Replay:
+    """A transport that answers each command (by argv prefix) with captured output, and
+    records the calls: for schedulers that cannot run here (PBS Pro, ABCI's wrappers)."""
+
+    def __init__(self, answers: Mapping[tuple[str, ...], tuple[int, str]]) -> None:
+        self.answers = answers
+        self.calls: list[tuple[str, ...]] = []
+
+    def run(self, argv: Sequence[str], cwd: str | None = None,
+            timeout: float | None = None) -> RunResult:
+        self.calls.append(tuple(argv))
+        for prefix, (rc, text) in self.answers.items():
+            if tuple(argv[:len(prefix)]) == prefix:
+                return RunResult(tuple(argv), rc, text if rc == 0 else "",
+                                 "" if rc == 0 else text)
+        raise AssertionError(f"no captured output for {argv}")
+
+    def write_text(self, path: str, text: str, mode: int = 0o644) -> None:
+        raise AssertionError("not used")
+
+    def read_text(self, path: str) -> str:
+        raise AssertionError("not used")

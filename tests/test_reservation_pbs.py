@@ -10,12 +10,11 @@ answers no capture holds are named HANDMADE_* below and say what they stand for.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 import pytest
 import yaml
-from conftest import DATA
+from conftest import DATA, Replay
 
 from abcitrain.backends.base import Output
 from abcitrain.batch.render import plan_job
@@ -26,34 +25,10 @@ from abcitrain.profiles import load_profile
 from abcitrain.reserve.base import get_reservation_backend
 from abcitrain.reserve.rules import ReservationRequest
 from abcitrain.service import reservations as rsv
-from abcitrain.transport import RunResult
 
 SAMPLES = DATA / "samples"
 JST = dt.timezone(dt.timedelta(hours=9))
 TOKYO = load_profile("abci3")
-
-
-class Replay:
-    """A transport that answers each command with captured output, and records the calls."""
-
-    def __init__(self, answers: Mapping[tuple[str, ...], tuple[int, str]]) -> None:
-        self.answers = answers
-        self.calls: list[tuple[str, ...]] = []
-
-    def run(self, argv: Sequence[str], cwd: str | None = None,
-            timeout: float | None = None) -> RunResult:
-        self.calls.append(tuple(argv))
-        for prefix, (rc, text) in self.answers.items():
-            if tuple(argv[:len(prefix)]) == prefix:
-                return RunResult(tuple(argv), rc, text if rc == 0 else "",
-                                 "" if rc == 0 else text)
-        raise AssertionError(f"no captured output for {argv}")
-
-    def write_text(self, path: str, text: str, mode: int = 0o644) -> None:
-        raise AssertionError("not used")
-
-    def read_text(self, path: str) -> str:
-        raise AssertionError("not used")
 
 
 def _sample(name: str) -> str:

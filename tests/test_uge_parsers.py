@@ -4,17 +4,15 @@ wrapper are retired and cannot run here); the live-cluster tests use Son of Grid
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 
 import pytest
-from conftest import DATA
+from conftest import DATA, Replay
 
 from abcitrain.backends.base import Output
 from abcitrain.backends.uge import GridEngineBackend, parse_qacct
 from abcitrain.batch.store import JobRecord, JobStore
 from abcitrain.model import JobState
 from abcitrain.service import jobs as service
-from abcitrain.transport import RunResult
 
 SAMPLES = DATA / "samples" / "uge"
 UGE = GridEngineBackend()
@@ -42,30 +40,11 @@ def test_abci_qsub_errors_are_explained(line: int, meaning: str) -> None:
     assert meaning in (UGE.explain(text) or "")
 
 
-class _QdelReplay:
-    """Answers qdel with ABCI's captured qdel output (uge/qdel.txt) and records the argv."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, ...]] = []
-
-    def run(self, argv: Sequence[str], cwd: str | None = None,
-            timeout: float | None = None) -> RunResult:
-        self.calls.append(tuple(argv))
-        assert argv[0] == "qdel", argv
-        return RunResult(tuple(argv), 0, (SAMPLES / "qdel.txt").read_text(), "")
-
-    def write_text(self, path: str, text: str, mode: int = 0o644) -> None:
-        raise AssertionError("not used")
-
-    def read_text(self, path: str) -> str:
-        raise AssertionError("not used")
-
-
 def test_abci_qdel_output_is_a_cancel_request() -> None:
     store = JobStore()
     store.add(JobRecord("abci2", "12345", "uge", "train", time.time(), ".", "run.sh", "o.txt",
                         None, "RUNNING", None, None, "", False, {}))
-    replay = _QdelReplay()
+    replay = Replay({("qdel",): (0, (SAMPLES / "qdel.txt").read_text())})
     [done] = service.cancel(["12345"], store, transport=replay)
     assert replay.calls == [("qdel", "12345")]
     assert done.job_id == "12345"
