@@ -54,3 +54,11 @@ may_stop() {
   fi
 }
 release() { rm -f "$(owner_file "$1")"; }
+# hosts_drop TAG: remove the /etc/hosts lines ending in "# TAG", IN PLACE. Never `sed -i`: it
+# renames a new file over /etc/hosts, and Linux then detaches the bind mounts that
+# `ip netns exec` put over /etc/hosts in other mount namespaces, so the Grid Engine hosts in
+# their namespaces (sge-nodes.sh) would suddenly resolve names through the host's file.
+hosts_drop() {
+  local kept; kept=$(grep -v -- "# $1\$" /etc/hosts || true)
+  printf '%s\n' "$kept" > /etc/hosts
+}

@@ -48,6 +48,6 @@ else
   done
   rmdir /etc/netns /tmp/sge-tmp 2>/dev/null || true
   ip link del br-abcit 2>/dev/null || true
-  sed -i '/ # abcitrain-test$/d' /etc/hosts
+  hosts_drop abcitrain-test
   release sge
 fi

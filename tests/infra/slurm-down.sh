@@ -9,6 +9,6 @@ mariadb-admin ping >/dev/null 2>&1 && mariadb -e "DROP DATABASE IF EXISTS abcite
 stop_pidfile /run/mysqld/mysqld.pid mariadbd
 stop_pidfile /run/munge/munged.pid munged
 rm -rf /var/spool/slurmctld/* /var/spool/slurmd/*
-sed -i '/# abcitrain-slurm-test$/d' /etc/hosts
+hosts_drop abcitrain-slurm-test
 release slurm
 true

@@ -5,6 +5,6 @@ may_stop ssh || exit 0
 D=/run/abcitrain-ssh-test
 stop_pidfile "$D/sshd.pid" sshd
 rm -rf "$D"
-sed -i '/# abcitrain-ssh-test$/d' /etc/hosts
+hosts_drop abcitrain-ssh-test
 release ssh
 true
