@@ -21,6 +21,7 @@ import argparse
 import itertools
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -93,8 +94,9 @@ def main() -> int:
     run = work / "runs" / "bench"
 
     def kit_steps() -> list[float]:
-        for old in ("metrics.jsonl", "state.json", "checkpoints"):
-            subprocess.run(["rm", "-rf", str(run / old)], check=True)   # a fresh run each time
+        for old in ("metrics.jsonl", "state.json"):                  # a fresh run each time
+            (run / old).unlink(missing_ok=True)
+        shutil.rmtree(run / "checkpoints", ignore_errors=True)
         subprocess.run([*launch, "python", str(ROOT / "jobs/train.py"), "runs/bench/train.json"],
                        cwd=work, env=env, check=True, capture_output=True)
         rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -64,13 +65,12 @@ def _fields(value: str) -> dict[str, dict[str, Any]]:
         "array": {"array": value}, "walltime": {"walltime": value}, "nodes": {"nodes": value},
         "service": {"service": value}, "dependency": {"depends_on": ["12"], "dependency": value},
         "resource": {"resource": value}, "cluster": {"cluster": value},
-        "train.model": {"command": None, "train": {"model": value}},
-        "train.data": {"command": None, "train": {"data": value}},
-        "train.mode": {"command": None, "train": {"mode": value}},
+        "train.model": {"train": {"model": value}}, "train.data": {"train": {"data": value}},
+        "train.mode": {"train": {"mode": value}},
     }
 
 
-def _train(cluster: str, **change: Any) -> dict[str, Any]:
+def _train(**change: Any) -> dict[str, Any]:
     train = {"mode": "sft", "model": "jobs/models/tiny-llama", "init": "random",
              "data": "jobs/data/sft.jsonl", "seq_len": 32, "global_batch": 4, "steps": 1,
              "precision": "fp32", **change}
@@ -103,11 +103,9 @@ def test_hostile_values(cluster: str, field: str, sandbox: Path, tmp_path: Path,
         if field == "argv":
             change = {"command": [*data["command"], value, "plain"]}
         elif field.startswith("train."):
-            change = {"command": None, **_train(cluster, **change["train"])}
-            data.pop("command")
-        data.update({k: v for k, v in change.items() if v is not None or k != "command"})
-        if change.get("command", "") is None:
-            data.pop("command", None)
+            data.pop("command")          # a training job has a train: section instead
+            change = _train(**change["train"])
+        data.update(change)
         try:
             plan = _plan(data)
         except InputError as exc:
@@ -120,7 +118,7 @@ def test_hostile_values(cluster: str, field: str, sandbox: Path, tmp_path: Path,
             continue
         accepted.append(value)
         _assert_safe(plan.script, len(plan.directives), value)
-        _assert_submit_argv_safe(plan, cluster, field, value)
+        _assert_submit_argv_safe(plan, cluster)
         _assert_runs_as_intended(plan.script, field, value, sandbox)
     assert sorted(refused + accepted) == sorted(HOSTILE)
     assert "nul\x00here" in refused, "a NUL byte cannot be carried by a script: refuse it"
@@ -154,7 +152,7 @@ def _assert_safe(script: str, n_directives: int, value: str) -> None:
     assert not any(ln.lstrip().startswith(PREFIXES) for ln in lines[first_cmd:]), value
 
 
-def _assert_submit_argv_safe(plan: Any, cluster: str, field: str, value: str) -> None:
+def _assert_submit_argv_safe(plan: Any, cluster: str) -> None:
     """The submit command is an argv (no shell): a value is one whole element, and none but
     abcitrain's own options starts with '-' (so no value becomes another option)."""
     argv = plan.submit_argv("JOB.sh")
@@ -162,14 +160,12 @@ def _assert_submit_argv_safe(plan: Any, cluster: str, field: str, value: str) ->
     if cluster == "abci2":         # ABCI 2.0 puts the group on the command line: -g GROUP
         group = argv[argv.index("-g") + 1]
         assert group == plan.spec.group and not group.startswith("-"), argv
-    if field == "group" and cluster == "abci2":
-        assert value in argv and not value.startswith("-")
 
 
 def _assert_runs_as_intended(script: str, field: str, value: str, sandbox: Path) -> None:
     run_dir = sandbox / "run"
-    for old in run_dir.iterdir():
-        subprocess.run(["rm", "-rf", str(old)], check=True)
+    shutil.rmtree(run_dir)
+    run_dir.mkdir()
     if field == "workdir":
         if value in ("", "~") or "/" in value or value in (".", ".."):
             return        # absolute or up-and-out folders are not created here

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..util import sqlitedb
-from ..util.sqlitedb import data_dir
+from ..util.paths import data_dir
 
 MIGRATIONS: Sequence[str] = (
     # 1: submitted jobs and what abcitrain last learnt about them

@@ -17,7 +17,7 @@ def spool_dir() -> Path:
     env = os.environ.get("ABCITRAIN_LOCAL_SPOOL")
     if env:
         return Path(env)
-    from ..util.sqlitedb import data_dir
+    from ..util.paths import data_dir
 
     return data_dir() / "local-spool"
 

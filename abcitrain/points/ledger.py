@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..util import sqlitedb
-from ..util.sqlitedb import data_dir
+from ..util.paths import data_dir
 from .tariffs import Quote, job_points, to_e4
 
 MIGRATIONS: Sequence[str] = (

@@ -1,23 +1,11 @@
-"""Where abcitrain keeps its state, and the one way it opens its SQLite files and migrates
-their schema."""
+"""The one way abcitrain opens its SQLite files and migrates their schema."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-
-
-def data_dir() -> Path:
-    """Where abcitrain keeps its state: $ABCITRAIN_DATA_DIR, else the user data folder."""
-    env = os.environ.get("ABCITRAIN_DATA_DIR")
-    if env:
-        return Path(env)
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("abcitrain"))
 
 
 @contextmanager
