@@ -152,5 +152,10 @@ class JobStatus:
     exit_code: int | None = None
     elapsed_s: int | None = None
     detail: str = ""
-    #: Seconds each array task (or the one job) ran, from accounting, for charging.
+    #: Seconds each array task (or the one job) ran, for charging. A task that started is
+    #: listed even when it ran 0 s (it is charged the site's minimum); one that never
+    #: started (deleted while queued) is left out.
     task_elapsed: tuple[float, ...] = ()
+    #: True when ``task_elapsed`` is the scheduler's final word (its accounting record, or
+    #: PBS's job history): the job can be settled in the ledger, at zero if nothing ran.
+    final_usage: bool = False

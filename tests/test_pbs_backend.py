@@ -58,7 +58,7 @@ def test_a_finished_job_missing_from_qstat_without_x_is_not_reported_done() -> N
     got = PBS.parse_status(Output(sample("qstat-f-F-json-finished-no-x-stdout.json"),
                                   sample("qstat-error-job-finished.txt"), 35), ["5487654"])
     assert got == {}
-    assert PBS.status_argv(["1.pbs1"])[:3] == ["qstat", "-x", "-f"]   # we always ask with -x
+    assert PBS.status_argv(["1.pbs1"])[:2] == ["qstat", "-x"]   # we always ask with -x
 
 
 @pytest.mark.parametrize(("exit_status", "cancelled", "state"), [
@@ -133,7 +133,7 @@ def test_submit_and_follow_through_the_service(tmp_path: Path) -> None:
     tr.answers["qstat"] = RunResult(("qstat",), 0, json.dumps(data), "")
     [rec] = service.refresh(store.recent(), store, tr)
     assert rec.state == "RUNNING"
-    assert tr.ran[-1] == ["qstat", "-x", "-f", "-F", "json", "1234.pbs1"]
+    assert tr.ran[-1] == ["qstat", "-x", "-t", "-f", "-F", "json", "1234.pbs1"]
     [charge] = Ledger().rows()
     assert charge["estimate_e4"] == 30 * 10000            # 2 x rt_HF x 2 h x 7.5 points/h
     # finished: the same record with job_state F and resources_used as PBS reports them

@@ -32,6 +32,12 @@ class Backend(ABC):
     template: str
     #: Patterns of scheduler messages and what they mean, checked in order.
     explanations: Sequence[tuple[str, str]] = ()
+    #: True when the status query answers for finished jobs too (PBS's ``qstat -x``): an id
+    #: missing from its answer was dropped, and is worth asking for again.
+    status_covers_finished: bool = False
+    #: True when accounting keeps no record of a job deleted before it started (Grid
+    #: Engine): such a job, cancelled by abcitrain, is settled at zero instead of waiting.
+    unstarted_leave_no_record: bool = False
 
     @abstractmethod
     def header_directives(self, spec: JobSpec, profile: ClusterProfile) -> list[str]:
@@ -99,6 +105,40 @@ def aggregate(states: Sequence[JobState]) -> JobState:
         if candidate in states:
             return candidate
     return JobState.COMPLETED
+
+
+@dataclass(frozen=True)
+class TaskEnd:
+    """One array task as the scheduler recorded it."""
+
+    index: str
+    state: JobState
+    exit_code: int | None = None
+
+
+def task_failures(tasks: Sequence[TaskEnd]) -> str:
+    """Which tasks of an array did not complete, in words ("" when all did or none ended):
+    a failed task makes the array FAILED, and the user needs to know which one."""
+    bad = [t for t in tasks if t.state.terminal and t.state is not JobState.COMPLETED]
+    if not bad:
+        return ""
+    ordered = sorted(bad, key=lambda t: (int(t.index) if t.index.isdigit() else 0, t.index))
+    shown = [f"{t.index} {t.state.value}" + (f" (exit {t.exit_code})"
+                                              if t.exit_code not in (None, 0) else "")
+             for t in ordered[:20]]
+    more = f", and {len(ordered) - 20} more" if len(ordered) > 20 else ""
+    return (f"{len(bad)} of {len(tasks)} tasks did not complete: task "
+            f"{', '.join(shown)}{more}")
+
+
+def first_failure_exit(tasks: Sequence[TaskEnd]) -> int | None:
+    """An array's exit code: the lowest-index failing task's non-zero exit code, 0 when
+    every task exited 0, None when no task reported one."""
+    codes = sorted(((int(t.index) if t.index.isdigit() else 0), t.exit_code) for t in tasks
+                   if t.exit_code is not None)
+    if not codes:
+        return None
+    return next((code for _, code in codes if code != 0), 0)
 
 
 def map_state(table: Mapping[str, JobState], raw: str, warn: list[str]) -> JobState:

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from ..model import JobSpec, JobState, JobStatus
-from .base import Backend, Output, map_state
+from .base import Backend, Output, TaskEnd, map_state, task_failures
 
 STATES = {s.value: s for s in JobState if s is not JobState.UNKNOWN}
 
@@ -61,10 +61,16 @@ class LocalBackend(Backend):
             row = json.loads(line)
             warn: list[str] = []
             state = map_state(STATES, str(row["state"]), warn)
+            tasks = [TaskEnd(str(t["index"]), map_state(STATES, str(t["state"]), warn),
+                             t.get("exit_code"))
+                     for t in row.get("tasks") or () if t.get("index") not in (None, "None")]
+            notes = [row.get("detail") or "", task_failures(tasks) if state.terminal else "",
+                     *warn]
             result[row["job_id"]] = JobStatus(
                 row["job_id"], state, str(row["state"]), exit_code=row.get("exit_code"),
-                elapsed_s=row.get("elapsed"), detail="; ".join([row.get("detail") or "", *warn])
-                .strip("; "), task_elapsed=tuple(row.get("task_elapsed") or ()))
+                elapsed_s=row.get("elapsed"), detail="; ".join(n for n in notes if n),
+                task_elapsed=tuple(row.get("task_elapsed") or ()),
+                final_usage=state.terminal)
         return {k: val for k, val in result.items() if k in job_ids}
 
     def accounting_argvs(self, job_ids: Sequence[str]) -> list[list[str]]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ..model import JobSpec, JobState, JobStatus
 from ..util.durations import format_slurm
-from .base import Backend, Output, aggregate, map_state
+from .base import Backend, Output, TaskEnd, aggregate, first_failure_exit, map_state, task_failures
 
 STATES = {
     "PENDING": JobState.PENDING, "CONFIGURING": JobState.PENDING,
@@ -22,6 +23,20 @@ STATES = {
     "PREEMPTED": JobState.CANCELLED,
     "TIMEOUT": JobState.TIMEOUT, "DEADLINE": JobState.TIMEOUT,
 }
+
+
+# sacct's Start of a job that never started (cancelled while pending)
+_NO_START = frozenset(("Unknown", "None", ""))
+
+
+@dataclass(frozen=True)
+class _AcctRow:
+    index: str            # the array task index ("" for a plain job; "[4-9]" for unsplit)
+    state: JobState
+    raw: str
+    exit_code: int | None
+    elapsed: int | None
+    ran: bool
 
 
 class SlurmBackend(Backend):
@@ -105,37 +120,47 @@ class SlurmBackend(Backend):
         return result
 
     def accounting_argvs(self, job_ids: Sequence[str]) -> list[list[str]]:
+        # Start tells a job that ran 0 s (charged the minimum) from one that never started
         return [["sacct", "--noheader", "--parsable2", "--allocations", "--duplicates",
-                 f"--jobs={','.join(job_ids)}", "--format=JobID,State,ExitCode,ElapsedRaw"]]
+                 f"--jobs={','.join(job_ids)}",
+                 "--format=JobID,State,ExitCode,ElapsedRaw,Start"]]
 
     def parse_accounting(self, outs: Sequence[Output], job_ids: Sequence[str],
                          cancelled: frozenset[str] = frozenset()) -> dict[str, JobStatus]:
         warn: list[str] = []
-        rows: dict[str, list[tuple[JobState, str, int | None, int | None]]] = {}
+        rows: dict[str, list[_AcctRow]] = {}
         for out in outs:
             for line in out.stdout.splitlines():
                 parts = line.strip().split("|")
                 if len(parts) < 4:
                     continue
-                base = parts[0].split("_")[0]
+                base, _, index = parts[0].partition("_")
                 raw = parts[1].split()[0] if parts[1] else ""   # "CANCELLED by 0"
                 code = parts[2].split(":")[0]
-                rows.setdefault(base, []).append((
-                    map_state(STATES, raw, warn), raw,
-                    int(code) if code.isdigit() else None,
-                    int(parts[3]) if parts[3].isdigit() else None))
+                began = parts[4] if len(parts) > 4 else None
+                elapsed = int(parts[3]) if parts[3].isdigit() else None
+                ran = (began not in _NO_START) if began is not None else bool(elapsed)
+                rows.setdefault(base, []).append(_AcctRow(
+                    index, map_state(STATES, raw, warn), raw,
+                    int(code) if code.isdigit() else None, elapsed, ran))
         result = {}
         for job_id in job_ids:
-            if job_id in rows:
-                got = rows[job_id]
-                codes = [r[2] for r in got if r[2] is not None]
-                elapsed = [r[3] for r in got if r[3] is not None]
-                result[job_id] = JobStatus(
-                    job_id, aggregate([r[0] for r in got]),
-                    ",".join(sorted({r[1] for r in got})),
-                    exit_code=max(codes) if codes else None,
-                    elapsed_s=max(elapsed) if elapsed else None, detail="; ".join(warn),
-                    task_elapsed=tuple(float(e) for e in elapsed))
+            if job_id not in rows:
+                continue
+            got = rows[job_id]
+            codes = [r.exit_code for r in got if r.exit_code is not None]
+            walls = [r.elapsed for r in got if r.elapsed is not None]
+            state = aggregate([r.state for r in got])
+            tasks = [TaskEnd(r.index, r.state, r.exit_code) for r in got if r.index]
+            detail = "; ".join(filter(None, [task_failures(tasks) if state.terminal else "",
+                                             *warn]))
+            result[job_id] = JobStatus(
+                job_id, state, ",".join(sorted({r.raw for r in got})),
+                exit_code=(first_failure_exit(tasks) if tasks else max(codes)) if codes
+                else None,
+                elapsed_s=max(walls) if walls else None, detail=detail,
+                task_elapsed=tuple(float(r.elapsed or 0) for r in got if r.ran),
+                final_usage=all(r.state.terminal for r in got))
         return result
 
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:

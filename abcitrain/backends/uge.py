@@ -12,7 +12,15 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from ..model import JobSpec, JobState, JobStatus
 from ..util.durations import format_hms
-from .base import Backend, Output, aggregate, map_state
+from .base import (
+    Backend,
+    Output,
+    TaskEnd,
+    aggregate,
+    first_failure_exit,
+    map_state,
+    task_failures,
+)
 
 # Every state code qstat(1) documents, as printed in the <state> element.
 STATES = {
@@ -43,6 +51,7 @@ class GridEngineBackend(Backend):
     name = "uge"
     directive_prefix = "#$"
     template = "uge.sh.j2"
+    unstarted_leave_no_record = True
     explanations = (
         (r"SIM4403", "your group has fewer points left than this job's maximum charge "
          "(walltime x nodes x rate); check `show_point`, shorten the walltime or use fewer "
@@ -144,30 +153,36 @@ class GridEngineBackend(Backend):
             recs = records.get(job_id)
             if not recs:
                 continue
-            states, codes, walls = [], [], []
-            per_task: dict[str, float] = {}
+            # one record per task (a rescheduled task has several: its last one counts)
+            per_task: dict[str, dict[str, str]] = {}
             for rec in recs:
-                wall = wallclock_s(rec)
-                task = rec.get("taskid", "undefined")
-                per_task[task] = max(per_task.get(task, 0.0), wall)   # one value per task
+                per_task[rec.get("taskid", "undefined")] = rec
+            tasks, ran = [], []
+            for task, rec in per_task.items():
                 failed = rec.get("failed", "0").split(":")[0].strip()
-                code = rec.get("exit_status", "0").split()[0]
-                codes.append(int(code) if code.lstrip("-").isdigit() else 0)
-                walls.append(int(wall))
+                code_text = rec.get("exit_status", "0").split()[0]
+                code = int(code_text) if code_text.lstrip("-").isdigit() else 0
                 deleted = rec.get("deleted_by", "NONE") not in ("NONE", "")
                 if failed in FAILED_TIMEOUT:
-                    states.append(JobState.TIMEOUT)
+                    state = JobState.TIMEOUT
                 elif deleted or (job_id in cancelled and (failed in FAILED_DELETED
-                                                          or codes[-1] != 0)):
-                    states.append(JobState.CANCELLED)
-                elif failed != "0" or codes[-1] != 0:
-                    states.append(JobState.FAILED)
+                                                          or code != 0)):
+                    state = JobState.CANCELLED
+                elif failed != "0" or code != 0:
+                    state = JobState.FAILED
                 else:
-                    states.append(JobState.COMPLETED)
+                    state = JobState.COMPLETED
+                tasks.append(TaskEnd("" if task == "undefined" else task, state, code))
+                if rec.get("start_time", "-/-").strip() not in ("-/-", ""):
+                    ran.append(wallclock_s(rec))      # "-/-": the task never started
+            state = aggregate([t.state for t in tasks])
+            array = [t for t in tasks if t.index]
             raw = ",".join(sorted({r.get("failed", "0") for r in recs}))
-            result[job_id] = JobStatus(job_id, aggregate(states), f"failed={raw}",
-                                       exit_code=max(codes), elapsed_s=max(walls),
-                                       task_elapsed=tuple(per_task.values()))
+            result[job_id] = JobStatus(
+                job_id, state, f"failed={raw}",
+                exit_code=first_failure_exit(array) if array else tasks[0].exit_code,
+                elapsed_s=int(max(ran)) if ran else 0, detail=task_failures(array),
+                task_elapsed=tuple(ran), final_usage=True)
         return result
 
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:

@@ -116,7 +116,11 @@ def points_sync(cluster: str, from_file: Path | None) -> None:
 @click.option("--format", "fmt", type=click.Choice(["sacct", "qacct"]), required=True)
 @click.option("--cluster", required=True, help="The cluster profile that prices the records.")
 def points_import(accounting: Any, fmt: str, cluster: str) -> None:
-    """Import accounting records (sacct --parsable2 or qacct -j output) into the ledger."""
+    """Import accounting records (sacct --parsable2 or qacct -j output) into the ledger.
+
+    For sacct, ask for --format=JobID,User,Account,Partition,NNodes,Submit,Start,ElapsedRaw,
+    State: Start tells a job that ran under a second (charged the minimum) from one that
+    never ran (charged nothing)."""
     from ..errors import InputError, Problem
     from ..points.accounting import import_accounting
     from ..points.ledger import Ledger

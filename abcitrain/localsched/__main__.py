@@ -111,7 +111,10 @@ def stat(job_ids: list[str]) -> list[dict[str, object]]:
             elapsed = int((st.get("ended") or time.time()) - st["started"])
         rows.append({"job_id": job_id, "state": st.get("state"), "exit_code":
                      st.get("exit_code"), "elapsed": elapsed, "detail": st.get("detail", ""),
-                     "task_elapsed": [t.get("elapsed", 0) for t in st.get("tasks", {}).values()]})
+                     "task_elapsed": [t.get("elapsed", 0) for t in st.get("tasks", {}).values()],
+                     "tasks": [{"index": index, "state": t.get("state"),
+                                "exit_code": t.get("exit_code")}
+                               for index, t in st.get("tasks", {}).items()]})
     return rows
 
 

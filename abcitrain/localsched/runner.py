@@ -125,6 +125,7 @@ class Runner:
         outcome.update(state=state, exit_code=code if code >= 0 else 128 - code,
                        elapsed=round(time.time() - start, 3))
         if state == "CANCELLED":
+            self.state["tasks"][str(task)] = outcome     # it ran: its time is charged
             raise _Cancelled
         return outcome
 

@@ -37,7 +37,10 @@ class ImportResult:
 
 
 # A record: (ref, user, group, resource, units, submitted ISO 8601, elapsed s, state).
-# Plain tuples: a million of them are built per import.
+# Plain tuples: a million of them are built per import. A job that never started (deleted
+# while queued) has elapsed NEVER_STARTED and is charged nothing; one that started is charged
+# at least the site's minimum, even when it ran 0 s.
+NEVER_STARTED = -1
 _Record = tuple[str, str, str, str, int, str, "int | float", str]
 
 
@@ -63,6 +66,9 @@ def sacct_records(lines: Iterable[str], profile: ClusterProfile,
                          f"--parsable2 --format={','.join(need)}")
     # column positions as locals: this loop runs once per record, a million times
     job, usr, acc, part, nn, sub, ela, st = (header.index(name) for name in need)
+    # Start (optional) tells a job that ran 0 s from one that never ran; without it, a
+    # 0 s record is taken as never started
+    start = header.index("Start") if "Start" in header else None
     width = len(header)
     types = _partition_types(profile)
     days: set[str] = set()
@@ -82,12 +88,15 @@ def sacct_records(lines: Iterable[str], profile: ClusterProfile,
             if day not in days:
                 dt.date.fromisoformat(day)          # refuse a malformed date, once per day
                 days.add(day)
+            elapsed = int(f[ela] or 0)
+            ran = f[start] not in _NO_START if start is not None else elapsed > 0
             yield (f[job], f[usr], f[acc], resource, int(f[nn]), submitted,
-                   int(f[ela] or 0), f[st].split(" ", 1)[0])
+                   elapsed if ran else NEVER_STARTED, f[st].split(" ", 1)[0])
         except ValueError:
             result.skip("unreadable field")
 
 
+_NO_START = frozenset(("Unknown", "None", ""))
 _QACCT_TIME = re.compile(r"(\d\d)/(\d\d)/(\d{4}) (\d\d:\d\d:\d\d(?:\.\d+)?)")
 
 
@@ -127,6 +136,8 @@ def _qacct_one(rec: dict[str, str], profile: ClusterProfile,
     submitted = f"{m[3]}-{m[1]}-{m[2]}T{m[4]}"   # qacct prints MM/DD/YYYY
     group = rec.get("project") or rec.get("account") or ""
     failed = rec.get("failed", "0").split()[0]
+    if rec.get("start_time", "-/-").strip() in ("-/-", ""):
+        elapsed = NEVER_STARTED                 # qacct's mark of a job that never started
     yield (ref, rec.get("owner", ""), group.strip(), resource, count, submitted, elapsed,
            "COMPLETED" if failed == "0" else "FAILED")
 
@@ -151,7 +162,10 @@ def import_accounting(stream: IO[str], fmt: str, profile: ClusterProfile,
                 q.service, str(q.type_rate), str(q.service_coeff), str(q.minimum_s),
                 q.type_from.isoformat()))
         formula, (service, *texts) = cached
-        actual = formula(units, elapsed) if elapsed > 0 else 0
+        if elapsed == NEVER_STARTED:
+            actual, elapsed = 0, 0
+        else:
+            actual = formula(units, elapsed)
         # columns in ledger.INSERT_COLUMNS order
         batch.append((profile.name, ref, "job", group, user, "", submitted, service, resource,
                       units, 1, int(elapsed), *texts, actual, source_name, actual, elapsed,

@@ -157,15 +157,17 @@ class Ledger:
 
     def settle(self, cluster: str, ref: str, state: str,
                task_elapsed: Sequence[float]) -> Decimal | None:
-        """Set a job's actual charge from accounting (once; later calls change nothing)."""
+        """Set a job's actual charge from accounting (once; later calls change nothing).
+
+        ``task_elapsed`` lists every task that started, each charged at least the site's
+        minimum even when it ran 0 s; an empty list (nothing ran) settles at zero."""
         with self._tx() as conn:
             row = conn.execute("SELECT * FROM charges WHERE cluster=? AND ref=? AND kind='job'",
                                (cluster, ref)).fetchone()
             if row is None or row["actual_e4"] is not None:
                 return None
             q = _quote_of(row)
-            started = [e for e in task_elapsed if e > 0]
-            actual = sum((job_points(q, row["units"], e) for e in started), Decimal(0))
+            actual = sum((job_points(q, row["units"], e) for e in task_elapsed), Decimal(0))
             conn.execute("UPDATE charges SET actual_e4=?, elapsed_s=?, state=?, settled_at=?"
                          " WHERE cluster=? AND ref=? AND kind='job'",
                          (to_e4(actual), sum(task_elapsed), state, now_iso(), cluster, ref))

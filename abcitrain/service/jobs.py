@@ -189,9 +189,10 @@ def refresh(records: Sequence[JobRecord], store: JobStore,
         cancelled = frozenset(r.job_id for r in recs if r.cancel_requested)
         statuses = _query_queue(backend, tr, ids, cancelled)
         missing = [i for i in ids if i not in statuses]
-        # Jobs the queue says have ended still lack an exit code and elapsed time there.
+        # Jobs the queue says have ended may lack their exit code and usage there (Slurm's
+        # squeue): accounting has the final record.
         ended = [i for i in ids if i in statuses and statuses[i].state.terminal
-                 and statuses[i].exit_code is None]
+                 and not statuses[i].final_usage]
         if missing or ended:
             accounted = _query_accounting(backend, tr, missing + ended, cancelled)
             statuses.update({i: st for i, st in accounted.items()
@@ -200,21 +201,31 @@ def refresh(records: Sequence[JobRecord], store: JobStore,
             st = statuses[job_id]
             store.update_state(cluster, job_id, st.state.value, st.exit_code, st.elapsed_s,
                                st.detail)
-            if ledger is not None and st.state.terminal:
-                elapsed = st.task_elapsed or ((float(st.elapsed_s),) if st.elapsed_s is not None
-                                              else ())
-                if elapsed or st.state is JobState.CANCELLED:
-                    ledger.settle(cluster, job_id, st.state.value, elapsed)
+            if ledger is not None and st.state.terminal and st.final_usage:
+                ledger.settle(cluster, job_id, st.state.value, st.task_elapsed)
     return [store.get(r.cluster, r.job_id) or r for r in records]
 
 
 def _query_queue(backend: Backend, tr: Transport, ids: Sequence[str],
                  cancelled: frozenset[str]) -> dict[str, JobStatus]:
-    result = tr.run(backend.status_argv(ids))
-    if result.returncode != 0 and not _MISSING_IDS.search(result.stderr):
-        raise refusal(backend, result)
-    return backend.parse_status(Output(result.stdout, result.stderr, result.returncode), ids,
-                                cancelled)
+    """One status query for all ``ids``. Where that query answers for finished jobs too
+    (PBS's ``qstat -x``), ids missing from a batched answer are asked for again before they
+    are called unknown: one OpenPBS version answers only the first of several ids, rc 0."""
+    found: dict[str, JobStatus] = {}
+    asking = list(ids)
+    while asking:
+        result = tr.run(backend.status_argv(asking))
+        if result.returncode != 0 and not _MISSING_IDS.search(result.stderr):
+            raise refusal(backend, result)
+        got = backend.parse_status(Output(result.stdout, result.stderr, result.returncode),
+                                   asking, cancelled)
+        found.update(got)
+        left = [i for i in asking if i not in got]
+        # stop when nothing is missing, or when asking again taught nothing new
+        if not backend.status_covers_finished or not got or len(left) == len(asking):
+            break
+        asking = left
+    return found
 
 
 def _query_accounting(backend: Backend, tr: Transport, ids: Sequence[str],
@@ -228,7 +239,11 @@ def _query_accounting(backend: Backend, tr: Transport, ids: Sequence[str],
     found = backend.parse_accounting(outs, ids, cancelled)
     why = "; ".join(dict.fromkeys(complaints))
     for job_id in ids:
-        if job_id not in found:
+        if job_id not in found and job_id in cancelled and backend.unstarted_leave_no_record:
+            # Grid Engine writes no accounting record for a job deleted while it waited
+            found[job_id] = JobStatus(job_id, JobState.CANCELLED, "", detail=(
+                "cancelled before it started (no accounting record)"), final_usage=True)
+        elif job_id not in found:
             # Never "done" on absence alone: accounting may lag, or be switched off.
             found[job_id] = JobStatus(job_id, JobState.UNKNOWN, "", detail=(
                 "not in the queue and not (yet) in accounting" + (f": {why}" if why else "")))

@@ -1,0 +1,257 @@
+"""PBS Professional as a LIVE OpenPBS server answered abcitrain's own jobs.
+
+PBS cannot be installed on this machine. Every answer here is a capture from a real OpenPBS
+23.06 server (tests/data/samples/openpbs/, SOURCES.md says which command printed each file);
+the transport that runs commands is swapped for one that replays them. Where a test changes
+a capture (one subjob's exit status), the change is written out next to it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import DATA, cli
+
+from abcitrain.backends.base import Output
+from abcitrain.backends.pbs import PbsBackend
+from abcitrain.batch.render import plan_job
+from abcitrain.batch.spec import parse_spec
+from abcitrain.batch.store import JobStore
+from abcitrain.model import JobState
+from abcitrain.points.ledger import Ledger
+from abcitrain.points.tariffs import job_points, quote
+from abcitrain.profiles import load_profile
+from abcitrain.service import jobs as service
+from abcitrain.transport import RunResult
+
+LIVE = DATA / "samples" / "openpbs"
+PBS = PbsBackend()
+
+
+def live(name: str) -> str:
+    return (LIVE / name).read_text()
+
+
+def status(name: str, *ids: str, cancelled: Sequence[str] = ()) -> dict[str, Any]:
+    return PBS.parse_status(Output(live(name), "", 0), list(ids), frozenset(cancelled))
+
+
+# -- states as PBS records them ------------------------------------------------------------
+
+def test_finished_failed_and_walltime_killed_jobs() -> None:
+    done = status("a.json", "4.vm")["4.vm"]
+    assert (done.state, done.exit_code) == (JobState.COMPLETED, 0)
+    failed = status("b.json", "5.vm")["5.vm"]
+    assert (failed.state, failed.exit_code) == (JobState.FAILED, 3)
+    killed = status("f.json", "13.vm")["13.vm"]
+    assert (killed.state, killed.exit_code) == (JobState.TIMEOUT, -29)
+    assert "exceeded resource walltime" in killed.detail
+
+
+def test_a_cancelled_job_is_cancelled_even_when_it_exited_0() -> None:
+    # e.json: qdel of a running job; PBS recorded substate 91 "terminated by user1" with
+    # Exit_status 0 (the job's shell ended cleanly on SIGTERM)
+    got = status("e.json", "12.vm")["12.vm"]
+    assert got.state is JobState.CANCELLED and got.exit_code == 0
+    assert "terminated by user1" in got.detail
+    assert got.task_elapsed == (1.0,) and got.final_usage       # it ran: its second is charged
+
+
+def test_a_job_pbs_deleted_after_its_dependency_failed_is_cancelled_and_never_ran() -> None:
+    # multi.json holds job 11: state F, substate 92, NO Exit_status, depend afterok:10.vm
+    got = status("multi.json", "11.vm")["11.vm"]
+    assert got.state is JobState.CANCELLED
+    assert "afterok:10.vm" in got.detail and "can no longer be met" in got.detail
+    assert got.task_elapsed == () and got.final_usage            # settled at zero
+
+
+def test_an_unknown_id_is_left_out_not_done() -> None:
+    assert PBS.parse_status(Output(live("unk.json"), live("unk.err"), 153), ["999.vm"]) == {}
+
+
+# -- arrays ----------------------------------------------------------------------------------
+
+def test_an_array_is_read_from_its_subjobs() -> None:
+    assert PBS.status_argv(["6[].vm"]) == ["qstat", "-x", "-t", "-f", "-F", "json", "6[].vm"]
+    got = status("c-t.json", "6[].vm")["6[].vm"]
+    assert got.state is JobState.COMPLETED and got.exit_code == 0
+    assert got.task_elapsed == (5.0, 5.0, 5.0) and got.final_usage
+
+
+def failed_task_capture() -> str:
+    """c-t.json with subjob 1 changed to how PBS records a task that exited 3 (b.json:
+    substate 93, Exit_status 3). The parent keeps Exit_status 0, as PBS left it: it copies
+    the exit status of whichever subjob changed state last."""
+    data = json.loads(live("c-t.json"))
+    data["Jobs"]["6[1].vm"].update(substate=93, Exit_status=3)
+    assert data["Jobs"]["6[].vm"]["Exit_status"] == 0
+    return json.dumps(data)
+
+
+def test_an_array_with_one_failed_task_is_failed_and_says_which() -> None:
+    got = PBS.parse_status(Output(failed_task_capture(), "", 0), ["6[].vm"])["6[].vm"]
+    assert got.state is JobState.FAILED and got.exit_code == 3
+    assert "1 of 3 tasks did not complete: task 1 FAILED (exit 3)" in got.detail
+
+
+def test_the_array_parent_alone_is_not_taken_for_the_outcome() -> None:
+    # c.json: asked without -t, PBS shows the parent only, Exit_status 0 whatever the tasks did
+    got = status("c.json", "6[].vm")["6[].vm"]
+    assert got.state is JobState.UNKNOWN and not got.final_usage
+    assert "none of the array's tasks" in got.detail
+
+
+def test_an_array_still_running_is_running_and_not_final() -> None:
+    data = json.loads(live("c-t.json"))
+    data["Jobs"]["6[].vm"]["job_state"] = "B"                      # PBS: array has begun
+    data["Jobs"]["6[3].vm"].update(job_state="R", substate=42)      # task 3 still running
+    del data["Jobs"]["6[3].vm"]["Exit_status"]
+    got = PBS.parse_status(Output(json.dumps(data), "", 0), ["6[].vm"])["6[].vm"]
+    assert got.state is JobState.RUNNING and not got.final_usage
+
+
+# -- through the service: status, ledger, re-asking ------------------------------------------
+
+class Sequenced:
+    """Answers each command with a function of its argv; records every call."""
+
+    def __init__(self, answer: Callable[[list[str]], RunResult]) -> None:
+        self.answer = answer
+        self.calls: list[list[str]] = []
+        self.files: dict[str, str] = {}
+
+    def run(self, argv: Sequence[str], cwd: str | None = None,
+            timeout: float | None = None) -> RunResult:
+        self.calls.append(list(argv))
+        return self.answer(list(argv))
+
+    def write_text(self, path: str, text: str, mode: int = 0o644) -> None:
+        self.files[path] = text
+
+    def read_text(self, path: str) -> str:
+        return self.files[path]
+
+
+def qstat_answer(by_id: dict[str, str]) -> Callable[[list[str]], RunResult]:
+    """qsub prints the next id; qstat answers with the capture of the FIRST id it is given
+    (what the OpenPBS build behind multi.json did with several ids)."""
+    ids = iter(by_id)
+
+    def answer(argv: list[str]) -> RunResult:
+        if argv[0] == "qsub":
+            return RunResult(tuple(argv), 0, next(ids) + "\n", "")
+        assert argv[0] == "qstat", argv
+        return RunResult(tuple(argv), 0, by_id[argv[6]], "")    # qstat -x -t -f -F json ID..
+    return answer
+
+
+ABCI3 = {"cluster": "abci3", "resource": "rt_HF", "walltime": "0:05:00", "group": "gaa50000",
+         "command": ["true"]}
+
+
+def submit(tr: Sequenced, store: JobStore, tmp_path: Path, name: str,
+           **more: Any) -> str:
+    plan = plan_job(*parse_spec({**ABCI3, "name": name, **more}))
+    job_id = service.submit(plan, store, tr, submit_dir=str(tmp_path)).job_id
+    assert job_id is not None
+    return job_id
+
+
+def rate_for(seconds: float, units: int = 1) -> Decimal:
+    """ABCI's formula at the abci3 profile's rt_HF spot price, one node."""
+    import datetime as dt
+    q = quote(load_profile("abci3"), "rt_HF", "spot", dt.date.today())
+    return job_points(q, units, seconds)
+
+
+def test_missing_ids_are_asked_for_again_and_every_job_is_settled(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.db")
+    tr = Sequenced(qstat_answer({"10.vm": live("d-depend.json"), "11.vm": live("multi.json")}))
+    first = submit(tr, store, tmp_path, "firstbad")
+    second = submit(tr, store, tmp_path, "afterbad", depends_on=[first])
+    got = {r.job_id: r for r in service.refresh(store.recent(), store, tr)}
+    qstats = [c for c in tr.calls if c[0] == "qstat"]
+    # the batched query answered for its first id only: the other was asked for once more
+    assert len(qstats) == 2 and sorted(qstats[0][6:]) == ["10.vm", "11.vm"]
+    assert qstats[1][6:] == [qstats[0][7]]
+    assert got[first].state == "FAILED" and got[first].exit_code == 5
+    assert got[second].state == "CANCELLED" and "afterok:10.vm" in got[second].detail
+    ledger = {r["ref"]: r for r in Ledger().rows()}
+    assert Decimal(ledger[first]["actual_e4"]) / 10000 == rate_for(1)
+    assert ledger[second]["actual_e4"] == 0 and ledger[second]["state"] == "CANCELLED"
+    # both are final: another status asks nothing
+    before = len(tr.calls)
+    service.refresh(store.recent(), store, tr)
+    assert len(tr.calls) == before
+
+
+def test_one_query_when_nothing_is_missing(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.db")
+    tr = Sequenced(qstat_answer({"4.vm": live("a.json")}))
+    submit(tr, store, tmp_path, "hello")
+    service.refresh(store.recent(), store, tr)
+    assert [c[0] for c in tr.calls] == ["qsub", "qstat"]
+
+
+def test_a_job_shorter_than_a_second_is_charged_the_minimum(tmp_path: Path) -> None:
+    # a.json: the job ran (stime, exec_host) and PBS recorded walltime 00:00:00
+    store = JobStore(tmp_path / "jobs.db")
+    tr = Sequenced(qstat_answer({"4.vm": live("a.json")}))
+    job = submit(tr, store, tmp_path, "hello")
+    service.refresh(store.recent(), store, tr)
+    [row] = Ledger().rows()
+    assert row["ref"] == job and row["elapsed_s"] == 0
+    # 7.5 points/h x 1.8 s / 3600 = 0.00375 -> 0.0038 (half-up at the 4th decimal)
+    assert row["actual_e4"] == 38 == int(rate_for(1.8) * 10000)
+
+
+def test_an_array_is_settled_from_its_subjobs(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.db")
+    tr = Sequenced(qstat_answer({"6[].vm": failed_task_capture()}))
+    job = submit(tr, store, tmp_path, "arr", array="1-3")
+    [rec] = service.refresh(store.recent(), store, tr)
+    assert rec.state == "FAILED" and "task 1 FAILED (exit 3)" in rec.detail
+    [row] = Ledger().rows()
+    assert row["ref"] == job and row["tasks"] == 3
+    assert Decimal(row["actual_e4"]) / 10000 == 3 * rate_for(5)     # three tasks of 5 s
+    [group] = json.loads(cli("points", "--no-refresh", "--json").output)["groups"]
+    assert Decimal(group["pending_estimates"]) == 0 and \
+        Decimal(group["settled"]) == 3 * rate_for(5)
+
+
+def test_a_walltime_overrun_is_charged_what_pbs_recorded(tmp_path: Path) -> None:
+    # f.json: walltime 10 s, the mom let it run 39 s; the ledger keeps the real figure
+    store = JobStore(tmp_path / "jobs.db")
+    tr = Sequenced(qstat_answer({"13.vm": live("f.json")}))
+    submit(tr, store, tmp_path, "wall", walltime=10)
+    service.refresh(store.recent(), store, tr)
+    [row] = Ledger().rows()
+    assert row["elapsed_s"] == 39 and row["state"] == "TIMEOUT"
+    assert row["actual_e4"] > row["estimate_e4"]
+    assert Decimal(row["actual_e4"]) / 10000 == rate_for(39)
+
+
+def test_cancel_then_status_through_the_cli_reports_cancelled(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.db")
+    capture = copy.deepcopy(json.loads(live("e.json")))
+    tr = Sequenced(qstat_answer({"12.vm": json.dumps(capture)}))
+    job = submit(tr, store, tmp_path, "long", walltime="0:15:00")
+    [rec] = service.refresh(store.recent(), store, tr)
+    assert rec.state == "CANCELLED"
+    [row] = Ledger().rows()
+    assert row["ref"] == job and Decimal(row["actual_e4"]) / 10000 == rate_for(1.8)
+
+
+@pytest.mark.parametrize("name", ["a.json", "b.json", "e.json", "f.json", "multi.json",
+                                  "d-depend.json", "c-t.json"])
+def test_every_finished_capture_is_final(name: str) -> None:
+    jobs = json.loads(live(name))["Jobs"]
+    top = [k for k, r in jobs.items() if not r.get("array_id")]
+    for job_id, st in PBS.parse_status(Output(live(name), "", 0), top).items():
+        assert st.state.terminal and st.final_usage, (job_id, st)
