@@ -84,6 +84,13 @@ class ArrayRange:
         """Number of tasks in the array."""
         return (self.end - self.start) // self.step + 1
 
+    @classmethod
+    def parse(cls, text: str) -> ArrayRange:
+        """Read ``str(ArrayRange)`` back ("1-10" or "1-10:2")."""
+        span, _, step = text.partition(":")
+        start, _, end = span.partition("-")
+        return cls(int(start), int(end), int(step or 1))
+
     def indices(self) -> range:
         """The task indices, in order."""
         return range(self.start, self.end + 1, self.step)
@@ -159,3 +166,5 @@ class JobStatus:
     #: True when ``task_elapsed`` is the scheduler's final word (its accounting record, or
     #: PBS's job history): the job can be settled in the ledger, at zero if nothing ran.
     final_usage: bool = False
+    #: How many array tasks the answer covers (0 for a plain job).
+    tasks_seen: int = 0

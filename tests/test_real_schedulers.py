@@ -42,7 +42,9 @@ def _spec(tmp_path: Path, cluster: str, name: str, **fields: Any) -> str:
 
 
 def _submit(spec: str) -> str:
-    return cli("submit", spec).output.split()[3]
+    # "submitted CLUSTER job ID (NAME)", after any warnings
+    out = cli("submit", spec).output
+    return next(line.split()[3] for line in out.splitlines() if line.startswith("submitted "))
 
 
 def _row(job_id: str) -> dict[str, Any]:
@@ -93,10 +95,53 @@ def test_dependency_starts_after_the_first_job(cluster: str, tmp_path: Path) -> 
 
 def test_cancel(cluster: str, tmp_path: Path) -> None:
     job = _submit(_spec(tmp_path, cluster, "sleeper", command=["sleep", "120"]))
+    waiting = _submit(_spec(tmp_path, cluster, "waiting", depends_on=[job]))
     wait_for(lambda: _row(job)["state"] == "RUNNING", 60, "job to start")
+    cli("cancel", waiting)                       # still waiting on its dependency
     cli("cancel", job)
     row: Any = wait_for(lambda: _ended(job), 90, "cancelled job")
     assert row["state"] == "CANCELLED", row
+    row = wait_for(lambda: _ended(waiting), 90, "cancelled waiting job")
+    assert row["state"] == "CANCELLED", row
+    charges = {r["ref"]: r for r in Ledger().rows()}
+    # the running job is charged the seconds it ran; the one that never started, nothing
+    assert charges[job]["actual_e4"] is not None and charges[job]["actual_e4"] > 0
+    assert charges[waiting]["actual_e4"] == 0, charges[waiting]
+
+
+def _task_seconds(cluster: str, job: str) -> list[int]:
+    """Each array task's run time as the scheduler's accounting prints it, read here
+    without abcitrain's parsers."""
+    if cluster == "slurm-test":
+        out = subprocess.run(["sacct", "-n", "-P", "-X", "-j", job, "--format=ElapsedRaw"],
+                             capture_output=True, text=True, check=True).stdout
+        return [int(x) for x in out.split()]
+    out = subprocess.run(["qacct", "-j", job], capture_output=True, text=True,
+                         check=True).stdout
+    return [int(float(line.split()[1].rstrip("s"))) for line in out.splitlines()
+            if line.startswith("ru_wallclock")]
+
+
+def _points_e4(seconds: int, nodes: int = 1) -> int:
+    # ABCI's formula at the test profiles' 1.2 points/h, half-up to 4 decimals
+    exact = Fraction(12, 10) * nodes * max(Fraction(seconds), Fraction(18, 10)) / 3600
+    return math.floor(exact * 10000 + Fraction(1, 2))
+
+
+def test_array_with_a_failed_task_is_failed_and_every_task_is_charged(
+        cluster: str, tmp_path: Path) -> None:
+    job = _submit(_spec(tmp_path, cluster, "arrfail", array="1-3", command=[
+        "bash", "-c", '[ "$ABCITRAIN_ARRAY_INDEX" != 2 ] || exit 3']))
+    row: Any = wait_for(lambda: _ended(job), 120, "array to end")
+    assert row["state"] == "FAILED" and row["exit_code"] == 3, row
+    assert "1 of 3 tasks did not complete: task 2 FAILED (exit 3)" in row["detail"], row
+    seconds = wait_for(lambda: (lambda s: s if len(s) == 3 else None)(
+        _task_seconds(cluster, job)), 60, "three accounting records")
+    # the tasks run for well under the 1.8 s minimum, so each is charged the minimum
+    assert all(s < 1.8 for s in seconds), seconds
+    [charge] = [r for r in Ledger().rows() if r["ref"] == job]
+    assert charge["actual_e4"] == sum(_points_e4(s) for s in seconds) == 3 * 6, charge
+    assert charge["state"] == "FAILED"
 
 
 def test_walltime_kill_is_timeout_in_accounting(cluster: str, tmp_path: Path) -> None:

@@ -35,9 +35,10 @@ class Backend(ABC):
     #: True when the status query answers for finished jobs too (PBS's ``qstat -x``): an id
     #: missing from its answer was dropped, and is worth asking for again.
     status_covers_finished: bool = False
-    #: True when accounting keeps no record of a job deleted before it started (Grid
-    #: Engine): such a job, cancelled by abcitrain, is settled at zero instead of waiting.
-    unstarted_leave_no_record: bool = False
+    #: Where accounting keeps no record of a job deleted before it started (Grid Engine):
+    #: seconds after a cancel past which a missing record means the job never ran. Records
+    #: of jobs that did run arrive within the flush interval (Grid Engine: 15 s by default).
+    unstarted_unaccounted_after_s: float | None = None
 
     @abstractmethod
     def header_directives(self, spec: JobSpec, profile: ClusterProfile) -> list[str]:

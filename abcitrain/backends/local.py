@@ -70,7 +70,7 @@ class LocalBackend(Backend):
                 row["job_id"], state, str(row["state"]), exit_code=row.get("exit_code"),
                 elapsed_s=row.get("elapsed"), detail="; ".join(n for n in notes if n),
                 task_elapsed=tuple(row.get("task_elapsed") or ()),
-                final_usage=state.terminal)
+                final_usage=state.terminal, tasks_seen=len(tasks))
         return {k: val for k, val in result.items() if k in job_ids}
 
     def accounting_argvs(self, job_ids: Sequence[str]) -> list[list[str]]:

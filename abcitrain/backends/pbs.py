@@ -238,7 +238,7 @@ def _array_status(job_id: str, parent: dict[str, Any], subjobs: list[dict[str, A
     return JobStatus(job_id, state, raw, exit_code=first_failure_exit(tasks) if done else None,
                      elapsed_s=max(elapsed) if elapsed else None, detail=detail,
                      task_elapsed=tuple(e for _, st in ends for e in st.task_elapsed),
-                     final_usage=done)
+                     final_usage=done, tasks_seen=len(ends))
 
 
 def _dependency(depend: str) -> str:

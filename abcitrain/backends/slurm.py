@@ -25,8 +25,6 @@ STATES = {
 }
 
 
-# sacct's Start of a job that never started (cancelled while pending)
-_NO_START = frozenset(("Unknown", "None", ""))
 
 
 @dataclass(frozen=True)
@@ -120,10 +118,12 @@ class SlurmBackend(Backend):
         return result
 
     def accounting_argvs(self, job_ids: Sequence[str]) -> list[list[str]]:
-        # Start tells a job that ran 0 s (charged the minimum) from one that never started
+        # AllocCPUS tells a job that ran 0 s (charged the minimum) from one that never
+        # started: 0 for a job cancelled while pending (Start is no help: Slurm sets it to
+        # the cancel time)
         return [["sacct", "--noheader", "--parsable2", "--allocations", "--duplicates",
                  f"--jobs={','.join(job_ids)}",
-                 "--format=JobID,State,ExitCode,ElapsedRaw,Start"]]
+                 "--format=JobID,State,ExitCode,ElapsedRaw,AllocCPUS"]]
 
     def parse_accounting(self, outs: Sequence[Output], job_ids: Sequence[str],
                          cancelled: frozenset[str] = frozenset()) -> dict[str, JobStatus]:
@@ -137,9 +137,9 @@ class SlurmBackend(Backend):
                 base, _, index = parts[0].partition("_")
                 raw = parts[1].split()[0] if parts[1] else ""   # "CANCELLED by 0"
                 code = parts[2].split(":")[0]
-                began = parts[4] if len(parts) > 4 else None
+                cpus = parts[4] if len(parts) > 4 else None
                 elapsed = int(parts[3]) if parts[3].isdigit() else None
-                ran = (began not in _NO_START) if began is not None else bool(elapsed)
+                ran = cpus not in ("0", "") if cpus is not None else bool(elapsed)
                 rows.setdefault(base, []).append(_AcctRow(
                     index, map_state(STATES, raw, warn), raw,
                     int(code) if code.isdigit() else None, elapsed, ran))
@@ -160,7 +160,8 @@ class SlurmBackend(Backend):
                 else None,
                 elapsed_s=max(walls) if walls else None, detail=detail,
                 task_elapsed=tuple(float(r.elapsed or 0) for r in got if r.ran),
-                final_usage=all(r.state.terminal for r in got))
+                final_usage=all(r.state.terminal for r in got),
+                tasks_seen=sum(1 for t in tasks if t.index.isdigit()))
         return result
 
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:

@@ -51,7 +51,7 @@ class GridEngineBackend(Backend):
     name = "uge"
     directive_prefix = "#$"
     template = "uge.sh.j2"
-    unstarted_leave_no_record = True
+    unstarted_unaccounted_after_s = 30.0     # twice the default accounting_flush_time
     explanations = (
         (r"SIM4403", "your group has fewer points left than this job's maximum charge "
          "(walltime x nodes x rate); check `show_point`, shorten the walltime or use fewer "
@@ -182,7 +182,7 @@ class GridEngineBackend(Backend):
                 job_id, state, f"failed={raw}",
                 exit_code=first_failure_exit(array) if array else tasks[0].exit_code,
                 elapsed_s=int(max(ran)) if ran else 0, detail=task_failures(array),
-                task_elapsed=tuple(ran), final_usage=True)
+                task_elapsed=tuple(ran), final_usage=True, tasks_seen=len(array))
         return result
 
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:

@@ -43,6 +43,9 @@ MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX jobs_submitted ON jobs (submitted_at);
     """,
+    # 2: when the user cancelled (a job Grid Engine deleted before it started leaves no
+    # accounting record: only the time since the cancel tells it from a record still coming)
+    "ALTER TABLE jobs ADD COLUMN cancelled_at REAL",
 )
 
 
@@ -67,6 +70,8 @@ class JobRecord:
     spec: dict[str, Any]
     #: When abcitrain last learnt the job's state (seconds since the epoch).
     updated_at: float = 0.0
+    #: When the user first asked to cancel it (seconds since the epoch), if they did.
+    cancelled_at: float | None = None
 
 
 class JobStore:
@@ -113,8 +118,10 @@ class JobStore:
     def mark_cancel(self, cluster: str, job_id: str) -> None:
         """Remember that the user cancelled a job (accounting alone cannot always tell)."""
         with self.connect() as conn:
-            conn.execute("UPDATE jobs SET cancel_requested=1, updated_at=? WHERE cluster=? AND"
-                         " job_id=?", (time.time(), cluster, job_id))
+            now = time.time()
+            conn.execute("UPDATE jobs SET cancel_requested=1, updated_at=?,"
+                         " cancelled_at=COALESCE(cancelled_at, ?) WHERE cluster=? AND job_id=?",
+                         (now, now, cluster, job_id))
 
     def get(self, cluster: str, job_id: str) -> JobRecord | None:
         """One job by its key."""
@@ -155,4 +162,5 @@ def _record(row: sqlite3.Row) -> JobRecord:
         script_path=row["script_path"], output=row["output"], array_tasks=row["array_tasks"],
         state=row["state"], exit_code=row["exit_code"], elapsed_s=row["elapsed_s"],
         detail=row["detail"], cancel_requested=bool(row["cancel_requested"]),
-        spec=json.loads(row["spec_json"]), updated_at=row["updated_at"])
+        spec=json.loads(row["spec_json"]), updated_at=row["updated_at"],
+        cancelled_at=row["cancelled_at"])

@@ -66,9 +66,9 @@ def sacct_records(lines: Iterable[str], profile: ClusterProfile,
                          f"--parsable2 --format={','.join(need)}")
     # column positions as locals: this loop runs once per record, a million times
     job, usr, acc, part, nn, sub, ela, st = (header.index(name) for name in need)
-    # Start (optional) tells a job that ran 0 s from one that never ran; without it, a
-    # 0 s record is taken as never started
-    start = header.index("Start") if "Start" in header else None
+    # AllocCPUS (optional) tells a job that ran 0 s from one that never ran (0 CPUs: it
+    # was cancelled while pending); without it, a 0 s record is taken as never started
+    cpus = header.index("AllocCPUS") if "AllocCPUS" in header else None
     width = len(header)
     types = _partition_types(profile)
     days: set[str] = set()
@@ -89,14 +89,13 @@ def sacct_records(lines: Iterable[str], profile: ClusterProfile,
                 dt.date.fromisoformat(day)          # refuse a malformed date, once per day
                 days.add(day)
             elapsed = int(f[ela] or 0)
-            ran = f[start] not in _NO_START if start is not None else elapsed > 0
+            ran = f[cpus] not in ("0", "") if cpus is not None else elapsed > 0
             yield (f[job], f[usr], f[acc], resource, int(f[nn]), submitted,
                    elapsed if ran else NEVER_STARTED, f[st].split(" ", 1)[0])
         except ValueError:
             result.skip("unreadable field")
 
 
-_NO_START = frozenset(("Unknown", "None", ""))
 _QACCT_TIME = re.compile(r"(\d\d)/(\d\d)/(\d{4}) (\d\d:\d\d:\d\d(?:\.\d+)?)")
 
 

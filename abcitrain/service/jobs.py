@@ -21,7 +21,7 @@ from ..batch.render import JobPlan, plan_job
 from ..batch.spec import load_spec
 from ..batch.store import JobRecord, JobStore
 from ..errors import InputError, Problem, SchedulerError
-from ..model import JobState, JobStatus
+from ..model import ArrayRange, JobState, JobStatus
 from ..points.budget import guard, load_budgets
 from ..points.ledger import Charge, Ledger, now_iso
 from ..points.tariffs import Quote, max_charge, units
@@ -187,6 +187,9 @@ def refresh(records: Sequence[JobRecord], store: JobStore,
         tr = transport or transport_for(cluster)
         ids = [r.job_id for r in recs]
         cancelled = frozenset(r.job_id for r in recs if r.cancel_requested)
+        lag = backend.unstarted_unaccounted_after_s
+        long_cancelled = frozenset(r.job_id for r in recs if lag is not None and r.cancelled_at
+                                   and time.time() - r.cancelled_at > lag)
         statuses = _query_queue(backend, tr, ids, cancelled)
         missing = [i for i in ids if i not in statuses]
         # Jobs the queue says have ended may lack their exit code and usage there (Slurm's
@@ -194,16 +197,32 @@ def refresh(records: Sequence[JobRecord], store: JobStore,
         ended = [i for i in ids if i in statuses and statuses[i].state.terminal
                  and not statuses[i].final_usage]
         if missing or ended:
-            accounted = _query_accounting(backend, tr, missing + ended, cancelled)
+            accounted = _query_accounting(backend, tr, missing + ended, cancelled,
+                                          long_cancelled)
             statuses.update({i: st for i, st in accounted.items()
                              if i in missing or st.state is not JobState.UNKNOWN})
-        for job_id in ids:
-            st = statuses[job_id]
+        for rec in recs:
+            job_id = rec.job_id
+            st = _complete_or_waiting(rec, statuses[job_id])
             store.update_state(cluster, job_id, st.state.value, st.exit_code, st.elapsed_s,
                                st.detail)
             if ledger is not None and st.state.terminal and st.final_usage:
                 ledger.settle(cluster, job_id, st.state.value, st.task_elapsed)
     return [store.get(r.cluster, r.job_id) or r for r in records]
+
+
+def _complete_or_waiting(rec: JobRecord, st: JobStatus) -> JobStatus:
+    """An array whose final answer covers fewer tasks than it has is not final yet:
+    accounting writes records as tasks end (Grid Engine flushes them every few seconds), and
+    settling early would charge for some tasks only. A cancelled array may lack tasks that
+    never started."""
+    if not (rec.array_tasks and st.final_usage) or rec.cancel_requested:
+        return st
+    expected = ArrayRange.parse(rec.array_tasks).count
+    if st.tasks_seen >= expected:
+        return st
+    return replace(st, state=JobState.UNKNOWN, final_usage=False, detail=(
+        f"the scheduler has the final record of {st.tasks_seen} of {expected} tasks so far"))
 
 
 def _query_queue(backend: Backend, tr: Transport, ids: Sequence[str],
@@ -229,7 +248,8 @@ def _query_queue(backend: Backend, tr: Transport, ids: Sequence[str],
 
 
 def _query_accounting(backend: Backend, tr: Transport, ids: Sequence[str],
-                      cancelled: frozenset[str]) -> dict[str, JobStatus]:
+                      cancelled: frozenset[str],
+                      long_cancelled: frozenset[str] = frozenset()) -> dict[str, JobStatus]:
     outs, complaints = [], []
     for argv in backend.accounting_argvs(ids):
         res = tr.run(argv)
@@ -239,7 +259,7 @@ def _query_accounting(backend: Backend, tr: Transport, ids: Sequence[str],
     found = backend.parse_accounting(outs, ids, cancelled)
     why = "; ".join(dict.fromkeys(complaints))
     for job_id in ids:
-        if job_id not in found and job_id in cancelled and backend.unstarted_leave_no_record:
+        if job_id not in found and job_id in long_cancelled:
             # Grid Engine writes no accounting record for a job deleted while it waited
             found[job_id] = JobStatus(job_id, JobState.CANCELLED, "", detail=(
                 "cancelled before it started (no accounting record)"), final_usage=True)
