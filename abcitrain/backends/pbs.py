@@ -66,8 +66,9 @@ class PbsBackend(Backend):
     def header_directives(self, spec: JobSpec, profile: object) -> list[str]:
         out = [f"-N {spec.name}", f"-l walltime={self.walltime_text(spec.walltime_s)}",
                "-j oe"]
-        if spec.output:
-            out.append(f"-o {spec.output.replace('{name}', spec.name)}")
+        path = output_directive(spec)
+        if path:
+            out.append(f"-o {path}")
         if spec.array is not None:
             out.append(f"-J {spec.array.start}-{spec.array.end}:{spec.array.step}")
         if spec.depends_on:
@@ -110,6 +111,22 @@ class PbsBackend(Backend):
 
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
         return ["qdel", *job_ids]
+
+
+def output_directive(spec: JobSpec) -> str | None:
+    """The ``-o`` value for the spec's output, or None when there is none or PBS cannot
+    write it. PBS expands ``^array_index^`` (each task keeps its own log) but no job id;
+    a folder given as ``-o`` gets PBS's own file name, NAME.oSEQUENCE, so the default name
+    in a folder (``logs/{name}.o{job_id}``) is written as ``-o logs/``."""
+    if not spec.output:
+        return None
+    path = spec.output.replace("{name}", spec.name).replace("{array_index}", "^array_index^")
+    if "{job_id}" not in path:
+        return path
+    folder, _, file = path.rpartition("/")
+    if spec.array is None and file == f"{spec.name}.o{{job_id}}" and "{" not in folder:
+        return f"{folder or '.'}/"
+    return None
 
 
 def parse_qstat_json(text: str, job_ids: Sequence[str],

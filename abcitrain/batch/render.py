@@ -6,7 +6,6 @@ so a dry run shows exactly what a submission does.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -15,6 +14,7 @@ import jinja2
 
 from .. import __version__
 from ..backends import get_backend
+from ..backends.pbs import output_directive
 from ..errors import Problem
 from ..model import ClusterProfile, JobSpec
 from ..util.shellquote import quote
@@ -75,11 +75,11 @@ def plan_job(spec: JobSpec, profile: ClusterProfile) -> JobPlan:
         rendered += fill(profile.group_directives, values, "profile group.directives",
                          problems)
         submit_args = [t.format_map(values) for t in profile.group_submit_args]
-    if profile.scheduler == "pbs" and spec.output and re.search(r"\{(job_id|array_index)\}",
-                                                                 spec.output):
-        problems.append(Problem("output", "PBS Pro does not expand placeholders in -o: give a "
-                                "fixed file name, or leave output unset (PBS writes "
-                                "NAME.oSEQUENCE)"))
+    if profile.scheduler == "pbs" and spec.output and output_directive(spec) is None:
+        problems.append(Problem("output", "PBS puts no job id in an -o path: use "
+                                "DIR/{name}.o{job_id} (PBS's own name, in DIR), "
+                                "{array_index} (one file per task), a fixed name, or leave "
+                                "output unset (PBS writes NAME.oSEQUENCE)"))
     directives = apply_user_changes(rendered, spec, problems)
     rtype = profile.resource_types[spec.resource]
     # `cd -- -` still means "the previous folder" in bash; "./-" does not.

@@ -106,8 +106,15 @@ def _charge_line(plan: Any, sub: Any) -> str:
     tasks = f" x {spec.array.count} array tasks" if spec.array else ""
     from ..util.durations import format_hms
 
-    return (f"maximum charge: {sub.max_charge} points ({spec.nodes} x {spec.resource} x "
-            f"{format_hms(spec.walltime_s)}{tasks}; {sub.quote.describe()})")
+    basis = (f"({spec.nodes} x {spec.resource} x {format_hms(spec.walltime_s)}{tasks}; "
+             f"{sub.quote.describe()})")
+    if sub.overrun_charge is None:
+        return f"maximum charge: {sub.max_charge} points {basis}"
+    # the scheduler may run a job past its walltime: the walltime's charge is no maximum
+    overrun = format_hms(int(plan.profile.data["walltime_overrun"]))
+    return (f"charge at the full walltime: {sub.max_charge} points {basis}; the scheduler "
+            f"may let a job run up to {overrun} past its walltime (walltime_overrun), up to "
+            f"{sub.overrun_charge} points; the ledger keeps what it really ran")
 
 
 def _fmt_elapsed(seconds: int | None) -> str:

@@ -133,10 +133,12 @@ def units(spec: JobSpec) -> int:
     return spec.nodes
 
 
-def max_charge(spec: JobSpec, profile: ClusterProfile, when: dt.date) -> tuple[Decimal, Quote]:
-    """The most a job can cost: its requested walltime on every node, for every array task.
+def max_charge(spec: JobSpec, profile: ClusterProfile, when: dt.date,
+               overrun_s: int = 0) -> tuple[Decimal, Quote]:
+    """What a job costs if it runs its requested walltime (plus ``overrun_s``: the time the
+    scheduler may let it run past it) on every node, for every array task.
 
-    ABCI pre-deducts this at start and refunds the difference at the end."""
+    ABCI pre-deducts the walltime's charge at start and refunds the difference at the end."""
     q = quote(profile, spec.resource, spec.service or profile.default_service, when)
     tasks = spec.array.count if spec.array else 1
-    return job_points(q, units(spec), spec.walltime_s) * tasks, q
+    return job_points(q, units(spec), spec.walltime_s + overrun_s) * tasks, q

@@ -57,6 +57,7 @@ def _template_of(known: frozenset[str]) -> Any:
 
 _template = _template_of(PLACEHOLDERS)
 _argv_template = _template_of(RESERVATION_PLACEHOLDERS)
+_id_template = _template_of(frozenset({"id"}))
 
 
 def _clock(value: Any) -> str:
@@ -129,7 +130,13 @@ _RESERVATIONS = {
     vol.Optional("starts_at", default="10:00"): _clock,
     vol.Optional("ends_at", default="09:30"): _clock,
     vol.Optional("booking_closes", default="21:00"): _clock,   # on the day before the start
-    vol.Optional("create"): v.string_list(_argv_template),      # else the scheduler's default
+    # the commands, as argv lists: create (with {start}, {days}, {nodes}, ...), and list,
+    # show, delete ({id}: the reservation). No default: the same name means different
+    # commands on different sites (ABCI's qrstat wraps PBS; Grid Engine has its own qrstat).
+    vol.Optional("create"): v.string_list(_argv_template),
+    vol.Optional("list"): v.string_list(_id_template),
+    vol.Optional("show"): v.string_list(_id_template),
+    vol.Optional("delete"): v.string_list(_id_template),
     vol.Optional("group_args", default=[]): v.string_list(_argv_template),
     vol.Optional("type_args", default={}): {str: v.string_list(_argv_template)},
     vol.Required("limits"): {str: [_RESERVATION_LIMITS]},
@@ -207,6 +214,9 @@ PROFILE_SCHEMA = vol.Schema({
             _RESOURCE_TYPE},
     ),
     vol.Optional("tariffs"): _TARIFFS,
+    # How long past its walltime the scheduler may let a job run before it is killed (PBS's
+    # mom checks walltime every $check_poll_time): the charge can exceed the walltime's.
+    vol.Optional("walltime_overrun"): v.duration,
     vol.Optional("reservations"): _RESERVATIONS,
     vol.Optional("launcher"): _LAUNCHER,
 })

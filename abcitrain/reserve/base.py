@@ -1,7 +1,9 @@
 """The reservation contract: each scheduler's argv and parsers. No I/O here.
 
-Creating a reservation is spelled by the profile (``reservations.create``: ABCI's qrsub
-wrappers differ from stock ones); listing, showing and deleting are fixed per scheduler.
+Every command is spelled by the profile (``reservations.create``, ``list``, ``show``,
+``delete``): ABCI's qrsub/qrstat/qrdel wrap PBS's pbs_rsub/pbs_rstat/pbs_rdel, and on a
+machine with Grid Engine installed the ``qr*`` names are Grid Engine's own. A backend only
+reads the answers.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..backends.base import Output, explain_by
@@ -58,26 +60,37 @@ class ReservationBackend(ABC):
             raise ValueError(f"no reservation id in {out.stdout.strip()!r}")
         return m[1]
 
-    @abstractmethod
+    def __init__(self, commands: Mapping[str, Sequence[str]] | None = None) -> None:
+        #: The profile's ``reservations`` argv templates by verb ({id}: a reservation id).
+        self.commands = dict(commands or {})
+
+    def argv(self, verb: str, resv_id: str = "") -> list[str]:
+        """The profile's command for ``verb`` (list, show, delete), filled in."""
+        template = self.commands.get(verb)
+        if not template:
+            raise MissingCommand(verb)
+        return [item.format(id=resv_id) for item in template]
+
     def list_argv(self) -> list[str]:
         """The command that lists reservations."""
+        return self.argv("list")
 
     @abstractmethod
     def parse_list(self, out: Output, tz: dt.tzinfo) -> list[Reservation]:
         """Every reservation in a listing."""
 
-    @abstractmethod
     def show_argv(self, resv_id: str) -> list[str]:
         """The command that shows one reservation in full."""
+        return self.argv("show", resv_id)
 
     @abstractmethod
     def parse_show(self, out: Output, tz: dt.tzinfo, resv_id: str) -> Reservation | None:
         """Reservation ``resv_id`` as shown, or None when the scheduler says it does not
         exist."""
 
-    @abstractmethod
     def delete_argv(self, resv_id: str) -> list[str]:
         """The command that cancels a reservation."""
+        return self.argv("delete", resv_id)
 
     def is_missing(self, out: Output) -> bool:
         """True when the output says the reservation does not exist."""
@@ -86,6 +99,14 @@ class ReservationBackend(ABC):
     def explain(self, text: str) -> str | None:
         """A plain explanation of a scheduler message, when one is known."""
         return explain_by(self.explanations, text)
+
+
+class MissingCommand(LookupError):
+    """The profile names no command for a reservation verb."""
+
+    def __init__(self, verb: str) -> None:
+        super().__init__(verb)
+        self.verb = verb
 
 
 def pick(found: Sequence[Reservation], resv_id: str) -> Reservation | None:
@@ -114,18 +135,20 @@ def hosts_of(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(h for h in names if h))
 
 
-def get_reservation_backend(scheduler: str) -> ReservationBackend:
-    """The reservation spelling of ``scheduler`` (imported on demand)."""
+def get_reservation_backend(scheduler: str, commands: Mapping[str, Sequence[str]] | None = None
+                            ) -> ReservationBackend:
+    """The reservation reader of ``scheduler`` (imported on demand), running ``commands``
+    (the profile's ``reservations`` list/show/delete templates)."""
     if scheduler == "pbs":
         from .pbs import PbsReservations
 
-        return PbsReservations()
+        return PbsReservations(commands)
     if scheduler == "uge":
         from .uge import GridEngineReservations
 
-        return GridEngineReservations()
+        return GridEngineReservations(commands)
     if scheduler == "slurm":
         from .slurm import SlurmReservations
 
-        return SlurmReservations()
+        return SlurmReservations(commands)
     raise ValueError(f"the {scheduler} scheduler takes no advance reservations")

@@ -1,9 +1,10 @@
-"""PBS Professional reservations as ABCI 3.0 spells them: qrsub, qrstat -f, qrdel.
+"""PBS Professional reservations: the answers of pbs_rsub and pbs_rstat -f.
 
-ABCI's qrstat/qrsub/qrdel are PBS's pbs_rstat/pbs_rsub/pbs_rdel under ABCI's names; the
-formats are PBS's (tested against captured ABCI and Aurora outputs: PBS is not installable
-here). ``qrstat -f`` is used for listing too: the short table gives no date for a start
-this week, and ABCI's qrstat truncates every id after the first (a known issue, 2025-10).
+ABCI's qrstat/qrsub/qrdel are PBS's pbs_rstat/pbs_rsub/pbs_rdel under ABCI's names (the
+profiles abci3 and pbs name the commands); the formats are PBS's (tested against captured
+ABCI, Aurora and live OpenPBS outputs: PBS is not installable here). The full form
+(``-f``) is used for listing too: the short table gives no date for a start this week, and
+ABCI's qrstat truncates every id after the first (a known issue, 2025-10).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ _PBS_TIME = "%a %b %d %H:%M:%S %Y"
 
 
 class PbsReservations(ReservationBackend):
-    """qrsub / qrstat -f / qrdel (pbs_rsub / pbs_rstat -f / pbs_rdel)."""
+    """The answers of qrsub / qrstat -f (pbs_rsub / pbs_rstat -f)."""
 
     missing_pattern = r"[Uu]nknown [Rr]eservation|[Rr]eservation .* does not exist"
     created = _CREATED
@@ -34,22 +35,13 @@ class PbsReservations(ReservationBackend):
          "only a group's responsible person or administrator may book or cancel reservations"),
     )
 
-    def list_argv(self) -> list[str]:
-        return ["qrstat", "-f"]
-
     def parse_list(self, out: Output, tz: dt.tzinfo) -> list[Reservation]:
         return [r for r in (_block(b, tz) for b in re.split(r"\n\s*\n", out.stdout)) if r]
-
-    def show_argv(self, resv_id: str) -> list[str]:
-        return ["qrstat", "-f", resv_id]
 
     def parse_show(self, out: Output, tz: dt.tzinfo, resv_id: str) -> Reservation | None:
         if out.returncode != 0 and self.is_missing(out):
             return None
         return pick(self.parse_list(out, tz), resv_id)
-
-    def delete_argv(self, resv_id: str) -> list[str]:
-        return ["qrdel", resv_id]
 
 
 def _block(text: str, tz: dt.tzinfo) -> Reservation | None:

@@ -43,9 +43,6 @@ class SlurmReservations(ReservationBackend):
             raise ValueError(f"no reservation name in {out.stdout.strip()!r}")
         return m[1]
 
-    def list_argv(self) -> list[str]:
-        return ["scontrol", "-o", "show", "reservation"]
-
     def parse_list(self, out: Output, tz: dt.tzinfo) -> list[Reservation]:
         found = []
         for line in out.stdout.splitlines():
@@ -63,16 +60,10 @@ class SlurmReservations(ReservationBackend):
                 group=_null(attrs.get("Accounts", ""))))
         return found
 
-    def show_argv(self, resv_id: str) -> list[str]:
-        return ["scontrol", "-o", "show", "reservation", resv_id]
-
     def parse_show(self, out: Output, tz: dt.tzinfo, resv_id: str) -> Reservation | None:
         if out.returncode != 0 and self.is_missing(out):
             return None
         return pick(self.parse_list(out, tz), resv_id)
-
-    def delete_argv(self, resv_id: str) -> list[str]:
-        return ["scontrol", "delete", f"ReservationName={resv_id}"]
 
 
 def _null(text: str) -> str:

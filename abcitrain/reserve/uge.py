@@ -33,17 +33,11 @@ class GridEngineReservations(ReservationBackend):
         (r"SIM4403|points", "the group has too few points left for this reservation"),
     )
 
-    def list_argv(self) -> list[str]:
-        return ["qrstat"]
-
     def parse_list(self, out: Output, tz: dt.tzinfo) -> list[Reservation]:
         return [Reservation(resv_id=m[1], name=m[2], owner=m[3], state=m[4],
                             start=local_time(m[5], _SGE_TIME, tz),
                             end=local_time(m[6], _SGE_TIME, tz))
                 for m in _ROW.finditer(out.stdout)]
-
-    def show_argv(self, resv_id: str) -> list[str]:
-        return ["qrstat", "-ar", resv_id]
 
     def parse_show(self, out: Output, tz: dt.tzinfo, resv_id: str) -> Reservation | None:
         if out.returncode != 0 and self.is_missing(out):
@@ -63,7 +57,4 @@ class GridEngineReservations(ReservationBackend):
             start=local_time(attrs.get("start_time"), _SGE_TIME, tz),
             end=local_time(attrs.get("end_time"), _SGE_TIME, tz),
             nodes=len(hosts) or None, hosts=hosts, group=attrs.get("account", ""))
-
-    def delete_argv(self, resv_id: str) -> list[str]:
-        return ["qrdel", resv_id]
 

@@ -68,14 +68,19 @@ class Submission:
     quote: Quote | None = None
     #: Warnings found at submission (a reservation that has not started yet, ...).
     warnings: tuple[Problem, ...] = ()
+    #: The charge if the job overruns its walltime by all the profile's walltime_overrun
+    #: (None when the profile declares none: then max_charge is the maximum).
+    overrun_charge: Decimal | None = None
 
 
-def estimate(plan: JobPlan, when: dt.date | None = None) -> tuple[Decimal, Quote] | None:
-    """The job's maximum charge at today's tariff; None for a cluster with no prices and
-    for a job in a reservation (the reservation was charged when it was booked)."""
+def estimate(plan: JobPlan, when: dt.date | None = None,
+             overrun_s: int = 0) -> tuple[Decimal, Quote] | None:
+    """The job's charge at its full walltime (plus ``overrun_s``) at today's tariff; None
+    for a cluster with no prices and for a job in a reservation (the reservation was charged
+    when it was booked)."""
     if not plan.profile.data.get("tariffs") or plan.spec.reservation:
         return None
-    return max_charge(plan.spec, plan.profile, when or dt.date.today())
+    return max_charge(plan.spec, plan.profile, when or dt.date.today(), overrun_s)
 
 
 def script_path_for(plan: JobPlan, submit_dir: str) -> str:
@@ -98,13 +103,17 @@ def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = 
     argv = tuple(plan.submit_argv(script_path))
     est = estimate(plan)
     charge, quote = est if est is not None else (None, None)
+    overrun_s = int(plan.profile.data.get("walltime_overrun") or 0)
+    over = estimate(plan, overrun_s=overrun_s) if est is not None and overrun_s else None
+    over_charge = over[0] if over is not None else None
     budgets = load_budgets()
     if charge is not None and budgets:
         # a dry run reads the ledger but never creates it
         guard(existing_ledger() if dry_run else Ledger(), budgets, plan.spec.group, charge,
               f"job {plan.spec.name!r}")
     if dry_run:
-        return Submission(None, argv, script_path, submit_dir, charge, quote, tuple(found))
+        return Submission(None, argv, script_path, submit_dir, charge, quote, tuple(found),
+                          over_charge)
     transport = transport or transport_for(plan.profile.name)
     backend = get_backend(plan.profile.scheduler)
     transport.write_text(script_path, plan.script, 0o755)
@@ -134,7 +143,8 @@ def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = 
             usr=getpass.getuser(), name=spec.name, submitted_at=now_iso(), quote=quote,
             units=units(spec), tasks=spec.array.count if spec.array else 1,
             requested_s=spec.walltime_s, estimate=charge))
-    return Submission(job_id, argv, script_path, submit_dir, charge, quote, tuple(found))
+    return Submission(job_id, argv, script_path, submit_dir, charge, quote, tuple(found),
+                      over_charge)
 
 
 def reservation_problems(plan: JobPlan, store: JobStore | None,

@@ -46,13 +46,23 @@ class Booked:
     plan: RequestPlan
 
 
-def backend_for(profile: ClusterProfile) -> ReservationBackend:
-    """The reservation spelling of the profile's scheduler; exit 2 when it has none."""
+def backend_for(profile: ClusterProfile, *verbs: str) -> ReservationBackend:
+    """The reservation reader of the profile's scheduler with the profile's commands; exit 2
+    when it takes no reservations or names no command for one of ``verbs``."""
+    data = profile.data.get("reservations") or {}
     try:
-        return get_reservation_backend(profile.scheduler)
+        backend = get_reservation_backend(profile.scheduler, {
+            verb: data[verb] for verb in ("list", "show", "delete") if data.get(verb)})
     except ValueError as exc:
         raise InputError(f"cluster {profile.name!r} takes no reservations",
                          [Problem("cluster", str(exc))]) from None
+    missing = [v for v in verbs if v not in backend.commands]
+    if missing:
+        raise InputError(f"cluster {profile.name!r} names no reservation command for "
+                         f"{', '.join(missing)}", [Problem(
+                             f"reservations.{verb}", "the profile names no command (an argv "
+                             "list; {id} stands for the reservation id)") for verb in missing])
+    return backend
 
 
 def create_argv(profile: ClusterProfile, rules: ReservationRules, req: ReservationRequest,
@@ -95,7 +105,7 @@ def create(profile: ClusterProfile, req: ReservationRequest, name: str, group: s
            dry_run: bool = False) -> Booked:
     """Check, price, guard and book a reservation; record its charge in the ledger."""
     rules = rules_of(profile)
-    backend = backend_for(profile)
+    backend = backend_for(profile, "show", "delete")
     plan = plan_request(rules, profile, req, now)
     problems = validate_names(profile, name, group) + plan.problems
     if problems:
@@ -165,7 +175,7 @@ def _out(result: RunResult) -> Output:
 def list_reservations(profile: ClusterProfile,
                       transport: Transport | None = None) -> list[Reservation]:
     """Every reservation the scheduler shows."""
-    backend = backend_for(profile)
+    backend = backend_for(profile, "list")
     result = (transport or transport_for(profile.name)).run(backend.list_argv())
     if result.returncode != 0:
         raise refusal(backend, result)
@@ -189,7 +199,7 @@ def lookup(profile: ClusterProfile, resv_id: str,
         raise InputError("not a reservation id", [Problem(
             resv_id, f"reservation ids on {profile.name} look like "
             f"{profile.reservation_pattern}")])
-    backend = backend_for(profile)
+    backend = backend_for(profile, "show")
     result = (transport or transport_for(profile.name)).run(backend.show_argv(resv_id))
     out = _out(result)
     if result.returncode != 0 and not backend.is_missing(out):
@@ -213,7 +223,7 @@ def cancel(profile: ClusterProfile, resv_id: str, now: dt.datetime,
     calendar, the unused share once it has started. ABCI closes cancelling at 21:00 the
     day before, and refunds nothing after that: abcitrain refuses instead of trying."""
     rules = rules_of(profile)
-    backend = backend_for(profile)
+    backend = backend_for(profile, "show", "delete")
     resv = show(profile, resv_id, transport)
     if rules.calendar == "daily" and resv.start is not None:
         deadline = dt.datetime.combine(resv.start.date() - dt.timedelta(days=1),
