@@ -114,6 +114,7 @@ def test_an_array_still_running_is_running_and_not_final() -> None:
     del data["Jobs"]["6[3].vm"]["Exit_status"]
     got = PBS.parse_status(Output(json.dumps(data), "", 0), ["6[].vm"])["6[].vm"]
     assert got.state is JobState.RUNNING and not got.final_usage
+    assert got.detail == "tasks: 2 COMPLETED, 1 RUNNING"       # per-task state, in short
 
 
 # -- through the service: status, ledger, re-asking ------------------------------------------

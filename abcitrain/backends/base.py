@@ -132,6 +132,17 @@ def task_failures(tasks: Sequence[TaskEnd]) -> str:
             f"{', '.join(shown)}{more}")
 
 
+def task_counts(states: Sequence[JobState]) -> str:
+    """How many tasks of an array are in each state ("tasks: 2 RUNNING, 8 PENDING"), for
+    an array still under way; "" for a single task."""
+    if len(states) < 2:
+        return ""
+    counts: dict[str, int] = {}
+    for st in states:
+        counts[st.value] = counts.get(st.value, 0) + 1
+    return "tasks: " + ", ".join(f"{n} {name}" for name, n in counts.items())
+
+
 def first_failure_exit(tasks: Sequence[TaskEnd]) -> int | None:
     """An array's exit code: the lowest-index failing task's non-zero exit code, 0 when
     every task exited 0, None when no task reported one."""

@@ -22,6 +22,7 @@ from .base import (
     first_failure_exit,
     hms_seconds,
     map_state,
+    task_counts,
     task_failures,
 )
 
@@ -251,7 +252,7 @@ def _array_status(job_id: str, parent: dict[str, Any], subjobs: list[dict[str, A
     state = aggregate([st.state for _, st in ends])
     elapsed = [st.elapsed_s for _, st in ends if st.elapsed_s is not None]
     done = raw in FINISHED and all(st.state.terminal for _, st in ends)
-    detail = task_failures(tasks) if state.terminal else ""
+    detail = task_failures(tasks) if state.terminal else task_counts([t.state for t in tasks])
     return JobStatus(job_id, state, raw, exit_code=first_failure_exit(tasks) if done else None,
                      elapsed_s=max(elapsed) if elapsed else None, detail=detail,
                      task_elapsed=tuple(e for _, st in ends for e in st.task_elapsed),

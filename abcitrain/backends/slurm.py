@@ -7,7 +7,16 @@ from dataclasses import dataclass
 
 from ..model import JobSpec, JobState, JobStatus
 from ..util.durations import format_slurm
-from .base import Backend, Output, TaskEnd, aggregate, first_failure_exit, map_state, task_failures
+from .base import (
+    Backend,
+    Output,
+    TaskEnd,
+    aggregate,
+    first_failure_exit,
+    map_state,
+    task_counts,
+    task_failures,
+)
 
 STATES = {
     "PENDING": JobState.PENDING, "CONFIGURING": JobState.PENDING,
@@ -112,7 +121,7 @@ class SlurmBackend(Backend):
                 states = [t[0] for t in tasks[job_id]]
                 raws = sorted({t[1] for t in tasks[job_id]})
                 reasons = sorted({t[2] for t in tasks[job_id] if t[2] not in ("", "None")})
-                detail = "; ".join(reasons + warn)
+                detail = "; ".join(filter(None, [task_counts(states), *reasons, *warn]))
                 result[job_id] = JobStatus(job_id, aggregate(states), ",".join(raws),
                                            detail=detail)
         return result

@@ -131,6 +131,7 @@ class GridEngineBackend(Backend):
             if job_id in found:
                 states = [s for s, _ in found[job_id]]
                 raws = sorted({r for _, r in found[job_id]})
+                # (no task counts: qstat shows a pending range of tasks as one entry)
                 detail = "; ".join(warn)
                 if any(r.startswith("E") for r in raws):
                     detail = f"error state: `qstat -j {job_id}` says why" + \
