@@ -97,14 +97,20 @@ def test_one_job_means_the_same_on_every_scheduler() -> None:
 
 
 def test_extra_directive_that_clashes_is_refused_and_drop_lets_it_in() -> None:
-    job = dict(CASES["abci3-array"], extra_directives=["-l select=4:ncpus=8"])
+    # the same 2 chunks, spelled with mpiprocs as the ABCI 3.0 guide's MPI examples do
+    job = dict(CASES["abci3-array"], extra_directives=["-l select=2:ncpus=8:mpiprocs=8"])
     plan = plan_job(*parse_spec(job))
     assert [p.where for p in plan.errors] == ["extra_directives.0"]
     assert "drop_directives" in plan.errors[0].message
     plan = plan_job(*parse_spec(dict(job, drop_directives=["-l select"])))
     assert plan.errors == []
-    assert plan.directives.count("-l select=4:ncpus=8") == 1
-    assert not any(d.startswith("-l select=2") for d in plan.directives)
+    assert plan.directives.count("-l select=2:ncpus=8:mpiprocs=8") == 1
+    assert "-l select=2" not in plan.directives
+    # a different node count is not a respelling: the limits and the price would miss it
+    plan = plan_job(*parse_spec(dict(job, drop_directives=["-l select"],
+                                     extra_directives=["-l select=4:ncpus=8"])))
+    [problem] = plan.errors
+    assert problem.where == "extra_directives.0" and "set the spec's nodes" in problem.message
 
 
 def test_pbs_refuses_output_placeholders_it_cannot_expand() -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from ..errors import Problem
 from ..model import ClusterProfile, JobSpec
+from .owned import owned_problem
 from .spec import DIRECTIVE_RE
 
 _DIRECTIVE = re.compile(DIRECTIVE_RE)
@@ -75,9 +76,11 @@ def request_templates(spec: JobSpec, profile: ClusterProfile) -> tuple[str, ...]
     return (*base, *profile.reservation_request)
 
 
-def apply_user_changes(rendered: Sequence[str], spec: JobSpec,
-                       problems: list[Problem]) -> list[str]:
-    """Drop what the user drops, then add the user's extras, refusing clashes."""
+def apply_user_changes(rendered: Sequence[str], spec: JobSpec, problems: list[Problem],
+                       profile: ClusterProfile | None = None) -> list[str]:
+    """Drop what the user drops, then add the user's extras, refusing clashes and any extra
+    that sets a field abcitrain owns (walltime, nodes, array, ...: ``owned``), in whatever
+    spelling the profile's scheduler accepts."""
     kept = []
     used_drops = set()
     for d in rendered:
@@ -94,6 +97,11 @@ def apply_user_changes(rendered: Sequence[str], spec: JobSpec,
                                     f"the directives are: {'; '.join(rendered)}", "warning"))
     taken = {k: d for d in kept for k in keys(d)}
     for i, extra in enumerate(spec.extra_directives):
+        why = owned_problem(extra, profile.scheduler, profile.resource_types, spec.nodes) \
+            if profile is not None else None
+        if why:
+            problems.append(Problem(f"extra_directives.{i}", why))
+            continue
         clash = sorted(taken[k] for k in keys(extra) if k in taken)
         if clash:
             problems.append(Problem(f"extra_directives.{i}", f"{extra!r} clashes with "

@@ -80,7 +80,7 @@ def plan_job(spec: JobSpec, profile: ClusterProfile) -> JobPlan:
                                 "DIR/{name}.o{job_id} (PBS's own name, in DIR), "
                                 "{array_index} (one file per task), a fixed name, or leave "
                                 "output unset (PBS writes NAME.oSEQUENCE)"))
-    directives = apply_user_changes(rendered, spec, problems)
+    directives = apply_user_changes(rendered, spec, problems, profile)
     rtype = profile.resource_types[spec.resource]
     # `cd -- -` still means "the previous folder" in bash; "./-" does not.
     workdir = spec.workdir if spec.workdir is None or spec.workdir.startswith("/") \

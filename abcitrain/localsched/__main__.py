@@ -44,7 +44,9 @@ def directives(script: Path) -> list[str]:
 
 
 def _options() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="#LOCAL", add_help=False, exit_on_error=False)
+    # no abbreviations: "--no 5" must not quietly mean --nodes
+    p = argparse.ArgumentParser(prog="#LOCAL", add_help=False, exit_on_error=False,
+                                allow_abbrev=False)
     p.add_argument("--name", default="job")
     p.add_argument("--walltime", default="3600")
     p.add_argument("--array")
