@@ -83,3 +83,16 @@ class SchedulerError(AbcitrainError):
 
 class TransportError(AbcitrainError):
     """A command could not be run at all (program missing, connection lost)."""
+
+
+class StateFileError(AbcitrainError):
+    """One of abcitrain's own files (the job store, the ledger) cannot be read: says which,
+    what is wrong, and how to move it aside (abcitrain never deletes it)."""
+
+    def __init__(self, path: str, what: str, kind: str) -> None:
+        self.path = path
+        self.kind = kind
+        super().__init__(
+            f"{path}: {what}.\nabcitrain does not delete or overwrite it. To start a new "
+            f"{kind}, run `abcitrain move-aside {kind}`: the file is renamed to "
+            f"{path}.broken-DATE (keep it; `sqlite3 FILE .recover` may save its rows).")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError, Problem
 from ..util import sqlitedb
 from ..util.paths import data_dir
 
@@ -79,18 +80,26 @@ class JobStore:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or data_dir() / "abcitrain.db"
+        if self.path.parent.is_file():
+            raise InputError("abcitrain's data folder is a file", [Problem(
+                str(self.path.parent), "is a file: point ABCITRAIN_DATA_DIR at a folder")])
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._migrate()
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
         """A connection to the job database (autocommit: each statement is atomic)."""
-        with sqlitedb.connect(self.path, timeout_s=30) as conn:
+        with sqlitedb.connect(self.path, timeout_s=30, kind="jobs") as conn:
             yield conn
 
     def _migrate(self) -> None:
         with self.connect() as conn:
             sqlitedb.migrate(conn, MIGRATIONS)
+
+    def verify(self) -> None:
+        """Raise StateFileError if the file is damaged anywhere (checked before a submit)."""
+        with self.connect() as conn:
+            sqlitedb.verify(conn, self.path, "jobs")
 
     def add(self, record: JobRecord) -> None:
         """Record a submission (idempotent per cluster and job id)."""

@@ -39,7 +39,7 @@ class _BadInput(_UserError):
 _VERBS = {"render": "jobs", "check": "jobs", "submit": "jobs", "status": "jobs",
           "cancel": "jobs", "logs": "jobs", "points": "points", "clusters": "clusters",
           "reserve": "reserve", "memory": "memory", "plan": "train", "launch": "train",
-          "init": "train"}
+          "init": "train", "move-aside": "state"}
 
 
 class _Group(click.Group):
@@ -50,7 +50,7 @@ class _Group(click.Group):
         if name not in _VERBS:
             return None
         module = importlib.import_module(f".{_VERBS[name]}", __package__)
-        command = getattr(module, name)
+        command = getattr(module, name.replace("-", "_"))
         assert isinstance(command, click.Command)
         return command
 
@@ -59,6 +59,47 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except AbcitrainError as exc:
             raise (_BadInput if exc.exit_code == 2 else _UserError)(exc) from None
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:      # the last resort: one line, the trace in a file
+            raise _Crash(exc) from None
+
+
+class _Crash(click.ClickException):
+    """An error abcitrain did not foresee: one line, and where the full trace was written."""
+
+    def __init__(self, exc: Exception) -> None:
+        import traceback
+
+        trace = "".join(traceback.format_exception(exc))
+        where = _write_trace(trace)
+        detail = str(exc).splitlines()[0][:300] if str(exc) else ""
+        super().__init__(f"abcitrain failed unexpectedly: {type(exc).__name__}"
+                         + (f": {detail}" if detail else "")
+                         + (f"\nThe full trace is in {where}; please report it."
+                            if where else "\nThe trace could not be saved."))
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def _write_trace(trace: str) -> str | None:
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from ..util.paths import data_dir
+
+    name = f"crash-{time.strftime('%Y%m%d-%H%M%S')}.txt"
+    for folder in (data_dir() / "crashes", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / name
+            path.write_text(trace)
+            return str(path)
+        except OSError:
+            continue
+    return None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

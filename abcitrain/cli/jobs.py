@@ -87,6 +87,12 @@ def submit(spec: Path, dry_run: bool, wait: bool, chain_index: int | None) -> No
     click.echo(f"submitted {plan.profile.name} job {sub.job_id} ({plan.spec.name})")
     click.echo(f"  script: {sub.script_path}\n  command: {shlex.join(sub.argv)}\n"
                f"  {_charge_line(plan, sub)}")
+    if sub.unrecorded:
+        for line in sub.unrecorded:
+            click.echo(f"error: job {sub.job_id} IS submitted, but was {line}", err=True)
+        click.echo(f"error: do not submit it again: the scheduler has job {sub.job_id}",
+                   err=True)
+        sys.exit(1)
     if wait:
         assert sub.job_id is not None
         record = _follow(store, sub.job_id, plan.profile.name, show=plan.spec.array is None)

@@ -23,6 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError, Problem
 from ..util import sqlitedb
 from ..util.paths import data_dir
 from .tariffs import Quote, job_points, to_e4
@@ -67,6 +68,8 @@ MIGRATIONS: Sequence[str] = (
     """,
 )
 
+
+JOURNALS = ("WAL", "DELETE", "TRUNCATE", "PERSIST")
 
 INSERT_COLUMNS = ("cluster", "ref", "kind", "grp", "usr", "name", "submitted_at", "service",
                   "resource", "units", "tasks", "requested_s", "type_rate", "service_coeff",
@@ -115,13 +118,22 @@ class Ledger:
         self.path = path or ledger_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.journal = os.environ.get("ABCITRAIN_LEDGER_JOURNAL", "wal").upper()
+        if self.journal not in JOURNALS:
+            # pasted into a PRAGMA: only SQLite's own words may pass
+            raise InputError("ABCITRAIN_LEDGER_JOURNAL is not a journal mode", [Problem(
+                "ABCITRAIN_LEDGER_JOURNAL", f"{self.journal[:40]!r}: use wal (local disk) or "
+                "delete (a network file system)")])
+        if self.path.parent.is_file():
+            raise InputError("the ledger's folder is a file", [Problem(
+                str(self.path.parent), "is a file: point ABCITRAIN_LEDGER or "
+                "ABCITRAIN_DATA_DIR at a folder")])
         with self._connect() as conn:
             sqlitedb.migrate(conn, MIGRATIONS)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         # index inserts of a big import thrash the default 2 MB page cache: 64 MiB
-        with sqlitedb.connect(self.path, self.journal, cache_kib=65536) as conn:
+        with sqlitedb.connect(self.path, self.journal, cache_kib=65536, kind="ledger") as conn:
             yield conn
 
     @contextmanager
@@ -129,6 +141,11 @@ class Ledger:
         """One write transaction: all of it lands, or none of it."""
         with self._connect() as conn, sqlitedb.transaction(conn):
             yield conn
+
+    def verify(self) -> None:
+        """Raise StateFileError if the file is damaged anywhere (checked before a submit)."""
+        with self._connect() as conn:
+            sqlitedb.verify(conn, self.path, "ledger")
 
     def record(self, charge: Charge) -> bool:
         """Record a submission or booking; False if (cluster, ref, kind) was already there."""

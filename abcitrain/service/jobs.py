@@ -4,12 +4,14 @@ parts (specs, profiles, checks, rendering, backends). CLI verbs call these funct
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import os
 import re
+import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +22,7 @@ from ..batch.checks import errors_in
 from ..batch.render import JobPlan, plan_job
 from ..batch.spec import load_spec
 from ..batch.store import JobRecord, JobStore
-from ..errors import InputError, Problem, SchedulerError
+from ..errors import AbcitrainError, InputError, Problem, SchedulerError
 from ..model import ArrayRange, JobState, JobStatus
 from ..points.budget import guard, load_budgets
 from ..points.ledger import Charge, Ledger, now_iso
@@ -71,6 +73,8 @@ class Submission:
     #: The charge if the job overruns its walltime by all the profile's walltime_overrun
     #: (None when the profile declares none: then max_charge is the maximum).
     overrun_charge: Decimal | None = None
+    #: What could not be recorded after the scheduler accepted the job (it IS submitted).
+    unrecorded: tuple[str, ...] = ()
 
 
 def estimate(plan: JobPlan, when: dt.date | None = None,
@@ -114,6 +118,11 @@ def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = 
     if dry_run:
         return Submission(None, argv, script_path, submit_dir, charge, quote, tuple(found),
                           over_charge)
+    # the files that will record the job must be sound BEFORE the scheduler has it
+    if store is not None:
+        store.verify()
+    if charge is not None:
+        Ledger().verify()
     transport = transport or transport_for(plan.profile.name)
     backend = get_backend(plan.profile.scheduler)
     transport.write_text(script_path, plan.script, 0o755)
@@ -126,25 +135,40 @@ def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = 
         raise SchedulerError(argv, result.returncode, result.stdout, result.stderr,
                              f"the job may have been submitted but its id could not be read "
                              f"({exc}); check the queue before submitting again") from None
+    # From here on the job IS submitted: whatever fails is reported with its id, never
+    # raised past it (a user who sees no id submits again).
+    unrecorded: list[str] = []
     if store is not None:
         spec = plan.spec
         output = spec.output or backend.default_output(spec)
-        store.add(JobRecord(
+        with _noting(unrecorded, "the job store (`abcitrain status` will not list it)"):
+            store.add(JobRecord(
             cluster=plan.profile.name, job_id=job_id, scheduler=plan.profile.scheduler,
             name=spec.name, submitted_at=time.time(), submit_dir=submit_dir,
             script_path=script_path, output=output.replace("{name}", spec.name),
-            array_tasks=str(spec.array) if spec.array else None, state="PENDING",
-            exit_code=None, elapsed_s=None, detail="", cancel_requested=False,
-            spec=_spec_dict(plan)))
+                array_tasks=str(spec.array) if spec.array else None, state="PENDING",
+                exit_code=None, elapsed_s=None, detail="", cancel_requested=False,
+                spec=_spec_dict(plan)))
     if charge is not None and quote is not None:
         spec = plan.spec
-        Ledger().record(Charge(
-            cluster=plan.profile.name, ref=job_id, kind="job", grp=spec.group or "",
-            usr=getpass.getuser(), name=spec.name, submitted_at=now_iso(), quote=quote,
-            units=units(spec), tasks=spec.array.count if spec.array else 1,
-            requested_s=spec.walltime_s, estimate=charge))
+        with _noting(unrecorded, f"the points ledger (its {charge} points are not counted)"):
+            Ledger().record(Charge(
+                cluster=plan.profile.name, ref=job_id, kind="job", grp=spec.group or "",
+                usr=getpass.getuser(), name=spec.name, submitted_at=now_iso(), quote=quote,
+                units=units(spec), tasks=spec.array.count if spec.array else 1,
+                requested_s=spec.walltime_s, estimate=charge))
     return Submission(job_id, argv, script_path, submit_dir, charge, quote, tuple(found),
-                      over_charge)
+                      over_charge, tuple(unrecorded))
+
+
+@contextlib.contextmanager
+def _noting(unrecorded: list[str], what: str) -> Iterator[None]:
+    """Record a failure to write ``what`` instead of raising it."""
+    try:
+        yield
+    except (AbcitrainError, OSError, sqlite3.Error) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        unrecorded.append(f"not recorded in {what}: {first}")
 
 
 def reservation_problems(plan: JobPlan, store: JobStore | None,
