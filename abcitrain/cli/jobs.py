@@ -31,8 +31,14 @@ def render(spec: Path, output: Path | None) -> None:
     service.require_submittable(plan)
     echo_problems(plan.problems)
     if output is not None:
-        output.write_text(plan.script, encoding="utf-8")
-        output.chmod(0o755)
+        try:
+            output.write_text(plan.script, encoding="utf-8")
+            output.chmod(0o755)
+        except OSError as exc:     # a missing folder, a full device, no permission
+            from ..errors import InputError, Problem
+
+            raise InputError(f"cannot write {output}", [Problem(
+                "output", exc.strerror or str(exc))]) from None
         script_name = str(output)
     else:
         click.echo(plan.script, nl=False)

@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import click
 
-from ..errors import Problem
+from ..errors import InputError, Problem
 
 
 def echo_problems(problems: Sequence[Problem]) -> None:
     """Print problems to standard error, one per line, each with its severity."""
     for p in problems:
         click.echo(f"{p.severity}: {p}", err=True)
+
+
+IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def writable_image(path: Path, option: str) -> None:
+    """Refuse (exit 2) an image path matplotlib cannot write: an unknown suffix, or a
+    folder that does not exist."""
+    problems = []
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        problems.append(Problem(option, f"{str(path)[:200]!r}: end it in "
+                                f"{', '.join(IMAGE_SUFFIXES)}"))
+    if not path.parent.is_dir():
+        problems.append(Problem(option, f"the folder {str(path.parent)[:200]!r} does not exist"))
+    if problems:
+        raise InputError(f"cannot write {option}", problems)

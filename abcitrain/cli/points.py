@@ -48,6 +48,9 @@ def points(ctx: click.Context, only: str | None, as_json: bool, plot: Path | Non
     data = report(rows, standings, dt.date.today())
     if plot is not None:
         from ..points.plot import plot_budget
+        from .output import writable_image
+
+        writable_image(plot, "plot")
 
         plot_budget(rows, data, plot)
         click.echo(f"plot written to {plot}", err=True)

@@ -47,7 +47,15 @@ def _number(text: str | None, what: str) -> Decimal | None:
         raise InputError(f"bad {what}", [Problem(what, f"{text!r} is not a number")]) from None
     if not value.is_finite() or value <= 0:
         raise InputError(f"bad {what}", [Problem(what, f"{text!r} must be above 0")])
+    limit = _LIMITS.get(what)
+    if limit is not None and value > limit:
+        raise InputError(f"bad {what}", [Problem(what, f"{text!r} is over {limit}: no "
+                                                 "reservation is that long")])
     return value
+
+
+# Far past any site's rules (ABCI: 60 days), low enough for date arithmetic
+_LIMITS = {"days": Decimal(3660), "hours": Decimal(3660 * 24)}
 
 
 def _request(profile: ClusterProfile, rules: ReservationRules, resource: str, nodes: int,
@@ -344,6 +352,9 @@ def list_cmd(cluster: str, as_json: bool, plot: Path | None) -> None:
     found = rsv.list_reservations(profile)
     charges = _charges(cluster)
     if plot is not None:
+        from .output import writable_image
+
+        writable_image(plot, "plot")
         _plot(found, cluster, plot, rules.tz)
     if as_json:
         click.echo(json.dumps([_resv_dict(r, charges.get(r.resv_id)) for r in found],

@@ -64,6 +64,10 @@ def presets() -> dict[str, dict[str, Any]]:
     return data
 
 
+#: A parameter count past this is a typo, not a model (and overflows float arithmetic).
+MAX_PARAMS = 10**15
+
+
 def resolve(model: str, exact: bool = False) -> ModelShape:
     """A preset name, a config.json path (or a folder holding one), or a raw parameter count
     such as ``7e9``, ``6.7B`` or ``350M``. ``exact`` uses a preset's architecture count
@@ -82,6 +86,10 @@ def resolve(model: str, exact: bool = False) -> ModelShape:
         return shape
     count = parse_count(model)
     if count is not None:
+        if not 1 <= count <= MAX_PARAMS:
+            raise InputError(f"unknown model {model!r}", [Problem("model", (
+                f"{count:.3g} parameters: give a count from 1 to {MAX_PARAMS:.0e} (the largest "
+                "models trained today have about 2e12)"))])
         return ModelShape(name=model, params=count)
     path = Path(model)
     if path.is_dir():

@@ -52,4 +52,8 @@ def load_yaml_file(path: Path) -> Any:
     except OSError as exc:
         raise InputError(f"cannot read {path}", [Problem(str(path), exc.strerror or str(exc))]) \
             from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"cannot read {path}", [Problem(
+            str(path), f"is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+            f"{exc.start}): a YAML file is text")]) from None
     return load_yaml_text(text, str(path))
