@@ -26,6 +26,7 @@ from types import FrameType
 from typing import Any
 
 from .config import TrainConfig, from_json
+from .oplocks import check_stale_locks, start_deadline
 
 STATE_FILE = "state.json"
 CHECKPOINTS = "checkpoints"
@@ -131,8 +132,10 @@ def train(train_json: Path) -> int:
         zero3 = HfDeepSpeedConfig(ds_config)  # type: ignore[no-untyped-call]
     tokenizer, model = build_model(cfg, dtype)
     train_set, eval_set = load_data(cfg, tokenizer)
-    engine, *_ = deepspeed.initialize(model=model, model_parameters=model.parameters(),
-                                      config=ds_config)
+    check_stale_locks()          # a killed op build's lock would stall the engine forever
+    with start_deadline():
+        engine, *_ = deepspeed.initialize(model=model, model_parameters=model.parameters(),
+                                          config=ds_config)
     micro, accum = engine.train_micro_batch_size_per_gpu(), engine.gradient_accumulation_steps()
     sampler = StepSampler(len(train_set), cfg.seed, micro, accum, world)
 
