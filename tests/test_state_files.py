@@ -91,6 +91,7 @@ def test_a_broken_state_file_is_named_with_the_way_out(damage: str, kind: str, f
 
 def test_a_bad_journal_mode_is_refused_before_it_reaches_a_pragma(
         monkeypatch: pytest.MonkeyPatch) -> None:
+    Ledger()                                       # one exists, so points opens it
     monkeypatch.setenv("ABCITRAIN_LEDGER_JOURNAL", "wal; DROP TABLE charges")
     result = cli("points", ok=None)
     assert result.exit_code == 2 and "ABCITRAIN_LEDGER_JOURNAL" in result.output
@@ -177,3 +178,16 @@ def test_an_unforeseen_error_is_one_line_and_a_saved_trace(
     where = result.output.split("The full trace is in ")[1].split(";")[0]
     assert "ZeroDivisionError" in Path(where).read_text() and "Traceback" in \
         Path(where).read_text()
+
+
+def test_reading_commands_create_no_state(tmp_path: Path) -> None:
+    """check, status and points on a fresh machine write nothing: no job store, no ledger,
+    not even abcitrain's data folder."""
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump({
+        "name": "t", "cluster": "local", "resource": "cpu", "walltime": 60,
+        "command": ["echo", "hi"]}))
+    cli("check", "job.yaml")
+    cli("status")
+    cli("points")
+    cli("points", "--json")
+    assert not _data().exists()

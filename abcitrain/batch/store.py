@@ -86,6 +86,13 @@ class JobStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._migrate()
 
+    @classmethod
+    def existing(cls, path: Path | None = None) -> JobStore | None:
+        """The job store if it has been started, else None (reading must not create it)."""
+        path = path or data_dir() / "abcitrain.db"
+        # a data folder that is a file is an error to name, not an empty store
+        return cls(path) if path.exists() or path.parent.is_file() else None
+
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
         """A connection to the job database (autocommit: each statement is atomic)."""

@@ -10,6 +10,7 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,8 @@ def check(spec: Path) -> None:
     from ..service import jobs as service
 
     plan = service.load_plan(spec)
-    found = service.reservation_problems(plan, JobStore())
+    # checking never writes: without a job store there are no running jobs to count
+    found = service.reservation_problems(plan, JobStore.existing())
     # the errors come once, in the refusal below; warnings are shown either way
     echo_problems([p for p in (*plan.problems, *found) if p.severity == WARNING])
     service.require_submittable(plan, found)
@@ -129,6 +131,18 @@ def _charge_line(plan: Any, sub: Any) -> str:
             f"{sub.overrun_charge} points; the ledger keeps what it really ran")
 
 
+def _recorded(store: Any, job_ids: Sequence[str]) -> Any:
+    """The job store; when there is none yet (reading never creates it), asking for a job
+    by id is an error naming the ids."""
+    if store is None and job_ids:
+        from ..errors import InputError, Problem
+
+        raise InputError("no such job", [Problem(j, "abcitrain did not submit a job with "
+                                                 "this id (it has recorded no jobs yet)")
+                                         for j in job_ids])
+    return store
+
+
 def _fmt_elapsed(seconds: int | None) -> str:
     if seconds is None:
         return "-"
@@ -139,19 +153,23 @@ def _fmt_elapsed(seconds: int | None) -> str:
 @click.command()
 @click.argument("job_ids", nargs=-1)
 @click.option("--cluster", help="Only jobs on this cluster.")
-@click.option("-n", "--limit", default=20, show_default=True, help="How many recent jobs.")
+@click.option("-n", "--limit", default=20, show_default=True, type=click.IntRange(min=1),
+              help="How many recent jobs.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(job_ids: tuple[str, ...], cluster: str | None, limit: int, as_json: bool) -> None:
     """Show my jobs (or JOB_IDS): one scheduler query per cluster for all of them."""
     from ..batch.store import JobStore
     from ..service import jobs as service
 
-    store = JobStore()
-    if job_ids:
+    store = _recorded(JobStore.existing(), job_ids)
+    if store is None:
+        records = []
+    elif job_ids:
         records = [service.find_record(store, j, cluster) for j in job_ids]
     else:
         records = store.recent(limit=limit, cluster=cluster)
-    records = service.refresh(records, store)
+    if store is not None:
+        records = service.refresh(records, store)
     if as_json:
         click.echo(json.dumps([{
             "cluster": r.cluster, "job_id": r.job_id, "name": r.name, "state": r.state,
@@ -180,7 +198,9 @@ def cancel(job_ids: tuple[str, ...], cluster: str | None) -> None:
     from ..batch.store import JobStore
     from ..service import jobs as service
 
-    for rec in service.cancel(job_ids, JobStore(), cluster):
+    store = _recorded(JobStore.existing(), job_ids)
+    assert store is not None
+    for rec in service.cancel(job_ids, store, cluster):
         click.echo(f"cancel requested: {rec.cluster} job {rec.job_id} ({rec.name})")
 
 
@@ -196,7 +216,8 @@ def logs(job_id: str, task: int | None, cluster: str | None, path_only: bool,
     from ..batch.store import JobStore
     from ..service import jobs as service
 
-    store = JobStore()
+    store = _recorded(JobStore.existing(), (job_id,))
+    assert store is not None
     record = service.find_record(store, job_id, cluster)
     path = service.output_path(record, task)
     if path_only:

@@ -26,13 +26,14 @@ def points(ctx: click.Context, only: str | None, as_json: bool, plot: Path | Non
     from ..batch.store import JobStore
     from ..errors import AbcitrainError
     from ..points.budget import load_budgets, standing
-    from ..points.ledger import Ledger
+    from ..points.ledger import Ledger, ledger_path
     from ..points.report import report
     from ..service import jobs as service
 
-    ledger = Ledger()
-    if not no_refresh:
-        store = JobStore()
+    # reading never writes: no ledger (or job store) yet is an empty report, not a new file
+    ledger = Ledger() if ledger_path().exists() else None
+    store = JobStore.existing()
+    if not no_refresh and ledger is not None and store is not None:
         found = (store.get(r["cluster"], r["ref"]) for r in ledger.rows()
                  if r["kind"] == "job" and r["actual_e4"] is None)
         records = [rec for rec in found if rec is not None]
@@ -40,7 +41,7 @@ def points(ctx: click.Context, only: str | None, as_json: bool, plot: Path | Non
             service.refresh(records, store)
         except AbcitrainError as exc:
             click.echo(f"warning: could not refresh unfinished jobs: {exc}", err=True)
-    rows = ledger.rows(only)
+    rows = ledger.rows(only) if ledger is not None else []
     budgets = load_budgets()
     if only:
         budgets = {k: b for k, b in budgets.items() if k == only}
