@@ -196,3 +196,21 @@ def test_scheduler_refusal_is_explained_without_traceback(cluster: str, tmp_path
     assert words in result.output and "What it means:" in result.output
     assert meaning in result.output and "Traceback" not in result.output
     assert "no jobs recorded" in cli("status").output
+
+
+def test_son_of_grid_engine_qacct_imports(sge_cluster: object, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real qacct output of Son of Grid Engine (ctime dates: `Mon Nov 30 16:41:37 2026`)
+    prices into a fresh ledger, every record."""
+    job = _submit(_spec(tmp_path, "sge-test", "acctimport", command=["true"]))
+    wait_for(lambda: _ended(job), 90, "job to end")
+    text = wait_for(lambda: subprocess.run(["qacct", "-j", job], capture_output=True,
+                                           text=True).stdout, 60, "qacct record")
+    assert isinstance(text, str) and "qsub_time" in text
+    (tmp_path / "qacct.txt").write_text(text)
+    monkeypatch.setenv("ABCITRAIN_LEDGER", str(tmp_path / "imported.db"))
+    out = cli("points", "import", str(tmp_path / "qacct.txt"), "--format", "qacct",
+              "--cluster", "sge-test").output
+    assert "read 1 records, imported 1 new" in out and "skipped" not in out, out
+    [row] = Ledger().rows()
+    assert row["ref"] == job and row["actual_e4"] == _points_e4(int(row["elapsed_s"])), row

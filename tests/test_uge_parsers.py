@@ -4,6 +4,7 @@ wrapper are retired and cannot run here); the live-cluster tests use Son of Grid
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from conftest import DATA, Replay
@@ -63,3 +64,25 @@ def test_an_unknown_state_is_unknown_with_a_warning() -> None:
     got = UGE.parse_status(Output(HANDMADE_QSTAT_XML_UNKNOWN_STATE, "", 0), ["7"])
     assert got["7"].state is JobState.UNKNOWN and "unknown scheduler state 'zz'" in \
         got["7"].detail
+
+
+@pytest.mark.parametrize(("text", "iso"), [
+    ("09/01/2020 16:41:37.736", "2020-09-01T16:41:37.736"),      # Univa (ABCI 2.0)
+    ("Sun Nov  1 00:00:00 2026", "2026-11-01T00:00:00"),          # Son of Grid Engine ctime
+    ("Mon Nov 30 16:41:37 2026", "2026-11-30T16:41:37"),
+    ("13/01/2020 00:00:00", None), ("Foo Bar 99 00:00:00 2026", None), ("", None)])
+def test_qacct_dates_in_both_grid_engines_forms(text: str, iso: str | None) -> None:
+    from abcitrain.points.accounting import qacct_time
+
+    assert qacct_time(text) == iso
+
+
+def test_a_skipped_qacct_record_names_where_and_which_field(tmp_path: Path) -> None:
+    from conftest import cli
+
+    text = (DATA / "samples" / "uge" / "qacct-j.txt").read_text()
+    bad = text.replace("qsub_time    ", "qsub_time    garbled ", 1)
+    (tmp_path / "q.txt").write_text(bad)
+    out = cli("points", "import", str(tmp_path / "q.txt"), "--format", "qacct",
+              "--cluster", "abci2").output
+    assert "skipped 1: unreadable qsub_time (first at record 1 (job " in out, out

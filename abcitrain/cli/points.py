@@ -138,4 +138,5 @@ def points_import(accounting: Any, fmt: str, cluster: str) -> None:
             from None
     click.echo(f"read {result.read} records, imported {result.imported} new")
     for why, n in sorted(result.skipped.items()):
-        click.echo(f"  skipped {n}: {why}")
+        first = result.first_at.get(why)
+        click.echo(f"  skipped {n}: {why}" + (f" (first at {first})" if first else ""))

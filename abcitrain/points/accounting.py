@@ -30,10 +30,14 @@ class ImportResult:
     read: int = 0
     imported: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    #: Where each reason was first met ("line 7: '2026-13-01T00:00:00'"), to find it.
+    first_at: dict[str, str] = field(default_factory=dict)
 
-    def skip(self, why: str) -> None:
-        """Count a record left out, by reason."""
+    def skip(self, why: str, where: str = "") -> None:
+        """Count a record left out, by reason, remembering where the first one was."""
         self.skipped[why] = self.skipped.get(why, 0) + 1
+        if where:
+            self.first_at.setdefault(why, where)
 
 
 # A record: (ref, user, group, resource, units, submitted ISO 8601, elapsed s, state).
@@ -72,31 +76,59 @@ def sacct_records(lines: Iterable[str], profile: ClusterProfile,
     width = len(header)
     types = _partition_types(profile)
     days: set[str] = set()
-    for line in it:
+    for number, line in enumerate(it, start=2):
         f = line.rstrip("\n").split("|")
         result.read += 1
         if len(f) < width:
-            result.skip("short line")
+            result.skip("short line", f"line {number}")
             continue
         resource = types.get(f[part])
         if resource is None:
-            result.skip(f"partition {f[part]} is not a resource type")
+            result.skip(f"partition {f[part]} is not a resource type", f"line {number}")
             continue
+        column = "Submit"
         try:
             submitted = f[sub]
             day = submitted[:10]
             if day not in days:
                 dt.date.fromisoformat(day)          # refuse a malformed date, once per day
                 days.add(day)
+            column = "ElapsedRaw"
             elapsed = int(f[ela] or 0)
-            ran = f[cpus] not in ("0", "") if cpus is not None else elapsed > 0
-            yield (f[job], f[usr], f[acc], resource, int(f[nn]), submitted,
-                   elapsed if ran else NEVER_STARTED, f[st].split(" ", 1)[0])
+            column = "NNodes"
+            count = int(f[nn])
         except ValueError:
-            result.skip("unreadable field")
+            value = f[{"Submit": sub, "ElapsedRaw": ela, "NNodes": nn}[column]]
+            result.skip(f"unreadable {column}", f"line {number}: {value[:40]!r}")
+            continue
+        ran = f[cpus] not in ("0", "") if cpus is not None else elapsed > 0
+        yield (f[job], f[usr], f[acc], resource, count, submitted,
+               elapsed if ran else NEVER_STARTED, f[st].split(" ", 1)[0])
 
 
 _QACCT_TIME = re.compile(r"(\d\d)/(\d\d)/(\d{4}) (\d\d:\d\d:\d\d(?:\.\d+)?)")
+# Son of Grid Engine prints ctime: "Sun Nov  1 00:00:00 2026"
+_CTIME = re.compile(r"[A-Z][a-z]{2} ([A-Z][a-z]{2}) +(\d{1,2}) (\d\d:\d\d:\d\d) (\d{4})")
+_MONTHS = {m: f"{i:02d}" for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+
+
+def qacct_time(text: str) -> str | None:
+    """A qacct time as ISO 8601 text: Univa's ``MM/DD/YYYY HH:MM:SS.mmm`` (ABCI 2.0) or Son
+    of Grid Engine's ctime; None when it is neither (or not a real date)."""
+    m = _QACCT_TIME.fullmatch(text)
+    if m:
+        iso = f"{m[3]}-{m[1]}-{m[2]}T{m[4]}"
+    else:
+        c = _CTIME.fullmatch(text.strip())
+        if c is None or c[1] not in _MONTHS:
+            return None
+        iso = f"{c[4]}-{_MONTHS[c[1]]}-{int(c[2]):02d}T{c[3]}"
+    try:
+        dt.date.fromisoformat(iso[:10])
+    except ValueError:
+        return None
+    return iso
 
 
 def qacct_records(lines: Iterable[str], profile: ClusterProfile,
@@ -109,6 +141,7 @@ def qacct_records(lines: Iterable[str], profile: ClusterProfile,
 def _qacct_one(rec: dict[str, str], profile: ClusterProfile,
                result: ImportResult) -> Iterator[_Record]:
     result.read += 1
+    where = f"record {result.read} (job {rec.get('jobnumber', '?')[:20]})"
     found = None
     request = f"{rec.get('category', '')} {rec.get('submit_cmd', '')}"   # ABCI: submit_cmd
     for name, value in re.findall(r"([A-Za-z0-9_.]+)=(\d+)", request):
@@ -116,7 +149,7 @@ def _qacct_one(rec: dict[str, str], profile: ClusterProfile,
             found = (name, int(value))
             break
     if found is None:
-        result.skip("no resource type in category")
+        result.skip("no resource type in category", where)
         return
     resource, count = found
     if rec.get("granted_pe", "NONE") != "NONE" and "-pe" in " ".join(
@@ -124,15 +157,16 @@ def _qacct_one(rec: dict[str, str], profile: ClusterProfile,
         count = int(rec.get("slots", count))       # the PE spreads one slot per host
     task = rec.get("taskid", "undefined")
     ref = rec.get("jobnumber", "") + ("" if task == "undefined" else f".{task}")
-    m = _QACCT_TIME.fullmatch(rec.get("qsub_time", ""))
+    submitted = qacct_time(rec.get("qsub_time", ""))
+    if submitted is None:
+        result.skip("unreadable qsub_time", f"{where}: {rec.get('qsub_time', '')[:40]!r}")
+        return
     try:
         elapsed = wallclock_s(rec)
     except ValueError:
-        m = None
-    if m is None:
-        result.skip("unreadable field")
+        result.skip("unreadable ru_wallclock",
+                    f"{where}: {rec.get('ru_wallclock', '')[:40]!r}")
         return
-    submitted = f"{m[3]}-{m[1]}-{m[2]}T{m[4]}"   # qacct prints MM/DD/YYYY
     group = rec.get("project") or rec.get("account") or ""
     failed = rec.get("failed", "0").split()[0]
     if rec.get("start_time", "-/-").strip() in ("-/-", ""):
