@@ -68,6 +68,9 @@ def test_estimate_guard_settle_and_report(tmp_path: Path, local_jobs: list[str])
     assert ("would cost up to 10.0000 points, but group team1 has 5.0000 of its 25 left "
             "(20.0000 already committed)") in refused.output
     assert len(Ledger().rows()) == 2                       # nothing charged for c
+    # check is submit without the submission: it refuses c the same way, touching nothing
+    checked = cli("check", _job(tmp_path, "c"), ok=None)
+    assert checked.exit_code == 2 and "has 5.0000 of its 25 left" in checked.output
     assert "c.yaml" not in cli("status").output and len(local_jobs) == 2
     # a smaller job still fits; an array is charged for every task
     arr = cli("submit", _job(tmp_path, "d", walltime="0:09:00", array="1-3")).output

@@ -56,11 +56,13 @@ def check(spec: Path) -> None:
     from ..service import jobs as service
 
     plan = service.load_plan(spec)
-    # checking never writes: without a job store there are no running jobs to count
-    found = service.reservation_problems(plan, JobStore.existing())
     # the errors come once, in the refusal below; warnings are shown either way
-    echo_problems([p for p in (*plan.problems, *found) if p.severity == WARNING])
-    service.require_submittable(plan, found)
+    echo_problems([p for p in plan.problems if p.severity == WARNING])
+    service.require_submittable(plan)
+    # `check` is `submit` without the submission: the same reservation look-up, prices and
+    # budget guard, reading the job store and ledger only if they exist
+    sub = service.submit(plan, JobStore.existing(), dry_run=True)
+    echo_problems([p for p in sub.warnings if p.severity == WARNING])
     click.echo(f"ok: {plan.spec.name} fits {plan.profile.name} ({plan.spec.nodes} x "
                f"{plan.spec.resource}, {plan.spec.service})")
 
