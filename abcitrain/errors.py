@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+#: The longest a problem is printed (what it quotes is cut beyond this).
+MAX_PROBLEM_CHARS = 600
+
 
 class AbcitrainError(Exception):
     """Base class of every error abcitrain raises on purpose."""
@@ -25,7 +28,12 @@ class Problem:
     severity: str = "error"
 
     def __str__(self) -> str:
-        return f"{self.where}: {self.message}" if self.where else self.message
+        text = f"{self.where}: {self.message}" if self.where else self.message
+        # a problem quotes what it found: a 50 MB value must not become a 50 MB message
+        if len(text) > MAX_PROBLEM_CHARS:
+            text = (f"{text[:MAX_PROBLEM_CHARS]}... ({len(text) - MAX_PROBLEM_CHARS} "
+                    "characters cut)")
+        return text
 
 
 class InputError(AbcitrainError):

@@ -13,8 +13,9 @@ GOOD = {"name": "t", "cluster": "local", "resource": "cpu", "walltime": 60,
         "command": ["echo", "hi"]}
 
 
-@pytest.fixture
-def files(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp_path = tmp_path_factory.mktemp("corpus")
     (tmp_path / "ok.yaml").write_text(yaml.safe_dump(GOOD))
     (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00\x81 not text")
     (tmp_path / "latin1.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
@@ -22,12 +23,23 @@ def files(tmp_path: Path) -> Path:
     (tmp_path / "empty.yaml").write_text("")
     (tmp_path / "garbage.txt").write_text("%%% not show_point %%%\n")
     (tmp_path / "afile").write_text("x")
+    # a "billion laughs": nine lines that expand to 9^9 values
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n")
+    (tmp_path / "deep.yaml").write_text("[" * 5000)
+    (tmp_path / "huge.yaml").write_text("name: " + "x" * (2 * 1024 * 1024) + "\n")
+    (tmp_path / "bigarg.yaml").write_text(yaml.safe_dump({**GOOD, "command": [
+        "echo", "x" * 200_000]}))
+    (tmp_path / "longname.yaml").write_text(yaml.safe_dump({**GOOD, "cluster": "y" * 500_000}))
     return tmp_path
 
 
 CORPUS = [
     ["check", "binary.yaml"], ["check", "latin1.yaml"], ["check", "list.yaml"],
     ["check", "empty.yaml"], ["render", "binary.yaml"], ["submit", "binary.yaml"],
+    ["check", "bomb.yaml"], ["check", "deep.yaml"], ["check", "huge.yaml"],
+    ["check", "bigarg.yaml"], ["submit", "bigarg.yaml"], ["check", "longname.yaml"],
     ["submit", "--dry-run", "latin1.yaml"], ["plan", "binary.yaml"],
     ["render", "ok.yaml", "-o", "no/such/folder/x.sh"],
     ["render", "ok.yaml", "-o", "afile/x.sh"],
@@ -51,7 +63,9 @@ CORPUS = [
 
 
 @pytest.mark.parametrize("args", CORPUS, ids=[" ".join(a)[:60] for a in CORPUS])
-def test_bad_input_is_one_clear_message_and_exit_2(args: list[str], files: Path) -> None:
+def test_bad_input_is_one_clear_message_and_exit_2(args: list[str], corpus: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(corpus)
     result = cli(*args, ok=None)
     assert result.exit_code == 2, (result.exit_code, result.output)
     assert "Traceback" not in result.output and "failed unexpectedly" not in result.output

@@ -35,12 +35,22 @@ DROP_RE = rf"--?[A-Za-z][A-Za-z0-9_-]*(?: {_VALUE})?"
 ARRAY_RE = re.compile(r"(\d+)-(\d+)(?::(\d+))?")
 
 
+#: Linux refuses any one argument or environment string longer than this when the job
+#: starts (MAX_ARG_STRLEN: 32 pages of 4 KiB), so a longer value is refused here.
+MAX_ARG_BYTES = 131072 - 1
+
+
 def _scalar_text(value: Any) -> str:
     if isinstance(value, bool) or value is None or not isinstance(value, str | int | float):
         raise vol.Invalid(f"{value!r} must be text or a number (quote yes/no/true/false)")
     text = str(value)
     if "\x00" in text:
         raise vol.Invalid("contains a NUL byte, which no shell can pass")
+    size = len(text.encode("utf-8", "surrogateescape"))
+    if size > MAX_ARG_BYTES:
+        raise vol.Invalid(f"is {size} bytes: Linux refuses any one argument or environment "
+                          f"value over {MAX_ARG_BYTES} bytes (MAX_ARG_STRLEN) when the job "
+                          "starts; put large data in a file")
     return text
 
 

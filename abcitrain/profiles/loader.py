@@ -268,6 +268,9 @@ def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, An
 def raw_profile(name: str, project_dir: Path | None = None,
                 _seen: tuple[str, ...] = ()) -> tuple[dict[str, Any], list[str]]:
     """Return the merged, unvalidated data of profile ``name`` and the files it came from."""
+    if not re.fullmatch(_NAME, name):
+        raise UnknownNameError(f"{name[:60]!r}{'...' if len(name) > 60 else ''} is not a "
+                               "cluster name (letters, digits, _ . -, starting with a letter)")
     if name in _seen:
         raise InputError("cluster profiles extend each other in a loop",
                          [Problem("extends", " -> ".join((*_seen, name)))])

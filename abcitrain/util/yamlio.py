@@ -34,20 +34,63 @@ _Loader.add_implicit_resolver(
 )
 
 
+#: A spec or profile is a page of settings: anything this big is a mistake (or an attack).
+MAX_FILE_BYTES = 1024 * 1024
+#: The most values a document may hold once its aliases are expanded: a "billion laughs"
+#: document of a few lines would otherwise expand to gigabytes when validated or printed.
+MAX_VALUES = 100_000
+
+
+def _expanded_size(data: Any, memo: dict[int, int]) -> int:
+    """How many values ``data`` holds with every alias expanded (shared nodes memoised, so
+    this costs one visit per distinct node)."""
+    key = id(data)
+    if key in memo:
+        return memo[key]
+    memo[key] = 1           # a (forbidden anyway) cycle counts once instead of recursing
+    if isinstance(data, dict):
+        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo)
+                       for k, v in data.items())
+    elif isinstance(data, list):
+        size = 1 + sum(_expanded_size(v, memo) for v in data)
+    else:
+        size = 1
+    memo[key] = size
+    return size
+
+
 def load_yaml_text(text: str, source: str) -> Any:
     """Parse YAML text; a syntax error becomes an InputError naming the file and line."""
+    if len(text) > MAX_FILE_BYTES:
+        raise InputError(f"{source} is too big", [Problem(
+            source, f"{len(text)} characters, over {MAX_FILE_BYTES}: put data in files")])
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         problem = getattr(exc, "problem", None) or str(exc)
         raise InputError(f"{source} is not valid YAML", [Problem(where, str(problem))]) from exc
+    except RecursionError:
+        raise InputError(f"{source} is nested too deeply", [Problem(
+            source, "hundreds of levels of nesting: not a settings file")]) from None
+    try:
+        size = _expanded_size(data, {})
+    except RecursionError:
+        size = MAX_VALUES + 1
+    if size > MAX_VALUES:
+        raise InputError(f"{source} is too big once its aliases are expanded", [Problem(
+            source, f"{size} values, over {MAX_VALUES}: YAML aliases (*name) repeat what "
+            "they point to")])
+    return data
 
 
 def load_yaml_file(path: Path) -> Any:
     """Read and parse one YAML file."""
     try:
+        if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
+            raise InputError(f"{path} is too big", [Problem(
+                str(path), f"{path.stat().st_size} bytes, over {MAX_FILE_BYTES}")])
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot read {path}", [Problem(str(path), exc.strerror or str(exc))]) \
