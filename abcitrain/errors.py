@@ -82,7 +82,10 @@ class SchedulerError(AbcitrainError):
     def render(self) -> str:
         """Return the scheduler's words, then a plain explanation when one is known."""
         words = (self.stderr.strip() or self.stdout.strip() or "(no output)").splitlines()
-        lines = [f"`{' '.join(self.argv[:1])}` failed with exit status {self.returncode}:"]
+        program = self.argv[0] if self.argv else "?"
+        if len(self.argv) > 2 and self.argv[1:3] == ["-m", "abcitrain.localsched"]:
+            program = "abcitrain's local scheduler"    # not "/path/to/python"
+        lines = [f"`{program}` failed with exit status {self.returncode}:"]
         lines += [f"  {w}" for w in words]
         if self.explanation:
             lines.append(f"What it means: {self.explanation}")

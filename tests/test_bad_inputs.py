@@ -32,6 +32,14 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (tmp_path / "bigarg.yaml").write_text(yaml.safe_dump({**GOOD, "command": [
         "echo", "x" * 200_000]}))
     (tmp_path / "longname.yaml").write_text(yaml.safe_dump({**GOOD, "cluster": "y" * 500_000}))
+    (tmp_path / "dupkey.yaml").write_text("name: t\ncluster: local\nresource: cpu\n"
+                                          "walltime: 60\nwalltime: 99999\n"
+                                          "command: [echo, hi]\n")
+    (tmp_path / "dupflow.yaml").write_text("{name: t, name: u, cluster: local}\n")
+    for name, extra in (("out-dash", {"output": "-rf"}), ("resv-dash", {"reservation": "-rf"}),
+                        ("dep-dash", {"depends_on": ["--help"]}),
+                        ("dir-help", {"extra_directives": ["--help"]})):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({**GOOD, **extra}))
     return tmp_path
 
 
@@ -40,6 +48,9 @@ CORPUS = [
     ["check", "empty.yaml"], ["render", "binary.yaml"], ["submit", "binary.yaml"],
     ["check", "bomb.yaml"], ["check", "deep.yaml"], ["check", "huge.yaml"],
     ["check", "bigarg.yaml"], ["submit", "bigarg.yaml"], ["check", "longname.yaml"],
+    ["check", "dupkey.yaml"], ["check", "dupflow.yaml"], ["check", "out-dash.yaml"],
+    ["check", "resv-dash.yaml"], ["check", "dep-dash.yaml"], ["check", "dir-help.yaml"],
+    ["status", "-n", "-5"], ["logs", "1", "--task", "3"],
     ["submit", "--dry-run", "latin1.yaml"], ["plan", "binary.yaml"],
     ["render", "ok.yaml", "-o", "no/such/folder/x.sh"],
     ["render", "ok.yaml", "-o", "afile/x.sh"],

@@ -62,6 +62,23 @@ def test_array_tasks_each_get_their_index_and_output(tmp_path: Path,
     assert (tmp_path / "out" / f"arr-{job}-4.log").is_file()
     result = cli("logs", job, ok=None)
     assert result.exit_code == 2 and "pass --task N" in result.output
+    result = cli("logs", job, "--task", "3", ok=None)     # 2-6:2 has no task 3
+    assert result.exit_code == 2 and "there is no task 3" in result.output
+
+
+def test_logs_say_what_is_wrong_not_not_started(tmp_path: Path,
+                                               local_jobs: list[str]) -> None:
+    job = _submit(_spec(tmp_path, "plain"), local_jobs)
+    wait_for(lambda: _ended(job), 30, "local job to end")
+    result = cli("logs", job, "--task", "1", ok=None)
+    assert result.exit_code == 2 and "not an array job" in result.output
+    (tmp_path / f"plain.o{job}").unlink()
+    result = cli("logs", job, ok=None)
+    assert result.exit_code == 1 and "ended COMPLETED" in result.output
+    assert "deleted or moved" in result.output and "(yet)" not in result.output
+    result = cli("cancel", job, ok=None)           # too late: said plainly
+    assert result.exit_code == 1 and "already ended" in result.output
+    assert "abcitrain's local scheduler" in result.output and "python" not in result.output
 
 
 def test_dependency_waits_and_afterok_never_runs_after_failure(

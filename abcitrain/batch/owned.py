@@ -116,9 +116,17 @@ def owned_fields(directive: str, scheduler: str, resource_names: Iterable[str] =
     return list(dict.fromkeys(found))
 
 
+#: Options that make a submit command print text and exit instead of submitting.
+NOT_SUBMITTING = {"--help", "-help", "--usage", "--version", "-h"}
+
+
 def owned_problem(directive: str, scheduler: str, resource_names: Iterable[str] = (),
                   nodes: int | None = None) -> str | None:
     """Why an extra directive is refused, or None when it sets no field abcitrain owns."""
+    word = _WORD.match(directive.strip())
+    if word is not None and word.group(0) in NOT_SUBMITTING:
+        return (f"{directive!r} makes the submit command print its help or version and "
+                "submit nothing")
     found = owned_fields(directive, scheduler, resource_names, nodes)
     if not found:
         return None

@@ -74,6 +74,9 @@ def _array(value: Any) -> ArrayRange:
 def _output(value: Any) -> str:
     text = v.matching(OUTPUT_RE, "an output path is letters, digits and _ . / + - with "
                       "placeholders {job_id}, {array_index}, {name} (no spaces)")(value)
+    if text.startswith("-"):
+        raise vol.Invalid(f"{value[:40]!r} starts with '-': the scheduler would read it as "
+                          "an option; write ./" + text[:40])
     fields = re.findall(r"\{([^{}]*)\}", text)
     bad = [f for f in fields if f not in OUTPUT_FIELDS]
     if bad or text.count("{") != len(fields) or text.count("}") != len(fields):
@@ -90,6 +93,14 @@ def _workdir(value: Any) -> str:
     text = _scalar_text(value)
     if not text:
         raise vol.Invalid("is empty")
+    return text
+
+
+def _not_an_option(value: Any) -> str:
+    text = _scalar_text(value)
+    if text.startswith("-"):
+        raise vol.Invalid(f"{text[:40]!r} starts with '-': a command would read it as an "
+                          "option, not an id")
     return text
 
 
@@ -112,14 +123,14 @@ SPEC_SCHEMA = vol.Schema({
     vol.Optional("group"): v.nullable(v.matching(
         GROUP_RE, "a group is letters, digits, _ . - (starting with a letter or digit)")),
     vol.Optional("service"): v.nullable(str),
-    vol.Optional("reservation"): v.nullable(_scalar_text),
+    vol.Optional("reservation"): v.nullable(_not_an_option),
     vol.Optional("modules", default=[]): v.string_list(v.matching(
         MODULE_RE, "a module name is letters, digits and _ . + / -")),
     vol.Optional("env", default={}): vol.All(vol.Msg(dict, "expected a mapping"), {
         v.matching(ENV_KEY_RE, "an environment variable name is letters, digits and _, "
                    "not starting with a digit"): _scalar_text}),
     vol.Optional("array"): v.nullable(_array),
-    vol.Optional("depends_on", default=[]): v.string_list(vol.All(_scalar_text)),
+    vol.Optional("depends_on", default=[]): v.string_list(vol.All(_not_an_option)),
     vol.Optional("dependency", default="afterok"): v.one_of(DEPENDENCY_KINDS, "dependency"),
     vol.Optional("output"): v.nullable(_output),
     vol.Optional("workdir"): v.nullable(_workdir),

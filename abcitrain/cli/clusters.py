@@ -13,14 +13,25 @@ def clusters(ctx: click.Context) -> None:
     """List the cluster profiles (built in, yours, and the project's)."""
     if ctx.invoked_subcommand is not None:
         return
+    from ..errors import AbcitrainError
     from ..profiles import available_names, load_profile
 
     rows = [("NAME", "SCHEDULER", "RESOURCE TYPES", "DESCRIPTION")]
+    broken = []
     for name in available_names():
-        p = load_profile(name)
+        try:
+            p = load_profile(name)
+        except AbcitrainError as exc:     # one broken file must not hide the others
+            broken.append(str(exc))
+            rows.append((name, "-", "-", "BROKEN: see below"))
+            continue
         rows.append((name, p.scheduler, ",".join(p.resource_types), p.description))
     for line in table_lines(rows):
         click.echo(line)
+    for text in broken:
+        click.echo(f"error: {text}", err=True)
+    if broken:
+        raise SystemExit(2)
 
 
 @clusters.command("show")
@@ -33,5 +44,21 @@ def clusters_show(name: str) -> None:
 
     p = load_profile(name)
     click.echo(f"# {name}: merged from {p.source}")
-    data = dict(p.data)
+    data = _readable(dict(p.data))
     click.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), nl=False)
+
+
+_DURATIONS = {"max_walltime", "walltime_overrun"}
+
+
+def _readable(data: object) -> object:
+    """The profile's data with durations written back as H:MM:SS (validation turned them
+    into seconds), so what is shown reads like what was written."""
+    from ..util.durations import format_hms
+
+    if isinstance(data, dict):
+        return {k: (format_hms(v) if k in _DURATIONS and isinstance(v, int) else _readable(v))
+                for k, v in data.items()}
+    if isinstance(data, list):
+        return [_readable(v) for v in data]
+    return data

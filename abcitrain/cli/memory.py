@@ -50,7 +50,9 @@ def memory(model: str, precision: str, optimizer: str, stages: tuple[int, ...], 
     host_gb = None     # the node's CPU memory, for what offload puts there
     if cluster or resource:
         if not (cluster and resource):
-            raise InputError("which GPU?", [Problem("cluster", "give --cluster with --type")])
+            raise InputError("which GPU?", [Problem(
+                "type" if cluster else "cluster",
+                "give --type with --cluster" if cluster else "give --cluster with --type")])
         from ..profiles import load_profile
 
         profile = load_profile(cluster)

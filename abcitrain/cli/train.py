@@ -163,4 +163,8 @@ def init(directory: Path, cluster: str) -> None:
     done = init_project(directory, load_profile(cluster))
     click.echo(f"created {directory} for {cluster} ({done.resource}): "
                f"{len(done.files)} files and folders")
-    click.echo(f"next: cd {directory} && abcitrain plan jobs/sft.yaml  (see README.md)")
+    import shlex
+
+    # quoted: a folder named $(...) must not run when the line is pasted
+    click.echo(f"next: cd {shlex.quote(str(directory))} && abcitrain plan jobs/sft.yaml  "
+               "(see README.md)")

@@ -22,7 +22,7 @@ from ..batch.checks import errors_in
 from ..batch.render import JobPlan, plan_job
 from ..batch.spec import load_spec
 from ..batch.store import JobRecord, JobStore
-from ..errors import AbcitrainError, InputError, Problem, SchedulerError
+from ..errors import AbcitrainError, InputError, Problem, SchedulerError, TransportError
 from ..model import ArrayRange, JobState, JobStatus
 from ..points.budget import guard, load_budgets
 from ..points.ledger import Charge, Ledger, now_iso
@@ -343,6 +343,13 @@ def output_path(record: JobRecord, task: int | None = None) -> str:
     if record.array_tasks and task is None:
         raise InputError("which task?", [Problem(record.job_id, f"is an array job (tasks "
                                                  f"{record.array_tasks}); pass --task N")])
+    if task is not None and not record.array_tasks:
+        raise InputError("not an array job", [Problem(
+            "--task", f"job {record.job_id} is not an array job: leave --task out")])
+    if task is not None and task not in ArrayRange.parse(record.array_tasks or "1-1").indices():
+        raise InputError("no such task", [Problem(
+            "--task", f"job {record.job_id} has tasks {record.array_tasks}; there is no task "
+            f"{task}")])
     text = (record.output.replace("{job_id}", backend.job_id_for_output(record.job_id))
             .replace("{array_index}", "" if task is None else str(task)))
     path = Path(text)
@@ -355,5 +362,16 @@ def logs(job_id: str, store: JobStore, task: int | None = None, cluster: str | N
     record = find_record(store, job_id, cluster)
     path = output_path(record, task)
     tr = transport or transport_for(record.cluster)
-    return path, tr.read_text(path)
+    try:
+        return path, tr.read_text(path)
+    except TransportError as exc:
+        if not JobState(record.state).terminal:
+            record = refresh([record], store, tr)[0]     # it may have ended since
+        state = JobState(record.state)
+        if not state.terminal:
+            raise       # "does not exist (yet)": a job that has not started writing
+        # an ended job's output that is not there was deleted or moved: not "not started"
+        raise TransportError(f"{path}: no such file, though job {record.job_id} ended "
+                             f"{state.value}: the output was deleted or moved, or the job "
+                             "wrote it elsewhere (see its spec's output)") from exc
 

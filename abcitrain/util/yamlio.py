@@ -16,7 +16,25 @@ from ..errors import InputError, Problem
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader without YAML 1.1's sexagesimal integers and floats."""
+    """SafeLoader without YAML 1.1's sexagesimal integers and floats, refusing duplicate
+    keys (PyYAML keeps the last silently: a second ``walltime:`` would win unseen)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue                # "<<: *defaults" merges; keys written here win
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.get(key)
+            except TypeError:
+                continue                # an unhashable key: SafeLoader refuses it itself
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {str(key)[:60]!r} (first on line {first})",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.yaml_implicit_resolvers = {
