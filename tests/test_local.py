@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from conftest import cli, wait_for
 
@@ -119,3 +120,37 @@ def test_walltime_is_enforced(tmp_path: Path, local_jobs: list[str]) -> None:
 def test_unknown_job_id_is_a_clear_error() -> None:
     result = cli("status", "424242", ok=None)
     assert result.exit_code == 2 and "did not submit a job with this id" in result.output
+
+
+def test_what_qsub_and_sbatch_users_script_against(tmp_path: Path,
+                                                   local_jobs: list[str]) -> None:
+    """--parsable prints the id alone, --json the submission; --wait exits with the job's
+    own exit status, as srun does; check and clusters speak JSON too."""
+    job = cli("submit", "--parsable", _spec(tmp_path, "quiet")).output.strip()
+    local_jobs.append(job)
+    assert job.isdigit()
+    data = json.loads(cli("submit", "--json", _spec(tmp_path, "js")).output)
+    local_jobs.append(data["job_id"])
+    assert data["cluster"] == "local" and data["name"] == "js" and data["command"][-1] \
+        .endswith(".sh") and data["unrecorded"] == []
+    result = cli("submit", "--wait", _spec(tmp_path, "three", command=[
+        "bash", "-c", "exit 3"]), ok=None)
+    local_jobs.append(result.output.split()[3])
+    assert result.exit_code == 3 and "ended FAILED (exit 3)" in result.output
+    ok = json.loads(cli("check", "--json", _spec(tmp_path, "fine")).output)
+    assert ok["ok"] is True and ok["errors"] == []
+    bad = cli("check", "--json", _spec(tmp_path, "bad", nodes=5), ok=None)
+    assert bad.exit_code == 2
+    report = json.loads(bad.output)
+    assert report["ok"] is False and [e["where"] for e in report["errors"]] == ["nodes"]
+    names = [c["name"] for c in json.loads(cli("clusters", "--json").output)]
+    assert {"abci3", "pbs", "local", "slurm"} <= set(names)
+
+
+@pytest.mark.parametrize(("state", "code", "status"), [
+    ("COMPLETED", 0, 0), ("FAILED", 3, 3), ("TIMEOUT", None, 1), ("CANCELLED", 271, 1),
+    ("CANCELLED", None, 1), ("FAILED", -29, 1)])
+def test_wait_status_is_the_jobs_own(state: str, code: int | None, status: int) -> None:
+    from abcitrain.cli.jobs import wait_status
+
+    assert wait_status(state, code) == status

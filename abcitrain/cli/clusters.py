@@ -8,8 +8,9 @@ from ..util.tables import table_lines
 
 
 @click.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def clusters(ctx: click.Context) -> None:
+def clusters(ctx: click.Context, as_json: bool) -> None:
     """List the cluster profiles (built in, yours, and the project's)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -26,8 +27,15 @@ def clusters(ctx: click.Context) -> None:
             rows.append((name, "-", "-", "BROKEN: see below"))
             continue
         rows.append((name, p.scheduler, ",".join(p.resource_types), p.description))
-    for line in table_lines(rows):
-        click.echo(line)
+    if as_json:
+        import json
+
+        click.echo(json.dumps([{"name": r[0], "scheduler": r[1],
+                                "resource_types": r[2].split(",") if r[2] != "-" else [],
+                                "description": r[3]} for r in rows[1:]], indent=1))
+    else:
+        for line in table_lines(rows):
+            click.echo(line)
     for text in broken:
         click.echo(f"error: {text}", err=True)
     if broken:

@@ -49,12 +49,39 @@ def render(spec: Path, output: Path | None) -> None:
 
 @click.command()
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def check(spec: Path) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {ok, errors, warnings} as JSON (exit 2 when not ok).")
+def check(spec: Path, as_json: bool) -> None:
     """Check SPEC against its cluster's limits; list every problem at once."""
     from ..batch.checks import WARNING
     from ..batch.store import JobStore
+    from ..errors import AbcitrainError, InputError
     from ..service import jobs as service
 
+    if as_json:
+        try:
+            plan = service.load_plan(spec)
+            service.require_submittable(plan)
+            sub = service.submit(plan, JobStore.existing(), dry_run=True)
+        except InputError as exc:
+            click.echo(json.dumps({"ok": False, "title": exc.title, "errors": [
+                {"where": p.where, "message": p.message} for p in exc.problems
+                if p.severity != WARNING], "warnings": [
+                {"where": p.where, "message": p.message} for p in exc.problems
+                if p.severity == WARNING]}, indent=1))
+            sys.exit(2)
+        except AbcitrainError as exc:
+            if exc.exit_code != 2:
+                raise
+            click.echo(json.dumps({"ok": False, "title": str(exc).splitlines()[0],
+                                   "errors": [{"where": "", "message": str(exc)}],
+                                   "warnings": []}, indent=1))
+            sys.exit(2)
+        click.echo(json.dumps({"ok": True, "cluster": plan.profile.name, "errors": [],
+                               "warnings": [{"where": p.where, "message": p.message}
+                                            for p in (*plan.problems, *sub.warnings)
+                                            if p.severity == WARNING]}, indent=1))
+        return
     plan = service.load_plan(spec)
     # the errors come once, in the refusal below; warnings are shown either way
     echo_problems([p for p in plan.problems if p.severity == WARNING])
@@ -71,10 +98,15 @@ def check(spec: Path) -> None:
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Print the script and command; run nothing.")
 @click.option("--wait", is_flag=True,
-              help="Stay until the job ends, showing its output; exit 1 unless it completed.")
+              help="Stay until the job ends, showing its output; exit with the job's own "
+              "exit status (1 if it ended otherwise without one).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the submission as JSON (id, script, command, charge).")
+@click.option("--parsable", is_flag=True, help="Print only the job id (as sbatch --parsable).")
 @click.option("--chain-index", type=click.IntRange(min=2), hidden=True,
               help="Set by `abcitrain launch` when a training job continues itself.")
-def submit(spec: Path, dry_run: bool, wait: bool, chain_index: int | None) -> None:
+def submit(spec: Path, dry_run: bool, wait: bool, as_json: bool, parsable: bool,
+           chain_index: int | None) -> None:
     """Check, render and submit SPEC; record the job for `abcitrain status`."""
     from ..batch.store import JobStore
     from ..service import jobs as service
@@ -94,9 +126,19 @@ def submit(spec: Path, dry_run: bool, wait: bool, chain_index: int | None) -> No
     store = JobStore()
     sub = service.submit(plan, store)
     echo_problems(sub.warnings)
-    click.echo(f"submitted {plan.profile.name} job {sub.job_id} ({plan.spec.name})")
-    click.echo(f"  script: {sub.script_path}\n  command: {shlex.join(sub.argv)}\n"
-               f"  {_charge_line(plan, sub)}")
+    if parsable:
+        click.echo(sub.job_id)
+    elif as_json:
+        click.echo(json.dumps({
+            "cluster": plan.profile.name, "job_id": sub.job_id, "name": plan.spec.name,
+            "script": sub.script_path, "command": list(sub.argv), "submit_dir": sub.submit_dir,
+            "charge_at_walltime": None if sub.max_charge is None else str(sub.max_charge),
+            "charge_with_overrun": None if sub.overrun_charge is None
+            else str(sub.overrun_charge), "unrecorded": list(sub.unrecorded)}, indent=1))
+    else:
+        click.echo(f"submitted {plan.profile.name} job {sub.job_id} ({plan.spec.name})")
+        click.echo(f"  script: {sub.script_path}\n  command: {shlex.join(sub.argv)}\n"
+                   f"  {_charge_line(plan, sub)}")
     if sub.unrecorded:
         for line in sub.unrecorded:
             click.echo(f"error: job {sub.job_id} IS submitted, but was {line}", err=True)
@@ -105,11 +147,28 @@ def submit(spec: Path, dry_run: bool, wait: bool, chain_index: int | None) -> No
         sys.exit(1)
     if wait:
         assert sub.job_id is not None
-        record = _follow(store, sub.job_id, plan.profile.name, show=plan.spec.array is None)
+        try:
+            record = _follow(store, sub.job_id, plan.profile.name,
+                             show=plan.spec.array is None and not (as_json or parsable))
+        except KeyboardInterrupt:
+            click.echo(f"\nstopped waiting; job {sub.job_id} keeps running: follow it with "
+                       f"`abcitrain logs {sub.job_id} -f`, cancel it with "
+                       f"`abcitrain cancel {sub.job_id}`", err=True)
+            sys.exit(130)
         click.echo(f"job {record.job_id} ended {record.state}"
-                   + (f" (exit {record.exit_code})" if record.exit_code is not None else ""))
-        if record.state != "COMPLETED":
-            sys.exit(1)
+                   + (f" (exit {record.exit_code})" if record.exit_code is not None else ""),
+                   err=as_json or parsable)
+        sys.exit(wait_status(record.state, record.exit_code))
+
+
+def wait_status(state: str, exit_code: int | None) -> int:
+    """`submit --wait`'s exit status, as srun's: the job's own exit status (0-255) when it
+    has one; 1 when it did not complete and has none (cancelled before starting)."""
+    if state == "COMPLETED":
+        return 0
+    if exit_code is not None and 0 < exit_code < 256:
+        return exit_code
+    return 1
 
 
 def _charge_line(plan: Any, sub: Any) -> str:
