@@ -154,3 +154,27 @@ def test_wait_status_is_the_jobs_own(state: str, code: int | None, status: int) 
     from abcitrain.cli.jobs import wait_status
 
     assert wait_status(state, code) == status
+
+
+def test_command_line_overrides_are_validated_like_the_file(tmp_path: Path,
+                                                            local_jobs: list[str]) -> None:
+    spec = _spec(tmp_path, "over")
+    job = _submit_args(["--set", "env.MSG=from the command line", "--walltime", "1:30"],
+                       spec, local_jobs)
+    wait_for(lambda: _ended(job), 30, "local job to end")
+    assert "msg=from the command line" in cli("logs", job).output
+    script = cli("render", spec, "--walltime", "1:30").output
+    assert "#LOCAL --walltime 5400" in script                # 1:30 is ninety minutes
+    bad = cli("check", spec, "--nodes", "5", ok=None)
+    assert bad.exit_code == 2 and "nodes" in bad.output
+    bad = cli("check", spec, "--set", "nodez=2", "--set", "oops", ok=None)
+    assert bad.exit_code == 2 and "oops" in bad.output
+    bad = cli("check", spec, "--set", "nodez=2", ok=None)
+    assert bad.exit_code == 2 and "nodez: unknown key" in bad.output
+
+
+def _submit_args(args: list[str], spec: str, started: list[str]) -> str:
+    out = cli("submit", spec, *args).output
+    job_id = out.split()[3]
+    started.append(job_id)
+    return job_id

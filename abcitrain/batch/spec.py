@@ -8,7 +8,7 @@ reservation and job-id forms, a required group).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -141,10 +141,29 @@ SPEC_SCHEMA = vol.Schema({
 })
 
 
-def load_spec(path: Path, project_dir: Path | None = None) -> tuple[JobSpec, ClusterProfile]:
-    """Load a job spec file and validate it against its cluster's profile."""
-    data = load_yaml_file(path)
+def load_spec(path: Path, project_dir: Path | None = None,
+              overrides: Sequence[tuple[str, Any]] = ()) -> tuple[JobSpec, ClusterProfile]:
+    """Load a job spec file, apply command-line ``overrides`` (key, value) and validate the
+    result against its cluster's profile, exactly as if the file had said so."""
+    data = with_overrides(load_yaml_file(path), overrides)
     return parse_spec(data, source=str(path), project_dir=project_dir, source_path=path)
+
+
+def with_overrides(data: Any, overrides: Sequence[tuple[str, Any]]) -> Any:
+    """``data`` with each (key, value) set; a dotted key (``train.steps``) sets a key in a
+    nested mapping. Nothing is checked here: the result is validated like any spec."""
+    if not overrides or not isinstance(data, Mapping):
+        return data
+    out = dict(data)
+    for key, value in overrides:
+        *parents, last = key.split(".")
+        node = out
+        for part in parents:
+            child = node.get(part)
+            node[part] = dict(child) if isinstance(child, Mapping) else {}
+            node = node[part]
+        node[last] = value
+    return out
 
 
 def parse_spec(data: Any, source: str = "job spec", project_dir: Path | None = None,

@@ -20,15 +20,70 @@ from ..util.tables import table_lines
 from .output import echo_problems
 
 
+def overridable(command: Any) -> Any:
+    """The spec fields a submission may change on the command line, validated exactly as if
+    the file said so (``--set KEY=VALUE`` takes YAML values and dotted keys)."""
+    options = [
+        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                     help="Set any spec key for this run (train.steps=100, env.SEED=3)."),
+        click.option("--depends-on", multiple=True, metavar="JOB_ID",
+                     help="Start after these jobs (replaces the spec's depends_on)."),
+        click.option("--cluster", "cluster_override", metavar="NAME",
+                     help="Another cluster profile."),
+        click.option("--walltime", metavar="DURATION", help="Another walltime."),
+        click.option("--nodes", metavar="N", help="Another node count."),
+    ]
+    for option in options:
+        command = option(command)
+    return command
+
+
+def overrides_of(sets: Sequence[str], depends_on: Sequence[str], cluster: str | None,
+                 walltime: str | None, nodes: str | None) -> list[tuple[str, object]]:
+    """The (key, value) pairs the command line sets, each value read as YAML would read it
+    in the file (so 1:30 stays ninety minutes and 4 is a number)."""
+    from ..errors import InputError, Problem
+    from ..util.yamlio import load_yaml_text
+
+    found: list[tuple[str, object]] = []
+    problems = []
+    for item in sets:
+        key, sep, text = item.partition("=")
+        if not sep or not re_key(key):
+            problems.append(Problem("--set", f"{item[:80]!r}: write KEY=VALUE (KEY may be "
+                                    "dotted: train.steps=100)"))
+            continue
+        found.append((key, load_yaml_text(text, f"--set {key}") if text else ""))
+    if problems:
+        raise InputError("bad --set", problems)
+    for key, given in (("cluster", cluster), ("walltime", walltime), ("nodes", nodes)):
+        if given is not None:
+            found.append((key, load_yaml_text(given, f"--{key}")))
+    if depends_on:
+        found.append(("depends_on", list(depends_on)))
+    return found
+
+
+def re_key(key: str) -> bool:
+    """A spec key, possibly dotted."""
+    import re
+
+    return re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*", key) is not None
+
+
 @click.command()
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the script to this file instead of standard output.")
-def render(spec: Path, output: Path | None) -> None:
+@overridable
+def render(spec: Path, output: Path | None, sets: tuple[str, ...],
+           depends_on: tuple[str, ...], cluster_override: str | None, walltime: str | None,
+           nodes: str | None) -> None:
     """Print the job script for SPEC's cluster and the exact submit command."""
     from ..service import jobs as service
 
-    plan = service.load_plan(spec)
+    plan = service.load_plan(spec, overrides=overrides_of(sets, depends_on, cluster_override,
+                                                          walltime, nodes))
     service.require_submittable(plan)
     echo_problems(plan.problems)
     if output is not None:
@@ -51,16 +106,19 @@ def render(spec: Path, output: Path | None) -> None:
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True,
               help="Print {ok, errors, warnings} as JSON (exit 2 when not ok).")
-def check(spec: Path, as_json: bool) -> None:
+@overridable
+def check(spec: Path, as_json: bool, sets: tuple[str, ...], depends_on: tuple[str, ...],
+          cluster_override: str | None, walltime: str | None, nodes: str | None) -> None:
     """Check SPEC against its cluster's limits; list every problem at once."""
     from ..batch.checks import WARNING
     from ..batch.store import JobStore
     from ..errors import AbcitrainError, InputError
     from ..service import jobs as service
 
+    overrides = overrides_of(sets, depends_on, cluster_override, walltime, nodes)
     if as_json:
         try:
-            plan = service.load_plan(spec)
+            plan = service.load_plan(spec, overrides=overrides)
             service.require_submittable(plan)
             sub = service.submit(plan, JobStore.existing(), dry_run=True)
         except InputError as exc:
@@ -82,7 +140,7 @@ def check(spec: Path, as_json: bool) -> None:
                                             for p in (*plan.problems, *sub.warnings)
                                             if p.severity == WARNING]}, indent=1))
         return
-    plan = service.load_plan(spec)
+    plan = service.load_plan(spec, overrides=overrides)
     # the errors come once, in the refusal below; warnings are shown either way
     echo_problems([p for p in plan.problems if p.severity == WARNING])
     service.require_submittable(plan)
@@ -105,13 +163,17 @@ def check(spec: Path, as_json: bool) -> None:
 @click.option("--parsable", is_flag=True, help="Print only the job id (as sbatch --parsable).")
 @click.option("--chain-index", type=click.IntRange(min=2), hidden=True,
               help="Set by `abcitrain launch` when a training job continues itself.")
+@overridable
 def submit(spec: Path, dry_run: bool, wait: bool, as_json: bool, parsable: bool,
-           chain_index: int | None) -> None:
+           chain_index: int | None, sets: tuple[str, ...], depends_on: tuple[str, ...],
+           cluster_override: str | None, walltime: str | None, nodes: str | None) -> None:
     """Check, render and submit SPEC; record the job for `abcitrain status`."""
     from ..batch.store import JobStore
     from ..service import jobs as service
 
-    plan = service.load_plan(spec, write_training=not dry_run, chain_index=chain_index)
+    plan = service.load_plan(spec, write_training=not dry_run, chain_index=chain_index,
+                             overrides=overrides_of(sets, depends_on, cluster_override,
+                                                    walltime, nodes))
     service.require_submittable(plan)
     echo_problems(plan.problems)
     if dry_run:

@@ -36,11 +36,12 @@ _MISSING_IDS = re.compile(r"Invalid job id specified|Unknown Job Id|Job has fini
 
 
 def load_plan(spec_path: Path, project_dir: Path | None = None, write_training: bool = False,
-              chain_index: int | None = None) -> JobPlan:
-    """Load, validate, check and render a job spec file. A training spec is planned first
-    (``write_training`` writes its DeepSpeed config); ``chain_index`` numbers a job that
-    continues an earlier one."""
-    spec, profile = load_spec(spec_path, project_dir)
+              chain_index: int | None = None,
+              overrides: Sequence[tuple[str, object]] = ()) -> JobPlan:
+    """Load, validate, check and render a job spec file, with command-line ``overrides``
+    applied first. A training spec is planned first (``write_training`` writes its DeepSpeed
+    config); ``chain_index`` numbers a job that continues an earlier one."""
+    spec, profile = load_spec(spec_path, project_dir, overrides)
     if spec.train is not None:
         from ..train.prepare import prepare
         spec, _ = prepare(spec, profile, write_training, project_dir)
