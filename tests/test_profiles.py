@@ -70,3 +70,45 @@ def test_clusters_command_lists_and_shows() -> None:
     shown = cli("clusters", "show", "abci2").output
     assert "submit_args:" in shown and "rt_AF:" in shown and "merged from" in shown
     assert cli("clusters", "show", "nope", ok=None).exit_code == 2
+
+
+def test_a_retired_cluster_warns_on_check_and_refuses_submit_and_booking(
+        tmp_path: Path) -> None:
+    """ABCI 2.0 was retired on 2024-10-31 (its profile says so): checking warns, submitting
+    and booking are refused before anything runs, pricing history still works."""
+    import datetime as dt
+    from decimal import Decimal
+
+    import yaml
+    from conftest import Replay, cli
+
+    from abcitrain.batch.render import plan_job
+    from abcitrain.batch.spec import parse_spec
+    from abcitrain.errors import InputError
+    from abcitrain.reserve.rules import ReservationRequest
+    from abcitrain.service import jobs as service
+    from abcitrain.service import reservations as rsv
+
+    job = {"name": "t", "cluster": "abci2", "resource": "rt_F", "walltime": "1:00:00",
+           "group": "gaa50000", "command": ["true"]}
+    (tmp_path / "j.yaml").write_text(yaml.safe_dump(job))
+    checked = cli("check", "j.yaml")
+    assert "warning: cluster: abci2" in checked.output and "retired on 2024-10-31" in \
+        checked.output
+    nothing = Replay({})
+    with pytest.raises(InputError) as info:
+        service.submit(plan_job(*parse_spec(job)), None, nothing, submit_dir=str(tmp_path))
+    assert "retired on 2024-10-31" in str(info.value) and nothing.calls == []
+    profile = load_profile("abci2")
+    jst = dt.timezone(dt.timedelta(hours=9))
+    req = ReservationRequest("rt_F", 2, Decimal(1), dt.datetime(2026, 12, 10, tzinfo=jst))
+    with pytest.raises(InputError) as info:
+        rsv.create(profile, req, "late", "gaa50000", dt.datetime(2026, 11, 30, tzinfo=jst),
+                   nothing)
+    assert "retired" in str(info.value) and nothing.calls == []
+    # before its retirement the same booking went through the rules as usual
+    early = rsv.create(profile, ReservationRequest("rt_F", 2, Decimal(1),
+                                                   dt.datetime(2024, 6, 10, tzinfo=jst)),
+                       "early", "gaa50000", dt.datetime(2024, 6, 1, tzinfo=jst), nothing,
+                       dry_run=True)
+    assert early.argv[0] == "qrsub"

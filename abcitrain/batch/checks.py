@@ -6,6 +6,7 @@ Pure functions; each finding is a ``Problem`` with a severity. Errors stop a sub
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from ..errors import Problem
@@ -69,3 +70,14 @@ def check_job(spec: JobSpec, profile: ClusterProfile) -> list[Problem]:
 def errors_in(problems: list[Problem]) -> list[Problem]:
     """Only the problems that stop a submission."""
     return [p for p in problems if p.severity == ERROR]
+
+
+def retirement_problem(profile: ClusterProfile, today: dt.date,
+                       severity: str = "error") -> Problem | None:
+    """A problem when ``profile`` names a system retired on or before ``today``."""
+    retired = profile.data.get("retired")
+    if retired is None or today < retired:
+        return None
+    return Problem("cluster", f"{profile.name} ({profile.description}) was retired on "
+                   f"{retired}: it takes no jobs or reservations; its prices remain for "
+                   "history", severity)

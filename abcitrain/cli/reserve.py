@@ -147,6 +147,12 @@ def plan_cmd(cluster: str, resource: str, start: str | None, as_of: str | None,
 
     profile, rules = _load(cluster)
     now = _now(as_of, rules.tz)
+    from ..batch.checks import retirement_problem
+    from .output import echo_problems
+
+    retired = retirement_problem(profile, now.date(), "warning")
+    if retired is not None:
+        echo_problems([retired])
     # by default: the first day that can still be booked, or now on a free calendar
     first = start or ("now" if rules.calendar == "free"
                       else earliest_start(rules, now).strftime("%Y-%m-%d"))

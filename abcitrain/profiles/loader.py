@@ -217,6 +217,9 @@ PROFILE_SCHEMA = vol.Schema({
     # How long past its walltime the scheduler may let a job run before it is killed (PBS's
     # mom checks walltime every $check_poll_time): the charge can exceed the walltime's.
     vol.Optional("walltime_overrun"): v.duration,
+    # The day the system stopped taking jobs (ABCI 2.0: 2024-10-31): past it, submitting
+    # and booking are refused and checking warns; pricing history still works.
+    vol.Optional("retired"): _date,
     vol.Optional("reservations"): _RESERVATIONS,
     vol.Optional("launcher"): _LAUNCHER,
 })

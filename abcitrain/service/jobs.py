@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..backends import get_backend
 from ..backends.base import Backend, Output
-from ..batch.checks import errors_in
+from ..batch.checks import errors_in, retirement_problem
 from ..batch.render import JobPlan, plan_job
 from ..batch.spec import load_spec
 from ..batch.store import JobRecord, JobStore
@@ -101,7 +101,13 @@ def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = 
     A dry run returns the same Submission without writing, running or recording anything.
     """
     require_submittable(plan)
-    found = reservation_problems(plan, store, transport)
+    retired = retirement_problem(plan.profile, dt.date.today(),
+                                 "warning" if dry_run else "error")
+    if retired is not None and not dry_run:
+        raise InputError(f"job {plan.spec.name!r} cannot run on {plan.profile.name!r}",
+                         [retired])
+    found = [retired] if retired is not None else []
+    found += reservation_problems(plan, store, transport)
     require_submittable(plan, found)
     submit_dir = submit_dir or str(Path.cwd())
     script_path = script_path_for(plan, submit_dir)

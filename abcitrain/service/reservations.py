@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from ..backends.base import Output
+from ..batch.checks import retirement_problem
 from ..batch.render import JobPlan
 from ..batch.spec import GROUP_RE
 from ..errors import InputError, Problem, SchedulerError, TransportError
@@ -108,6 +109,9 @@ def create(profile: ClusterProfile, req: ReservationRequest, name: str, group: s
     backend = backend_for(profile, "show", "delete")
     plan = plan_request(rules, profile, req, now)
     problems = validate_names(profile, name, group) + plan.problems
+    retired = retirement_problem(profile, now.date())
+    if retired is not None and not dry_run:
+        problems.append(retired)
     if problems:
         raise InputError(f"reservation {name!r} cannot be booked on {profile.name!r}"
                          + (" (`abcitrain reserve plan` shows what would fit)"
