@@ -1,13 +1,17 @@
-"""Every command over a corpus of careless and hostile inputs: each gets one clear message and
-exit status 2, never a traceback and never the last-resort "failed unexpectedly" line."""
+"""Every command over a corpus of careless and hostile inputs, run as a real subprocess
+(``python -m abcitrain``): each gets one clear message and exit status 2, never a traceback
+and never the last-resort "failed unexpectedly" line, and nothing is submitted, charged or
+written."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import cli
 
 GOOD = {"name": "t", "cluster": "local", "resource": "cpu", "walltime": 60,
         "command": ["echo", "hi"]}
@@ -77,8 +81,12 @@ CORPUS = [
 def test_bad_input_is_one_clear_message_and_exit_2(args: list[str], corpus: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(corpus)
-    result = cli(*args, ok=None)
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    assert "Traceback" not in result.output and "failed unexpectedly" not in result.output
-    assert result.output.strip(), "no message at all"
-    assert len(result.output) < 4000, "the message should be short"
+    done = subprocess.run([sys.executable, "-m", "abcitrain", *args], capture_output=True,
+                          text=True, timeout=120)
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, (done.returncode, output)
+    assert "Traceback" not in output and "failed unexpectedly" not in output
+    assert done.stderr.strip(), "no message at all"
+    assert len(output) < 4000, "the message should be short"
+    # nothing submitted, charged or recorded: abcitrain's data folder was never created
+    assert not Path(os.environ["ABCITRAIN_DATA_DIR"]).exists()

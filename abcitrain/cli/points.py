@@ -132,7 +132,7 @@ def points_import(accounting: Any, fmt: str, cluster: str) -> None:
 
     profile = load_profile(cluster)
     try:
-        result = import_accounting(accounting, fmt, profile, Ledger())
+        result = import_accounting(accounting, fmt, profile, Ledger)
     except ValueError as exc:
         raise InputError("cannot import this accounting file", [Problem(fmt, str(exc))]) \
             from None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -176,8 +176,18 @@ def _qacct_one(rec: dict[str, str], profile: ClusterProfile,
 
 
 def import_accounting(stream: IO[str], fmt: str, profile: ClusterProfile,
-                      ledger: Ledger) -> ImportResult:
-    """Price and store every record of ``stream``, in batches of one transaction each."""
+                      ledger: Ledger | Callable[[], Ledger]) -> ImportResult:
+    """Price and store every record of ``stream``, in batches of one transaction each.
+    ``ledger`` may be a function that opens it: then a file with no importable record (or
+    a bad header) creates no ledger."""
+    opened: list[Ledger] = [ledger] if isinstance(ledger, Ledger) else []
+
+    def target() -> Ledger:
+        if not opened:
+            assert not isinstance(ledger, Ledger)
+            opened.append(ledger())
+        return opened[0]
+
     result = ImportResult()
     source = sacct_records(stream, profile, result) if fmt == "sacct" else \
         qacct_records(stream, profile, result)
@@ -204,8 +214,8 @@ def import_accounting(stream: IO[str], fmt: str, profile: ClusterProfile,
                       units, 1, int(elapsed), *texts, actual, source_name, actual, elapsed,
                       state, settled_at))
         if len(batch) >= BATCH:
-            result.imported += ledger.insert_rows(batch)
+            result.imported += target().insert_rows(batch)
             batch = []
     if batch:
-        result.imported += ledger.insert_rows(batch)
+        result.imported += target().insert_rows(batch)
     return result
