@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +73,19 @@ def test_user_overrides_a_price_with_a_new_dated_entry(abcitrain_home: object) -
     p = load_profile("abci3")
     assert quote(p, "rt_HF", "spot", dt.date(2026, 3, 31)).type_rate == Decimal("7.5")
     assert quote(p, "rt_HF", "spot", dt.date(2026, 4, 1)).type_rate == Decimal("9.0")
+
+
+def test_points_quote_prices_a_spec_on_any_day(tmp_path: Path) -> None:
+    """The rt_F promotion (0.50 from 2023-09-29) and FY2024's 1.20, from the same spec."""
+    import yaml
+    from conftest import cli
+
+    (tmp_path / "q.yaml").write_text(yaml.safe_dump({
+        "name": "q", "cluster": "abci2", "resource": "rt_F", "nodes": 4,
+        "walltime": "10:00:00", "group": "gaa50000", "command": ["true"]}))
+    promo = cli("points", "quote", "q.yaml", "--on", "2023-10-15").output
+    assert "20.0000 points at the full walltime" in promo and "promotion" in promo
+    fy24 = json.loads(cli("points", "quote", "q.yaml", "--on", "2024-05-01", "--json").output)
+    assert fy24["charge_at_walltime"] == "48.0000" and fy24["on"] == "2024-05-01"
+    bad = cli("points", "quote", "q.yaml", "--on", "tomorrow", ok=None)
+    assert bad.exit_code == 2 and "--on" in bad.output

@@ -79,6 +79,50 @@ def points(ctx: click.Context, only: str | None, as_json: bool, plot: Path | Non
                        + (f", refund {j['refund']}" if j["refund"] != "0.0000" else ""))
 
 
+@points.command("quote")
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--on", "on_day", metavar="YYYY-MM-DD",
+              help="Price at the tariff in force on this day (default: today).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def points_quote(spec: Path, on_day: str | None, as_json: bool) -> None:
+    """What SPEC costs at its full walltime, at the tariff of any day (nothing is run)."""
+    import datetime as dt
+
+    from ..errors import InputError, Problem
+    from ..service import jobs as service
+    from ..util.durations import format_hms
+
+    try:
+        day = dt.date.fromisoformat(on_day) if on_day else dt.date.today()
+    except ValueError:
+        raise InputError("bad --on", [Problem("--on", f"{str(on_day)[:40]!r} is not a day "
+                                              "(YYYY-MM-DD)")]) from None
+    plan = service.load_plan(spec)
+    service.require_submittable(plan)
+    est = service.estimate(plan, day)
+    if est is None:
+        raise InputError("nothing to price", [Problem(
+            "cluster", f"{plan.profile.name} has no prices" if not plan.profile.data.get(
+                "tariffs") else "a job in a reservation costs nothing of its own")])
+    charge, q = est
+    overrun_s = int(plan.profile.data.get("walltime_overrun") or 0)
+    with_overrun = service.estimate(plan, day, overrun_s) if overrun_s else None
+    over = with_overrun[0] if with_overrun is not None else None
+    spec_ = plan.spec
+    if as_json:
+        click.echo(json.dumps({"on": day.isoformat(), "cluster": plan.profile.name,
+                               "charge_at_walltime": str(charge),
+                               "charge_with_overrun": None if over is None else str(over),
+                               "tariff": q.describe()}, indent=1))
+        return
+    tasks = f" x {spec_.array.count} array tasks" if spec_.array else ""
+    click.echo(f"{spec_.name} on {plan.profile.name}, priced on {day}: {charge} points at the "
+               f"full walltime ({spec_.nodes} x {spec_.resource} x "
+               f"{format_hms(spec_.walltime_s)}{tasks}; {q.describe()})"
+               + (f"; up to {over} points with the {format_hms(overrun_s)} walltime overrun"
+                  if over is not None else ""))
+
+
 @points.command("sync")
 @click.option("--cluster", default="abci3", show_default=True,
               help="The cluster whose show_point this is.")
