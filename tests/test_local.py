@@ -178,3 +178,16 @@ def _submit_args(args: list[str], spec: str, started: list[str]) -> str:
     job_id = out.split()[3]
     started.append(job_id)
     return job_id
+
+
+def test_check_refuses_what_the_local_scheduler_would(tmp_path: Path) -> None:
+    """A #LOCAL line the local scheduler's own parser refuses is refused by check already,
+    and the two option lists are the same."""
+    from abcitrain.backends.local import OPTIONS
+    from abcitrain.localsched.__main__ import _options
+
+    parsed = {a.option_strings[0] for a in _options()._actions if a.option_strings}
+    assert parsed == set(OPTIONS)
+    bad = cli("check", _spec(tmp_path, "odd", extra_directives=["--frobnicate 1"]), ok=None)
+    assert bad.exit_code == 2 and "knows only --name" in bad.output
+    assert not (tmp_path / "odd.o1").exists()

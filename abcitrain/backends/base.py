@@ -82,6 +82,11 @@ class Backend(ABC):
     def default_output(self, spec: JobSpec) -> str:
         """The output path the scheduler uses when none is given (abcitrain placeholders)."""
 
+    def directive_problems(self, directives: Sequence[str]) -> list[str]:
+        """What the scheduler itself would refuse among ``directives`` (checked at plan
+        time, so `check` and `submit` agree); [] where abcitrain cannot know."""
+        return []
+
     def job_id_for_output(self, job_id: str) -> str:
         """The part of a job id the scheduler writes into output file names."""
         return job_id

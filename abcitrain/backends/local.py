@@ -10,6 +10,10 @@ from ..model import JobSpec, JobState, JobStatus
 from .base import Backend, Output, TaskEnd, map_state, task_failures
 
 STATES = {s.value: s for s in JobState if s is not JobState.UNKNOWN}
+#: The options a #LOCAL line may carry, each with one value (abcitrain.localsched reads
+#: them with argparse; a test keeps the two lists equal).
+OPTIONS = ("--name", "--walltime", "--array", "--output", "--dependency", "--nodes", "--gpus",
+           "--grace")
 
 
 class LocalBackend(Backend):
@@ -38,6 +42,19 @@ class LocalBackend(Backend):
 
     def walltime_text(self, seconds: int) -> str:
         return str(seconds)
+
+    def directive_problems(self, directives: Sequence[str]) -> list[str]:
+        found = []
+        for d in directives:
+            option, _, value = d.replace("=", " ", 1).partition(" ")
+            if option not in OPTIONS:
+                found.append(f"{d!r}: the local scheduler knows only "
+                             f"{', '.join(OPTIONS)}")
+            elif not value.strip() or " " in value.strip():
+                found.append(f"{d!r}: {option} takes exactly one value")
+            elif option in ("--nodes", "--gpus", "--grace") and not value.strip().isdigit():
+                found.append(f"{d!r}: {option} takes a whole number")
+        return found
 
     def default_output(self, spec: JobSpec) -> str:
         return "{name}.o{job_id}" + (".{array_index}" if spec.array is not None else "")

@@ -81,6 +81,8 @@ def plan_job(spec: JobSpec, profile: ClusterProfile) -> JobPlan:
                                 "{array_index} (one file per task), a fixed name, or leave "
                                 "output unset (PBS writes NAME.oSEQUENCE)"))
     directives = apply_user_changes(rendered, spec, problems, profile)
+    problems += [Problem("extra_directives", text)
+                 for text in backend.directive_problems(directives)]
     rtype = profile.resource_types[spec.resource]
     # `cd -- -` still means "the previous folder" in bash; "./-" does not.
     workdir = spec.workdir if spec.workdir is None or spec.workdir.startswith("/") \
