@@ -208,3 +208,36 @@ def test_kill_9_mid_write_leaves_the_ledger_as_it_was(tmp_path: Path, journal: s
     assert ledger.record(Charge("c", "after", "job", "g", "u", "n", "2026-01-01T00:00:00",
                                 QUOTE, 1, 1, 60, Decimal("0.02")))
     assert ledger.count() == 5002
+
+
+def _charge(day: str, e4: int, usr: str = "alice") -> dict[str, Any]:
+    return {"cluster": "abci3", "ref": f"{day}-{usr}-{e4}", "kind": "job", "grp": "g1",
+            "usr": usr, "name": "j", "submitted_at": f"{day}T10:00:00+00:00",
+            "state": "COMPLETED", "estimate_e4": e4, "actual_e4": e4, "refund_e4": 0}
+
+
+def test_the_report_names_its_window_and_forecasts_whenever_points_were_spent() -> None:
+    import datetime as dt
+
+    from abcitrain.points.budget import Standing
+    from abcitrain.points.report import report
+
+    today = dt.date(2026, 11, 30)
+    st = {"g1": Standing("g1", Decimal(100), Decimal(20), Decimal(80))}
+    # spent 20 points 19 days ago and nothing since: the rate is over all 20 days
+    [old] = report([_charge("2026-11-11", 200000)], st, today)["groups"]
+    assert old["burn_window"] == "all 20 days since the first charge (2026-11-11)"
+    assert old["burn_per_day"] == "1.0000" and old["forecast_exhausted"] == "2027-02-18"
+    # recent spending: the last 7 days, named
+    [recent] = report([_charge("2026-11-01", 100000), _charge("2026-11-28", 70000, "bob")],
+                      st, today, {"g1": {"alice": Decimal(60), "bob": Decimal(40)}})["groups"]
+    assert recent["burn_window"] == "the last 7 days" and recent["burn_per_day"] == "1.0000"
+    assert recent["user_shares"] == {
+        "alice": {"share": "60", "taken": "10.0000", "left": "50.0000"},
+        "bob": {"share": "40", "taken": "7.0000", "left": "33.0000"}}
+
+
+def test_an_empty_ledger_still_plots(tmp_path: Path) -> None:
+    cli("points", "--plot", "empty.png")
+    assert (tmp_path / "empty.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not Path(os.environ["ABCITRAIN_DATA_DIR"]).exists()

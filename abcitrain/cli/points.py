@@ -46,7 +46,8 @@ def points(ctx: click.Context, only: str | None, as_json: bool, plot: Path | Non
     if only:
         budgets = {k: b for k, b in budgets.items() if k == only}
     standings = {grp: standing(ledger, b) for grp, b in budgets.items()}
-    data = report(rows, standings, dt.date.today())
+    data = report(rows, standings, dt.date.today(),
+                  {grp: b.users for grp, b in budgets.items() if b.users})
     if plot is not None:
         from ..points.plot import plot_budget
         from .output import writable_image
@@ -65,11 +66,20 @@ def points(ctx: click.Context, only: str | None, as_json: bool, plot: Path | Non
         click.echo(f"group {g['group']}: budget {budget}, taken {g['taken']} (settled "
                    f"{g['settled']}, still estimated {g['pending_estimates']}), remaining "
                    f"{g['remaining'] if g['remaining'] is not None else '-'}")
-        click.echo(f"  burn rate {g['burn_per_day']} points/day over the last days; "
+        click.echo(f"  burn rate {g['burn_per_day']} points/day over {g['burn_window']}; "
                    + (f"at this rate the budget runs out on {g['forecast_exhausted']}"
-                      if g["forecast_exhausted"] else "no forecast (no budget or no spend)"))
+                      if g["forecast_exhausted"] else
+                      "no forecast (no budget set)" if g["budget"] is None else
+                      "no forecast (nothing spent yet)"))
+        shares = g["user_shares"]
         for user, taken in g["by_user"].items():
-            click.echo(f"  user {user}: {taken}")
+            share = shares.get(user)
+            click.echo(f"  user {user}: {taken}" + (
+                f" of a {share['share']} share, {share['left']} left" if share else ""))
+        for user, share in shares.items():
+            if user not in g["by_user"]:
+                click.echo(f"  user {user}: 0 of a {share['share']} share, "
+                           f"{share['left']} left")
         for day, taken in list(g["by_day"].items())[-14:]:
             click.echo(f"  day {day}: {taken}")
         for j in g["jobs"][-20:]:

@@ -30,13 +30,20 @@ def plot_budget(rows: Sequence[Mapping[str, Any]], report: Mapping[str, Any],
     fig, axes = plt.subplots(len(groups) or 1, 1, figsize=(9, 3.6 * max(1, len(groups))),
                              squeeze=False)
     today = dt.date.fromisoformat(report["today"])
+    if not groups:                       # an empty ledger: say so rather than draw nothing
+        ax = axes[0, 0]
+        ax.text(0.5, 0.5, "no charges recorded yet", transform=ax.transAxes, ha="center",
+                va="center", fontsize=14)
+        ax.set_axis_off()
     for ax, g in zip(axes[:, 0], groups, strict=False):
         grp = "" if g["group"] == "(none)" else g["group"]
         series = cumulative(rows, grp)
         if series:
-            xs = [t for t, _ in series]
-            ys = [float(v) for _, v in series]
-            ax.step(xs, ys, where="post", color="#1f77b4", linewidth=2, label="points taken")
+            # from zero at the first charge, a marker at each (one charge is still seen)
+            xs = [series[0][0], *(t for t, _ in series)]
+            ys = [0.0, *(float(v) for _, v in series)]
+            ax.step(xs, ys, where="post", color="#1f77b4", linewidth=2, marker="o",
+                    markersize=3, label="points taken")
         if g["budget"] is not None:
             budget = float(Decimal(g["budget"]))
             ax.axhline(budget, color="#d62728", linestyle="--", label=f"budget {budget:,.0f}")
@@ -56,7 +63,20 @@ def plot_budget(rows: Sequence[Mapping[str, Any]], report: Mapping[str, Any],
                      f"{g['remaining'] if g['remaining'] is not None else '?'} left, "
                      f"burn {g['burn_per_day']}/day")
         ax.set_ylabel("points")
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))  # type: ignore[no-untyped-call]
+        # the spend period (a day's spend still gets a day either side), dates with years;
+        # points never go below zero, so neither does the axis
+        span = [t.replace(tzinfo=None) for t, _ in series]
+        if g["forecast_exhausted"] and g["budget"] is not None:
+            span.append(dt.datetime.combine(dt.date.fromisoformat(g["forecast_exhausted"]),
+                                            dt.time()))
+        span.append(dt.datetime.combine(today, dt.time()))
+        left, right = min(span), max(span)
+        pad = max(dt.timedelta(days=1), (right - left) * 0.03)
+        ax.set_xlim(left - pad, right + pad)
+        ax.set_ylim(bottom=0)
+        locator = mdates.AutoDateLocator(minticks=3, maxticks=8)  # type: ignore[no-untyped-call]
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left")
     fig.tight_layout()

@@ -28,11 +28,17 @@ def _day(row: Mapping[str, Any]) -> dt.date:
 
 
 def report(rows: Sequence[Mapping[str, Any]], standings: Mapping[str, Standing],
-           today: dt.date) -> dict[str, Any]:
+           today: dt.date,
+           shares: Mapping[str, Mapping[str, Decimal]] | None = None) -> dict[str, Any]:
     """Everything ``abcitrain points`` shows, as plain data (Decimals as strings).
 
     What is left comes from ``budget.standing``, the figure the submission guard uses, so a
-    synced show_point balance caps it here too."""
+    synced show_point balance caps it here too. ``shares`` are the budgets' per-user shares
+    (group -> user -> points), shown with what each user has left.
+
+    The burn rate is taken over the last 7 days (fewer if spending began later); when
+    nothing was spent in them, over the whole time since the first charge, so a group that
+    has spent gets a forecast whenever it has a budget. The window is named in the data."""
     groups = sorted({str(r["grp"]) for r in rows} | set(standings))
     out: dict[str, Any] = {"today": today.isoformat(), "groups": []}
     for grp in groups:
@@ -50,7 +56,13 @@ def report(rows: Sequence[Mapping[str, Any]], standings: Mapping[str, Standing],
         recent = from_e4(sum(_taken_e4(r) for r in mine if _day(r) >= since))
         first_day = min((_day(r) for r in mine), default=today)
         days = max(1, min(BURN_WINDOW_DAYS, (today - first_day).days + 1))
+        window = f"the last {days} day{'s' if days > 1 else ''}"
+        if recent <= 0 < taken:
+            days = max(1, (today - first_day).days + 1)
+            recent = taken
+            window = f"all {days} days since the first charge ({first_day})"
         burn = (recent / days).quantize(Decimal("0.0001"))
+        users = (shares or {}).get(grp, {})
         entry: dict[str, Any] = {
             "group": grp or "(none)", "budget": str(st.budget) if st else None,
             "taken": str(taken), "settled": str(settled), "pending_estimates": str(pending),
@@ -58,7 +70,10 @@ def report(rows: Sequence[Mapping[str, Any]], standings: Mapping[str, Standing],
             "show_point_remaining": (str(st.synced_remaining) if st and st.synced_at
                                      else None),
             "show_point_synced_at": st.synced_at if st else None,
-            "burn_per_day": str(burn), "forecast_exhausted": None,
+            "burn_per_day": str(burn), "burn_window": window, "forecast_exhausted": None,
+            "user_shares": {u: {"share": str(share), "taken": str(from_e4(by_user.get(u, 0))),
+                                "left": str(share - from_e4(by_user.get(u, 0)))}
+                            for u, share in sorted(users.items())},
             "by_user": {u: str(from_e4(v)) for u, v in sorted(by_user.items())},
             "by_day": {d: str(from_e4(v)) for d, v in sorted(by_day.items())},
             "jobs": [{"cluster": r["cluster"], "ref": r["ref"], "kind": r["kind"],
