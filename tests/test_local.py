@@ -191,3 +191,12 @@ def test_check_refuses_what_the_local_scheduler_would(tmp_path: Path) -> None:
     bad = cli("check", _spec(tmp_path, "odd", extra_directives=["--frobnicate 1"]), ok=None)
     assert bad.exit_code == 2 and "knows only --name" in bad.output
     assert not (tmp_path / "odd.o1").exists()
+
+
+def test_a_missing_or_looping_workdir_is_refused_by_check(tmp_path: Path) -> None:
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    for workdir, words in (("nowhere", "does not exist"), ("loop", "symlink loop")):
+        bad = cli("check", _spec(tmp_path, "w", workdir=workdir), ok=None)
+        assert bad.exit_code == 2 and words in bad.output, bad.output
+    (tmp_path / "there").mkdir()
+    cli("check", _spec(tmp_path, "w", workdir="there"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import getpass
 import os
 import re
@@ -27,7 +28,7 @@ from ..model import ArrayRange, JobState, JobStatus
 from ..points.budget import guard, load_budgets
 from ..points.ledger import Charge, Ledger, now_iso
 from ..points.tariffs import Quote, max_charge, units
-from ..transport import Transport
+from ..transport import LocalTransport, Transport
 from .common import existing_ledger, refusal, transport_for
 
 SCRIPTS_DIR = Path(".abcitrain") / "scripts"
@@ -108,8 +109,10 @@ def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = 
                          [retired])
     found = [retired] if retired is not None else []
     found += reservation_problems(plan, store, transport)
-    require_submittable(plan, found)
     submit_dir = submit_dir or str(Path.cwd())
+    if transport is None or isinstance(transport, LocalTransport):
+        found += workdir_problems(plan, submit_dir)
+    require_submittable(plan, found)
     script_path = script_path_for(plan, submit_dir)
     argv = tuple(plan.submit_argv(script_path))
     est = estimate(plan)
@@ -176,6 +179,25 @@ def _noting(unrecorded: list[str], what: str) -> Iterator[None]:
     except (AbcitrainError, OSError, sqlite3.Error) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         unrecorded.append(f"not recorded in {what}: {first}")
+
+
+def workdir_problems(plan: JobPlan, submit_dir: str) -> list[Problem]:
+    """The job starts with ``cd WORKDIR`` (relative to the submit folder): when this machine
+    sees the submit folder, a workdir that is missing, not a folder, or a symlink loop is
+    an error now rather than a failed job later."""
+    if not plan.spec.workdir:
+        return []
+    path = Path(submit_dir) / plan.spec.workdir
+    try:
+        path.resolve(strict=True)
+    except (RuntimeError, OSError) as exc:
+        if isinstance(exc, RuntimeError) or exc.errno == errno.ELOOP:
+            return [Problem("workdir", f"{plan.spec.workdir!r} is a symlink loop")]
+        return [Problem("workdir", f"{plan.spec.workdir!r} does not exist (from {submit_dir});"
+                        " the job would fail at its first line: create it first")]
+    if not path.is_dir():
+        return [Problem("workdir", f"{plan.spec.workdir!r} is not a folder")]
+    return []
 
 
 def reservation_problems(plan: JobPlan, store: JobStore | None,
