@@ -80,7 +80,7 @@ def render(spec: Path, output: Path | None, sets: tuple[str, ...],
            depends_on: tuple[str, ...], cluster_override: str | None, walltime: str | None,
            nodes: str | None) -> None:
     """Print the job script for SPEC's cluster and the exact submit command."""
-    from ..service import jobs as service
+    from ..service import plans as service  # not service.jobs: no ledger, store, SQLite
 
     plan = service.load_plan(spec, overrides=overrides_of(sets, depends_on, cluster_override,
                                                           walltime, nodes))

@@ -19,9 +19,8 @@ from pathlib import Path
 
 from ..backends import get_backend
 from ..backends.base import Backend, Output
-from ..batch.checks import errors_in, retirement_problem
-from ..batch.render import JobPlan, plan_job
-from ..batch.spec import load_spec
+from ..batch.checks import retirement_problem
+from ..batch.render import JobPlan
 from ..batch.store import JobRecord, JobStore
 from ..errors import AbcitrainError, InputError, Problem, SchedulerError, TransportError
 from ..model import ArrayRange, JobState, JobStatus
@@ -31,33 +30,13 @@ from ..points.tariffs import Quote, max_charge, units
 from ..transport import LocalTransport, Transport
 from .common import existing_ledger, refusal, transport_for
 
+# re-exported: callers of service.jobs load and check plans through it too
+from .plans import load_plan as load_plan
+from .plans import require_submittable as require_submittable
+
 SCRIPTS_DIR = Path(".abcitrain") / "scripts"
 # stderr of a status query that only says some ids are no longer in the queue
 _MISSING_IDS = re.compile(r"Invalid job id specified|Unknown Job Id|Job has finished")
-
-
-def load_plan(spec_path: Path, project_dir: Path | None = None, write_training: bool = False,
-              chain_index: int | None = None,
-              overrides: Sequence[tuple[str, object]] = ()) -> JobPlan:
-    """Load, validate, check and render a job spec file, with command-line ``overrides``
-    applied first. A training spec is planned first (``write_training`` writes its DeepSpeed
-    config); ``chain_index`` numbers a job that continues an earlier one."""
-    spec, profile = load_spec(spec_path, project_dir, overrides)
-    if spec.train is not None:
-        from ..train.prepare import prepare
-        spec, _ = prepare(spec, profile, write_training, project_dir)
-    if chain_index is not None:
-        spec = replace(spec, env={**spec.env, "ABCITRAIN_CHAIN_INDEX": str(chain_index)})
-    return plan_job(spec, profile)
-
-
-def require_submittable(plan: JobPlan, more: Sequence[Problem] = ()) -> None:
-    """Raise InputError (exit 2) listing every error that stops this job: the plan's, and
-    those among ``more`` (found by asking the scheduler, such as about a reservation)."""
-    errors = [*plan.errors, *errors_in(list(more))]
-    if errors:
-        raise InputError(f"job {plan.spec.name!r} cannot run on {plan.profile.name!r}",
-                         errors)
 
 
 @dataclass(frozen=True)
