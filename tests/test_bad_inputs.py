@@ -72,6 +72,8 @@ CORPUS = [
     ["reserve", "plan", "--cluster", "nosuch", "--type", "gpu", "--nodes", "1", "--days",
      "1", "--start", "now"],
     ["reserve", "show", "--rf", "--cluster", "abci3"],
+    ["reserve", "show", "--cluster", "slurm", "--", "-rf"],
+    ["reserve", "cancel", "--cluster", "slurm", "--", "--help"],
     ["clusters", "show", "nosuch"], ["logs", "no-such-job"], ["cancel", "no-such-job"],
     ["status", "no-such-job"],
 ]

@@ -199,7 +199,7 @@ def show(profile: ClusterProfile, resv_id: str,
 def lookup(profile: ClusterProfile, resv_id: str,
            transport: Transport | None = None) -> Reservation | None:
     """One reservation, or None when the scheduler says it does not exist."""
-    if not re.fullmatch(profile.reservation_pattern, resv_id):
+    if resv_id.startswith("-") or not re.fullmatch(profile.reservation_pattern, resv_id):
         raise InputError("not a reservation id", [Problem(
             resv_id, f"reservation ids on {profile.name} look like "
             f"{profile.reservation_pattern}")])
