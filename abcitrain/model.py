@@ -126,6 +126,8 @@ class JobSpec:
     train: Mapping[str, Any] | None = None
     #: The spec file this came from (absolute), for jobs that resubmit themselves.
     source: str | None = None
+    #: Submit held: the job waits until released.
+    hold: bool = False
 
 
 class JobState(enum.Enum):

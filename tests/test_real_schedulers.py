@@ -214,3 +214,16 @@ def test_son_of_grid_engine_qacct_imports(sge_cluster: object, tmp_path: Path,
     assert "read 1 records, imported 1 new" in out and "skipped" not in out, out
     [row] = Ledger().rows()
     assert row["ref"] == job and row["actual_e4"] == _points_e4(int(row["elapsed_s"])), row
+
+
+def test_a_held_job_waits_until_released(cluster: str, tmp_path: Path) -> None:
+    job = _submit_with(["--hold"], _spec(tmp_path, "held", command=["true"]))
+    wait_for(lambda: _row(job)["state"] == "HELD", 60, "job to show as held")
+    cli("release", job)
+    row: Any = wait_for(lambda: _ended(job), 90, "released job to end")
+    assert row["state"] == "COMPLETED", row
+
+
+def _submit_with(args: list[str], spec: str) -> str:
+    out = cli("submit", spec, *args).output
+    return next(line.split()[3] for line in out.splitlines() if line.startswith("submitted "))

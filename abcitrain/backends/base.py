@@ -78,6 +78,13 @@ class Backend(ABC):
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
         """The command that cancels ``job_ids``."""
 
+    #: The directive that submits a job held (None: this scheduler cannot hold jobs).
+    hold_directive: str | None = None
+
+    def release_argv(self, job_ids: Sequence[str]) -> list[str]:
+        """The command that releases held jobs."""
+        raise NotImplementedError(f"the {self.name} scheduler cannot hold jobs")
+
     @abstractmethod
     def default_output(self, spec: JobSpec) -> str:
         """The output path the scheduler uses when none is given (abcitrain placeholders)."""

@@ -113,6 +113,11 @@ class PbsBackend(Backend):
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
         return ["qdel", *job_ids]
 
+    hold_directive = "-h"
+
+    def release_argv(self, job_ids: Sequence[str]) -> list[str]:
+        return ["qrls", *job_ids]
+
 
 def output_directive(spec: JobSpec) -> str | None:
     """The ``-o`` value for the spec's output, or None when there is none or PBS cannot

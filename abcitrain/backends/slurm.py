@@ -36,6 +36,10 @@ STATES = {
 
 
 
+#: Reasons squeue gives for a pending job that waits on a hold, not on resources.
+HELD_REASONS = frozenset(("JobHeldUser", "JobHeldAdmin"))
+
+
 @dataclass(frozen=True)
 class _AcctRow:
     index: str            # the array task index ("" for a plain job; "[4-9]" for unsplit)
@@ -113,8 +117,11 @@ class SlurmBackend(Backend):
                 continue
             base = parts[0].split("_")[0]
             raw = parts[1]
-            tasks.setdefault(base, []).append((map_state(STATES, raw, warn), raw,
-                                               parts[2] if len(parts) > 2 else ""))
+            reason = parts[2] if len(parts) > 2 else ""
+            state = map_state(STATES, raw, warn)
+            if state is JobState.PENDING and reason in HELD_REASONS:
+                state = JobState.HELD       # squeue says PENDING; the reason says held
+            tasks.setdefault(base, []).append((state, raw, reason))
         result = {}
         for job_id in job_ids:
             if job_id in tasks:
@@ -175,3 +182,8 @@ class SlurmBackend(Backend):
 
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
         return ["scancel", *job_ids]
+
+    hold_directive = "--hold"
+
+    def release_argv(self, job_ids: Sequence[str]) -> list[str]:
+        return ["scontrol", "release", *job_ids]

@@ -189,6 +189,11 @@ class GridEngineBackend(Backend):
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
         return ["qdel", *job_ids]
 
+    hold_directive = "-h"
+
+    def release_argv(self, job_ids: Sequence[str]) -> list[str]:
+        return ["qrls", *job_ids]
+
 
 def parse_qacct(text: str) -> list[dict[str, str]]:
     """Split ``qacct -j`` output into one mapping per record (key, then the rest of the line)."""

@@ -116,15 +116,20 @@ def owned_fields(directive: str, scheduler: str, resource_names: Iterable[str] =
     return list(dict.fromkeys(found))
 
 
-#: Options that make a submit command print text and exit instead of submitting.
-NOT_SUBMITTING = {"--help", "-help", "--usage", "--version", "-h"}
+#: Options that make a submit command print text and exit instead of submitting (PBS's and
+#: Grid Engine's -h holds the job instead: it is theirs to keep).
+NOT_SUBMITTING = {
+    "pbs": {"--version", "--help"}, "uge": {"-help", "--help"},
+    "slurm": {"--help", "-h", "--usage", "--version", "-V"},
+    "local": {"--help", "-h"},
+}
 
 
 def owned_problem(directive: str, scheduler: str, resource_names: Iterable[str] = (),
                   nodes: int | None = None) -> str | None:
     """Why an extra directive is refused, or None when it sets no field abcitrain owns."""
     word = _WORD.match(directive.strip())
-    if word is not None and word.group(0) in NOT_SUBMITTING:
+    if word is not None and word.group(0) in NOT_SUBMITTING.get(scheduler, ()):
         return (f"{directive!r} makes the submit command print its help or version and "
                 "submit nothing")
     found = owned_fields(directive, scheduler, resource_names, nodes)

@@ -69,6 +69,12 @@ def plan_job(spec: JobSpec, profile: ClusterProfile) -> JobPlan:
     problems = check_job(spec, profile)
     values = template_values(spec, profile, backend.walltime_text(spec.walltime_s))
     rendered = backend.header_directives(spec, profile)
+    if spec.hold:
+        if backend.hold_directive is None:
+            problems.append(Problem("hold", f"the {profile.scheduler} scheduler cannot hold "
+                                    "a job"))
+        else:
+            rendered.append(backend.hold_directive)
     rendered += fill(request_templates(spec, profile), values, "profile request", problems)
     submit_args: list[str] = []
     if spec.group:

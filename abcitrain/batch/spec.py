@@ -135,6 +135,8 @@ SPEC_SCHEMA = vol.Schema({
     vol.Optional("output"): v.nullable(_output),
     vol.Optional("workdir"): v.nullable(_workdir),
     vol.Optional("extra_directives", default=[]): v.string_list(_directive_check),
+    # submitted held: it waits until `abcitrain release` (qrls / scontrol release)
+    vol.Optional("hold", default=False): bool,
     vol.Optional("drop_directives", default=[]): v.string_list(v.matching(
         DROP_RE, "name the option to drop, optionally with its first value (e.g. '-j' or "
         "'-l walltime')")),
@@ -253,5 +255,5 @@ def _build(d: Mapping[str, Any], profile: ClusterProfile) -> JobSpec:
         modules=tuple(d["modules"]), env=dict(d["env"]), array=d.get("array"),
         depends_on=tuple(d["depends_on"]), dependency=d["dependency"], output=d.get("output"),
         workdir=d.get("workdir"), extra_directives=tuple(d["extra_directives"]),
-        drop_directives=tuple(d["drop_directives"]),
+        drop_directives=tuple(d["drop_directives"]), hold=d["hold"],
     )

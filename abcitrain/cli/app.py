@@ -37,7 +37,8 @@ class _BadInput(_UserError):
 # Each verb and the module (in this package) that defines it, imported only when run or listed
 # in --help: every module's click decorators cost milliseconds that `render` need not pay.
 _VERBS = {"render": "jobs", "check": "jobs", "submit": "jobs", "status": "jobs",
-          "cancel": "jobs", "logs": "jobs", "points": "points", "clusters": "clusters",
+          "cancel": "jobs", "release": "jobs", "logs": "jobs", "points": "points",
+          "clusters": "clusters",
           "reserve": "reserve", "memory": "memory", "plan": "train", "launch": "train",
           "init": "train", "move-aside": "state"}
 

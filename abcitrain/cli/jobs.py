@@ -32,6 +32,8 @@ def overridable(command: Any) -> Any:
                      help="Another cluster profile."),
         click.option("--walltime", metavar="DURATION", help="Another walltime."),
         click.option("--nodes", metavar="N", help="Another node count."),
+        click.option("--hold", is_flag=True, default=None,
+                     help="Submit held; `abcitrain release ID` lets it run."),
     ]
     for option in options:
         command = option(command)
@@ -39,7 +41,8 @@ def overridable(command: Any) -> Any:
 
 
 def overrides_of(sets: Sequence[str], depends_on: Sequence[str], cluster: str | None,
-                 walltime: str | None, nodes: str | None) -> list[tuple[str, object]]:
+                 walltime: str | None, nodes: str | None,
+                 hold: bool | None = None) -> list[tuple[str, object]]:
     """The (key, value) pairs the command line sets, each value read as YAML would read it
     in the file (so 1:30 stays ninety minutes and 4 is a number)."""
     from ..errors import InputError, Problem
@@ -61,6 +64,8 @@ def overrides_of(sets: Sequence[str], depends_on: Sequence[str], cluster: str | 
             found.append((key, load_yaml_text(given, f"--{key}")))
     if depends_on:
         found.append(("depends_on", list(depends_on)))
+    if hold:
+        found.append(("hold", True))
     return found
 
 
@@ -78,12 +83,12 @@ def re_key(key: str) -> bool:
 @overridable
 def render(spec: Path, output: Path | None, sets: tuple[str, ...],
            depends_on: tuple[str, ...], cluster_override: str | None, walltime: str | None,
-           nodes: str | None) -> None:
+           nodes: str | None, hold: bool | None) -> None:
     """Print the job script for SPEC's cluster and the exact submit command."""
     from ..service import plans as service  # not service.jobs: no ledger, store, SQLite
 
     plan = service.load_plan(spec, overrides=overrides_of(sets, depends_on, cluster_override,
-                                                          walltime, nodes))
+                                                          walltime, nodes, hold))
     service.require_submittable(plan)
     echo_problems(plan.problems)
     if output is not None:
@@ -108,14 +113,15 @@ def render(spec: Path, output: Path | None, sets: tuple[str, ...],
               help="Print {ok, errors, warnings} as JSON (exit 2 when not ok).")
 @overridable
 def check(spec: Path, as_json: bool, sets: tuple[str, ...], depends_on: tuple[str, ...],
-          cluster_override: str | None, walltime: str | None, nodes: str | None) -> None:
+          cluster_override: str | None, walltime: str | None, nodes: str | None,
+          hold: bool | None) -> None:
     """Check SPEC against its cluster's limits; list every problem at once."""
     from ..batch.checks import WARNING
     from ..batch.store import JobStore
     from ..errors import AbcitrainError, InputError
     from ..service import jobs as service
 
-    overrides = overrides_of(sets, depends_on, cluster_override, walltime, nodes)
+    overrides = overrides_of(sets, depends_on, cluster_override, walltime, nodes, hold)
     if as_json:
         try:
             plan = service.load_plan(spec, overrides=overrides)
@@ -166,14 +172,15 @@ def check(spec: Path, as_json: bool, sets: tuple[str, ...], depends_on: tuple[st
 @overridable
 def submit(spec: Path, dry_run: bool, wait: bool, as_json: bool, parsable: bool,
            chain_index: int | None, sets: tuple[str, ...], depends_on: tuple[str, ...],
-           cluster_override: str | None, walltime: str | None, nodes: str | None) -> None:
+           cluster_override: str | None, walltime: str | None, nodes: str | None,
+           hold: bool | None) -> None:
     """Check, render and submit SPEC; record the job for `abcitrain status`."""
     from ..batch.store import JobStore
     from ..service import jobs as service
 
     plan = service.load_plan(spec, write_training=not dry_run, chain_index=chain_index,
                              overrides=overrides_of(sets, depends_on, cluster_override,
-                                                    walltime, nodes))
+                                                    walltime, nodes, hold))
     service.require_submittable(plan)
     echo_problems(plan.problems)
     if dry_run:
@@ -325,6 +332,20 @@ def cancel(job_ids: tuple[str, ...], cluster: str | None) -> None:
     assert store is not None
     for rec in service.cancel(job_ids, store, cluster):
         click.echo(f"cancel requested: {rec.cluster} job {rec.job_id} ({rec.name})")
+
+
+@click.command()
+@click.argument("job_ids", nargs=-1, required=True)
+@click.option("--cluster", help="The cluster, when an id exists on several.")
+def release(job_ids: tuple[str, ...], cluster: str | None) -> None:
+    """Release jobs submitted with --hold (qrls / scontrol release)."""
+    from ..batch.store import JobStore
+    from ..service import jobs as service
+
+    store = _recorded(JobStore.existing(), job_ids)
+    assert store is not None
+    for rec in service.release(job_ids, store, cluster):
+        click.echo(f"released: {rec.cluster} job {rec.job_id} ({rec.name})")
 
 
 @click.command()

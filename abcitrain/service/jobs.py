@@ -345,6 +345,26 @@ def cancel(job_ids: Iterable[str], store: JobStore, cluster: str | None = None,
     return records
 
 
+def release(job_ids: Iterable[str], store: JobStore, cluster: str | None = None,
+            transport: Transport | None = None) -> list[JobRecord]:
+    """Release held jobs, one scheduler call per cluster."""
+    records = [find_record(store, j, cluster) for j in job_ids]
+    groups: dict[tuple[str, str], list[JobRecord]] = {}
+    for rec in records:
+        groups.setdefault((rec.cluster, rec.scheduler), []).append(rec)
+    for (name, scheduler), recs in groups.items():
+        backend = get_backend(scheduler)
+        if backend.hold_directive is None:
+            raise InputError("cannot release", [Problem(r.job_id, f"the {scheduler} "
+                                                        "scheduler holds no jobs")
+                                                for r in recs])
+        result = (transport or transport_for(name)).run(
+            backend.release_argv([r.job_id for r in recs]))
+        if result.returncode != 0:
+            raise refusal(backend, result)
+    return records
+
+
 def output_path(record: JobRecord, task: int | None = None) -> str:
     """The file a job (or one array task) writes its output to."""
     backend = get_backend(record.scheduler)
