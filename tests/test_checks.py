@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import cli
 
@@ -63,3 +64,16 @@ def test_check_command_exits_2_and_dry_run_touches_nothing(tmp_path: Path) -> No
     dry = cli("submit", "--dry-run", "big.yaml", ok=None)
     assert dry.exit_code == 2
     assert not (tmp_path / ".abcitrain").exists()
+
+
+@pytest.mark.parametrize(("cluster", "resource"), [("abci2", "rt_F"), ("abci2", "rt_AF"),
+                                                   ("abci3", "rt_HF")])
+def test_on_demand_multi_node_jobs_are_capped_at_12_node_hours(cluster: str,
+                                                               resource: str) -> None:
+    # both guides: "On-demand: 12 nodes · hours" for jobs on several nodes
+    over = _problems(cluster=cluster, resource=resource, nodes=4, walltime="3:00:01",
+                     service="on-demand")
+    assert "12" in over.get("error:walltime", "") + over.get("error:nodes", ""), over
+    fits = _problems(cluster=cluster, resource=resource, nodes=4, walltime="3:00:00",
+                     service="on-demand")
+    assert not [k for k in fits if k.startswith("error:")], fits

@@ -42,7 +42,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         load_spec(path)
     where = {p.where: p.message for p in info.value.problems}
-    assert "start with a letter" in where["name"] and "'1bad name'" in where["name"]
+    assert "letters, digits" in where["name"] and "'1bad name'" in where["name"]
     assert "not a shell string" in where["command"]
     assert "at least 1" in where["nodes"]
     assert "env.1X" in where and "env.B" in where
@@ -96,3 +96,36 @@ def test_bad_spec_exits_2_with_one_message_and_submits_nothing(tmp_path: Path) -
     assert "resource: 'gpu' is not a resource type of cluster 'local'" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / ".abcitrain").exists()
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("1:00:00:00", 86400), ("0:12:00:00", 43200), ("2-03:00:00", 183600), ("1:30", 5400)])
+def test_walltimes_as_real_scripts_write_them(text: str, seconds: int) -> None:
+    # ABCI 2.0 scripts write h_rt=1:00:00:00 (Grid Engine's D:HH:MM:SS)
+    from abcitrain.util.durations import parse_duration
+
+    assert parse_duration(text) == seconds
+
+
+def test_job_names_may_start_with_a_digit_but_not_be_only_digits() -> None:
+    from abcitrain.batch.render import plan_job
+    from abcitrain.batch.spec import parse_spec
+
+    job = {"cluster": "abci3", "resource": "rt_HF", "walltime": "1:00:00", "group": "g1",
+           "command": ["true"]}
+    plan = plan_job(*parse_spec({**job, "name": "0150_pretrain"}))
+    assert "-N 0150_pretrain" in plan.directives
+    with pytest.raises(InputError) as info:
+        parse_spec({**job, "name": "12345"})
+    assert "digits only" in str(info.value)
+
+
+def test_pbs_keep_with_an_output_path_is_a_warning() -> None:
+    from abcitrain.batch.render import plan_job
+    from abcitrain.batch.spec import parse_spec
+
+    plan = plan_job(*parse_spec({"name": "k", "cluster": "abci3", "resource": "rt_HF",
+                                 "walltime": "1:00:00", "group": "g1", "command": ["true"],
+                                 "output": "logs/k.log", "extra_directives": ["-k oe"]}))
+    [warning] = [p for p in plan.problems if p.severity == "warning"]
+    assert "ignores the -o path" in warning.message and not plan.errors

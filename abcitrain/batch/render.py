@@ -6,6 +6,7 @@ so a dry run shows exactly what a submission does.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -89,6 +90,12 @@ def plan_job(spec: JobSpec, profile: ClusterProfile) -> JobPlan:
     directives = apply_user_changes(rendered, spec, problems, profile)
     problems += [Problem("extra_directives", text)
                  for text in backend.directive_problems(directives)]
+    keep = [d for d in directives if re.match(r"-k\s*[a-z]*o", d)]
+    if profile.scheduler == "pbs" and keep and any(d.startswith("-o") for d in directives):
+        # the ABCI 3.0 guide: with -k the output stays where -k says and -o is not used
+        problems.append(Problem("extra_directives", f"{keep[0]!r} keeps the output on the "
+                                "execution host, so PBS ignores the -o path: the log will not "
+                                "be where `abcitrain logs` looks", "warning"))
     rtype = profile.resource_types[spec.resource]
     # `cd -- -` still means "the previous folder" in bash; "./-" does not.
     workdir = spec.workdir if spec.workdir is None or spec.workdir.startswith("/") \

@@ -21,7 +21,9 @@ from ..profiles import load_profile
 from ..util import validation as v
 from ..util.yamlio import load_yaml_file
 
-NAME_RE = r"[A-Za-z][A-Za-z0-9_.+-]{0,62}"
+# A leading digit is fine for every scheduler (ABCI scripts name jobs 0150_pretrain); digits
+# only are not: qdel, -hold_jid and qstat would read the name as a job id.
+NAME_RE = r"(?=[0-9.+-]*[A-Za-z_])[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}"
 GROUP_RE = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 MODULE_RE = r"[A-Za-z0-9][A-Za-z0-9_.+/-]{0,127}"
 ENV_KEY_RE = r"[A-Za-z_][A-Za-z0-9_]{0,127}"
@@ -110,7 +112,8 @@ _directive_check = v.matching(
 
 SPEC_SCHEMA = vol.Schema({
     vol.Required("name"): v.matching(
-        NAME_RE, "start with a letter; letters, digits, _ . + - only; at most 63 characters"),
+        NAME_RE, "letters, digits, _ . + - only, starting with a letter or digit and not "
+        "digits only (that reads as a job id); at most 63 characters"),
     vol.Required("cluster"): str,
     vol.Required("resource"): str,
     vol.Optional("command"): vol.All(

@@ -1,7 +1,9 @@
 """Walltime parsing and formatting.
 
 A walltime is held as whole seconds. Users write ``HH:MM:SS``, ``H:MM`` (hours and minutes,
-as schedulers read two fields), ``2d4h30m``-style units, or a plain integer of seconds.
+as schedulers read two fields), ``D:HH:MM:SS`` (Grid Engine's, as ABCI 2.0 scripts write
+``h_rt=1:00:00:00``), Slurm's ``D-HH:MM:SS``, ``2d4h30m``-style units, or a plain integer of
+seconds.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import re
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _UNIT_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _CLOCK_RE = re.compile(r"^(?:(\d+)-)?(\d+):(\d{1,2})(?::(\d{1,2}))?$")
+# Grid Engine's (and ABCI 2.0 scripts') D:HH:MM:SS: h_rt=1:00:00:00 is one day
+_DAY_CLOCK_RE = re.compile(r"^(\d+):(\d{1,2}):(\d{1,2}):(\d{1,2})$")
 
 
 def parse_duration(value: object) -> int:
@@ -26,6 +30,13 @@ def parse_duration(value: object) -> int:
     text = value.strip()
     if text.isdigit():
         return parse_duration(int(text))
+    day_clock = _DAY_CLOCK_RE.match(text)
+    if day_clock:
+        d, h, m, sec = (int(g) for g in day_clock.groups())
+        if h >= 24 or m >= 60 or sec >= 60:
+            raise ValueError(f"{value!r}: D:HH:MM:SS needs hours below 24, minutes and "
+                             "seconds below 60")
+        return parse_duration(d * 86400 + h * 3600 + m * 60 + sec)
     clock = _CLOCK_RE.match(text)
     if clock:
         days, hours, minutes, seconds = clock.groups()
@@ -46,7 +57,8 @@ def parse_duration(value: object) -> int:
 
 
 def _hint(value: object) -> str:
-    return f"{value!r} is not a duration; write HH:MM:SS, H:MM, 1d2h30m or a number of seconds"
+    return (f"{value!r} is not a duration; write HH:MM:SS, H:MM, D:HH:MM:SS, 1d2h30m or a "
+            "number of seconds")
 
 
 def format_hms(seconds: int) -> str:
