@@ -13,7 +13,7 @@ import subprocess
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from abcitrain.backends import get_backend
@@ -67,6 +67,11 @@ def _directive_lines(script: str, prefix: str) -> list[str]:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(specs())
+# found by this test: bash reserved words were left bare, so a command ["fi"] broke the script
+@example({"name": "A0", "cluster": "abci2", "resource": "rt_F", "walltime": 1,
+          "command": ["fi"], "env": {}, "modules": [], "group": "gaa50000"})
+@example({"name": "t", "cluster": "slurm", "resource": "gpu", "walltime": 60,
+          "command": ["time", "{", "!", "done"], "env": {"X": "then"}, "modules": []})
 def test_an_accepted_spec_renders_a_script_bash_accepts_with_exactly_its_directives(
         data: dict[str, Any]) -> None:
     try:

@@ -10,10 +10,20 @@ from __future__ import annotations
 import shlex
 
 
+#: bash's reserved words: unquoted in a command's first place they are syntax, not a
+#: program (a command ["fi"] broke the script; ["time", ...] would become bash's keyword).
+#: shlex.quote leaves them bare, so they are quoted here wherever they appear.
+RESERVED = frozenset(("!", "case", "coproc", "do", "done", "elif", "else", "esac", "fi",
+                      "for", "function", "if", "in", "select", "then", "time", "until",
+                      "while", "{", "}", "[[", "]]"))
+
+
 def quote(value: str) -> str:
     """Return ``value`` as one bash word that expands back to exactly ``value``."""
     if "\x00" in value:
         raise ValueError("a NUL byte cannot be passed through a shell")
+    if value in RESERVED:
+        return f"'{value}'"
     if all(ch.isprintable() for ch in value):
         return shlex.quote(value)
     out = []
