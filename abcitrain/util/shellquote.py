@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shlex
 
-
 #: bash's reserved words: unquoted in a command's first place they are syntax, not a
 #: program (a command ["fi"] broke the script; ["time", ...] would become bash's keyword).
 #: shlex.quote leaves them bare, so they are quoted here wherever they appear.
