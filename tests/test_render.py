@@ -154,3 +154,37 @@ def test_templates_ship_inside_the_wheel(tmp_path: Path) -> None:
                                                    "PATH": os.environ["PATH"]})
     assert run.returncode == 0, run.stderr
     assert str(unpacked) in run.stdout and "#LOCAL --name w" in run.stdout
+
+
+def test_pbs_gets_one_v_list_so_a_reservations_rtype_survives_user_variables() -> None:
+    """OpenPBS's qsub keeps only the last -v: RTYPE (mandatory in an ABCI 3.0 reservation)
+    and the user's variables end in one list."""
+    job = dict(CASES["abci3-array"], reservation="R1234.pbs1")
+    for extra in ("-v USE_SSH=1", "-v RTYPE=rt_HF,USE_SSH=1"):
+        plan = plan_job(*parse_spec(dict(job, extra_directives=[extra])))
+        assert not plan.errors, plan.errors
+        assert [d for d in plan.directives if d.startswith("-v")] == ["-v RTYPE=rt_HF,USE_SSH=1"]
+        assert plan.script.count("#PBS -v") == 1
+    clash = plan_job(*parse_spec(dict(job, extra_directives=["-v RTYPE=rt_HG"])))
+    assert [p.where for p in clash.errors] == ["extra_directives.0"]
+
+
+def test_abci2_multi_node_training_asks_for_ssh_its_launcher_needs(tmp_path: Path) -> None:
+    """ABCI 2.0's launcher (pdsh) reaches the other nodes over ssh: -l USE_SSH=1 with the
+    port, from the profile's launcher.request; ABCI 3.0's Open MPI under PBS needs none."""
+    import yaml
+
+    from abcitrain.service.plans import load_plan
+
+    base = yaml.safe_load((Path(__file__).parents[1] / "jobs" /
+                           "sft-llama2-7b-abci3.yaml").read_text())
+    for cluster, resource, nodes, wanted in (("abci2", "rt_AF", 2, True),
+                                             ("abci2", "rt_AF", 1, False),
+                                             ("abci3", "rt_HF", 2, False)):
+        path = tmp_path / f"{cluster}-{nodes}.yaml"
+        path.write_text(yaml.safe_dump(dict(base, cluster=cluster, resource=resource,
+                                            nodes=nodes)))
+        plan = load_plan(path)
+        has = "-l USE_SSH=1" in plan.directives and "-v SSH_PORT=2222" in plan.directives
+        assert has == wanted, (cluster, nodes, plan.directives)
+        assert not any("USE_SSH" in d for d in plan.directives) or wanted

@@ -89,6 +89,11 @@ class Backend(ABC):
     def default_output(self, spec: JobSpec) -> str:
         """The output path the scheduler uses when none is given (abcitrain placeholders)."""
 
+    def combine(self, directives: Sequence[str]) -> list[str]:
+        """The final directive lines: where the scheduler REPLACES an option on each
+        occurrence instead of adding to it, the backend merges them into one."""
+        return list(directives)
+
     def directive_problems(self, directives: Sequence[str]) -> list[str]:
         """What the scheduler itself would refuse among ``directives`` (checked at plan
         time, so `check` and `submit` agree); [] where abcitrain cannot know."""

@@ -79,6 +79,23 @@ class PbsBackend(Backend):
     def walltime_text(self, seconds: int) -> str:
         return format_hms(seconds)
 
+    def combine(self, directives: Sequence[str]) -> list[str]:
+        # qsub keeps only the LAST -v (each one frees and replaces the stored list; -l
+        # accumulates): every variable goes into one list, where the first -v stood, or a
+        # reservation's RTYPE would be lost to a user's -v USE_SSH=1
+        items = [d.split(None, 1)[1] for d in directives
+                 if d.startswith("-v ") and len(d.split(None, 1)) == 2]
+        if len(items) < 2:
+            return list(directives)
+        out: list[str] = []
+        for d in directives:
+            if d.startswith("-v "):
+                if not any(o.startswith("-v ") for o in out):
+                    out.append("-v " + ",".join(items))
+                continue
+            out.append(d)
+        return out
+
     def default_output(self, spec: JobSpec) -> str:
         return "{name}.o{job_id}" + (".{array_index}" if spec.array is not None else "")
 

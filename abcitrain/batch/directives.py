@@ -102,6 +102,14 @@ def apply_user_changes(rendered: Sequence[str], spec: JobSpec, problems: list[Pr
         if why:
             problems.append(Problem(f"extra_directives.{i}", why))
             continue
+        if extra.startswith("-v "):
+            # variables abcitrain already passes with the same value are not a clash: the
+            # user may write PBS's whole list (-v RTYPE=rt_HF,USE_SSH=1)
+            have = {item for d in kept if d.startswith("-v ") for item in d[3:].split(",")}
+            rest = [item for item in extra[3:].split(",") if item and item not in have]
+            if not rest:
+                continue
+            extra = "-v " + ",".join(rest)
         clash = sorted(taken[k] for k in keys(extra) if k in taken)
         if clash:
             problems.append(Problem(f"extra_directives.{i}", f"{extra!r} clashes with "

@@ -87,7 +87,13 @@ def plan_job(spec: JobSpec, profile: ClusterProfile) -> JobPlan:
                                 "DIR/{name}.o{job_id} (PBS's own name, in DIR), "
                                 "{array_index} (one file per task), a fixed name, or leave "
                                 "output unset (PBS writes NAME.oSEQUENCE)"))
-    directives = apply_user_changes(rendered, spec, problems, profile)
+    if spec.train is not None and spec.nodes > 1:
+        # what the profile's launcher needs from the scheduler to reach the other nodes
+        # (ABCI 2.0's pdsh: -l USE_SSH=1 -v SSH_PORT=...), asked for by the profile's data
+        launcher = profile.data.get("launcher") or {}
+        rendered += fill(launcher.get("request") or (), values, "profile launcher.request",
+                         problems)
+    directives = backend.combine(apply_user_changes(rendered, spec, problems, profile))
     problems += [Problem("extra_directives", text)
                  for text in backend.directive_problems(directives)]
     keep = [d for d in directives if re.match(r"-k\s*[a-z]*o", d)]

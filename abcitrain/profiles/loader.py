@@ -177,6 +177,8 @@ _LAUNCHER = vol.All({
                                                  "an environment variable name"):
                                       vol.Any(str, int, float)},
     vol.Optional("mpirun_args", default=[]): v.string_list(str),
+    # directives a multi-node training job needs for the launcher to reach its other nodes
+    vol.Optional("request", default=[]): v.string_list(_template),
     # pdsh and Open MPI split these on blanks and ssh hands them to no shell: one plain
     # word each, nothing a shell or a splitter would read differently
     vol.Optional("ssh_args", default=[]): v.string_list(v.matching(
