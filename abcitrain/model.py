@@ -128,6 +128,9 @@ class JobSpec:
     source: str | None = None
     #: Submit held: the job waits until released.
     hold: bool = False
+    #: MPI layout: ranks on each node, threads per rank (None: the scheduler's default).
+    ranks_per_node: int | None = None
+    threads_per_rank: int | None = None
 
 
 class JobState(enum.Enum):

@@ -188,3 +188,21 @@ def test_abci2_multi_node_training_asks_for_ssh_its_launcher_needs(tmp_path: Pat
         has = "-l USE_SSH=1" in plan.directives and "-v SSH_PORT=2222" in plan.directives
         assert has == wanted, (cluster, nodes, plan.directives)
         assert not any("USE_SSH" in d for d in plan.directives) or wanted
+
+
+def test_mpi_rank_layout_goes_into_each_schedulers_request() -> None:
+    """ranks_per_node and threads_per_rank: PBS's select chunk (the ABCI 3.0 guide's
+    select=2:mpiprocs=8:ompthreads=12), Slurm's --ntasks-per-node/--cpus-per-task, and
+    OMP_NUM_THREADS for every scheduler."""
+    layout = {"ranks_per_node": 8, "threads_per_rank": 12, "nodes": 2}
+    pbs = plan_job(*parse_spec(dict(CASES["abci3-array"], **layout)))
+    assert "-l select=2:mpiprocs=8:ompthreads=12" in pbs.directives and not pbs.errors
+    assert "export OMP_NUM_THREADS=12" in pbs.script
+    slurm = plan_job(*parse_spec({"name": "m", "cluster": "slurm", "resource": "gpu",
+                                  "walltime": "1:00:00", "command": ["true"],
+                                  "ranks_per_node": 4, "threads_per_rank": 8}))
+    assert {"--ntasks-per-node=4", "--cpus-per-task=8"} <= set(slurm.directives)
+    over = plan_job(*parse_spec(dict(CASES["abci3-array"], ranks_per_node=64,
+                                     threads_per_rank=4)))
+    assert [p.where for p in over.errors] == ["ranks_per_node"]
+    assert "256 cores, over the 192 of rt_HF" in over.errors[0].message

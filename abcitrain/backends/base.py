@@ -89,6 +89,12 @@ class Backend(ABC):
     def default_output(self, spec: JobSpec) -> str:
         """The output path the scheduler uses when none is given (abcitrain placeholders)."""
 
+    def rank_layout(self, directives: Sequence[str], spec: JobSpec) -> list[str]:
+        """The directives with the spec's ranks per node and threads per rank in this
+        scheduler's spelling (none where it has no such request: the launcher reads the
+        job's environment)."""
+        return list(directives)
+
     def combine(self, directives: Sequence[str]) -> list[str]:
         """The final directive lines: where the scheduler REPLACES an option on each
         occurrence instead of adding to it, the backend merges them into one."""

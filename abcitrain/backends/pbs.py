@@ -79,6 +79,16 @@ class PbsBackend(Backend):
     def walltime_text(self, seconds: int) -> str:
         return format_hms(seconds)
 
+    def rank_layout(self, directives: Sequence[str], spec: JobSpec) -> list[str]:
+        # into the select statement's chunk, as the ABCI 3.0 guide writes MPI jobs:
+        # select=2:mpiprocs=8:ompthreads=12
+        extra = (f":mpiprocs={spec.ranks_per_node}" if spec.ranks_per_node else "") + \
+            (f":ompthreads={spec.threads_per_rank}" if spec.threads_per_rank else "")
+        if not extra:
+            return list(directives)
+        return [d + extra if d.startswith("-l select=") and "mpiprocs=" not in d else d
+                for d in directives]
+
     def combine(self, directives: Sequence[str]) -> list[str]:
         # qsub keeps only the LAST -v (each one frees and replaces the stored list; -l
         # accumulates): every variable goes into one list, where the first -v stood, or a

@@ -80,6 +80,14 @@ class SlurmBackend(Backend):
             out.append(f"--dependency={spec.dependency}:{':'.join(spec.depends_on)}")
         return out
 
+    def rank_layout(self, directives: Sequence[str], spec: JobSpec) -> list[str]:
+        out = list(directives)
+        if spec.ranks_per_node:
+            out.append(f"--ntasks-per-node={spec.ranks_per_node}")
+        if spec.threads_per_rank:
+            out.append(f"--cpus-per-task={spec.threads_per_rank}")
+        return out
+
     @staticmethod
     def _output(path: str, spec: JobSpec) -> str:
         job = "%A" if spec.array is not None else "%j"

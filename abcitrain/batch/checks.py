@@ -30,6 +30,11 @@ def check_job(spec: JobSpec, profile: ClusterProfile) -> list[Problem]:
     if service == "reserved" and not spec.reservation:
         found.append(Problem("service", "the reserved service needs a reservation id "
                              "(reservation:)"))
+    cores = (spec.ranks_per_node or 1) * (spec.threads_per_rank or 1)
+    if (spec.ranks_per_node or spec.threads_per_rank) and cores > rtype.cpus:
+        found.append(Problem("ranks_per_node", f"{spec.ranks_per_node or 1} ranks x "
+                             f"{spec.threads_per_rank or 1} threads = {cores} cores, over the "
+                             f"{rtype.cpus} of {spec.resource}"))
     if not rtype.exclusive and spec.nodes > 1:
         found.append(Problem("nodes", f"{spec.nodes} nodes of {spec.resource}: a shared type "
                              "runs on one node; use a whole-node type for multi-node jobs ("

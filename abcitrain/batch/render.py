@@ -7,7 +7,7 @@ so a dry run shows exactly what a submission does.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -67,6 +67,8 @@ class JobPlan:
 def plan_job(spec: JobSpec, profile: ClusterProfile) -> JobPlan:
     """Check and render ``spec`` for ``profile``'s scheduler."""
     backend = get_backend(profile.scheduler)
+    if spec.threads_per_rank and "OMP_NUM_THREADS" not in spec.env:
+        spec = replace(spec, env={**spec.env, "OMP_NUM_THREADS": str(spec.threads_per_rank)})
     problems = check_job(spec, profile)
     values = template_values(spec, profile, backend.walltime_text(spec.walltime_s))
     rendered = backend.header_directives(spec, profile)
@@ -93,6 +95,7 @@ def plan_job(spec: JobSpec, profile: ClusterProfile) -> JobPlan:
         launcher = profile.data.get("launcher") or {}
         rendered += fill(launcher.get("request") or (), values, "profile launcher.request",
                          problems)
+    rendered = backend.rank_layout(rendered, spec)
     directives = backend.combine(apply_user_changes(rendered, spec, problems, profile))
     problems += [Problem("extra_directives", text)
                  for text in backend.directive_problems(directives)]

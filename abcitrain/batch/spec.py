@@ -140,6 +140,11 @@ SPEC_SCHEMA = vol.Schema({
     vol.Optional("extra_directives", default=[]): v.string_list(_directive_check),
     # submitted held: it waits until `abcitrain release` (qrls / scontrol release)
     vol.Optional("hold", default=False): bool,
+    # MPI layout: ranks on each node and threads per rank (PBS: select=N:mpiprocs=R:
+    # ompthreads=T, as the ABCI 3.0 guide asks of MPI jobs; Slurm: --ntasks-per-node,
+    # --cpus-per-task); OMP_NUM_THREADS follows threads_per_rank
+    vol.Optional("ranks_per_node"): v.nullable(v.int_between(1, 4096)),
+    vol.Optional("threads_per_rank"): v.nullable(v.int_between(1, 4096)),
     vol.Optional("drop_directives", default=[]): v.string_list(v.matching(
         DROP_RE, "name the option to drop, optionally with its first value (e.g. '-j' or "
         "'-l walltime')")),
@@ -259,4 +264,5 @@ def _build(d: Mapping[str, Any], profile: ClusterProfile) -> JobSpec:
         depends_on=tuple(d["depends_on"]), dependency=d["dependency"], output=d.get("output"),
         workdir=d.get("workdir"), extra_directives=tuple(d["extra_directives"]),
         drop_directives=tuple(d["drop_directives"]), hold=d["hold"],
+        ranks_per_node=d.get("ranks_per_node"), threads_per_rank=d.get("threads_per_rank"),
     )
