@@ -4,7 +4,8 @@ Each value either is refused with a clear error naming its field, or yields a sc
 passes `bash -n`, holds exactly the intended directive lines, and RUNS (sandboxed: its own
 folder, a PATH whose `module` only records its arguments) without any injected command
 taking effect: a marker file that every injection attempt would create never appears. The
-fields that reach the program (argv, environment, workdir, modules) arrive exactly as written;
+fields that reach the program (argv, environment, workdir, modules) arrive exactly as written
+(argv and environment values with the documented ${NAME} expansion, and nothing else);
 a value that reaches a directive line or the submit command holds only allow-listed text and
 never becomes an option of another program.
 """
@@ -32,7 +33,21 @@ HOSTILE = [
     "--flag", "-", "-rf", "--help", "*", "~", "$HOME", "${IFS}", "!event", "cr\rhere",
     "'\"'\"'", "\x1b[31mred", "sep\u2028arator", "#", "}{", "%j %x", "a=b,c=d", "",
     "nul\x00here", "x\n touch PWNED", "a|touch PWNED", "a>PWNED", "$'\\x41'",
+    # job-time variables: only ${NAME} of an identifier expands (README); the rest is text
+    "${HOME}/cache", "$${HOME}", "${HOME:-$(touch PWNED)}", "${HOME}$(touch PWNED)",
+    "${HOME}`touch PWNED`", "${1}", "${HOME", "${!HOME}", "${IFS}x",
 ]
+#: What the sandbox's job sees for the shell variables those values name.
+SANDBOX_VARS = {"IFS": " \t\n"}
+
+
+def expected(value: str, home: str) -> str:
+    """What a body field arrives as, by the documented rule written out here: each
+    ${NAME} (NAME an identifier) becomes the job's value, "$${" a literal "${", nothing
+    else changes."""
+    names = {**SANDBOX_VARS, "HOME": home}
+    return re.sub(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}",
+                  lambda m: "${" if m.group(1) is None else names[m.group(1)], value)
 PREFIXES = ("#PBS", "#$", "#SBATCH", "#LOCAL")
 CLUSTERS = {"abci3": "rt_HF", "abci2": "rt_F", "gridengine": "node", "slurm": "gpu",
             "local": "cpu"}
@@ -187,9 +202,9 @@ def _assert_runs_as_intended(script: str, field: str, value: str, sandbox: Path)
         return
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     if field == "argv":
-        assert got["argv"] == [value, "plain"]
+        assert got["argv"] == [expected(value, str(sandbox)), "plain"]
     elif field == "env-value":
-        assert got["env"] == value
+        assert got["env"] == expected(value, str(sandbox))
     elif field == "workdir":
         assert Path(got["cwd"]) == (run_dir / value).resolve()
     elif field == "modules":

@@ -227,3 +227,20 @@ def test_a_held_job_waits_until_released(cluster: str, tmp_path: Path) -> None:
 def _submit_with(args: list[str], spec: str) -> str:
     out = cli("submit", spec, *args).output
     return next(line.split()[3] for line in out.splitlines() if line.startswith("submitted "))
+
+
+def test_job_time_variables_expand_in_the_running_job(cluster: str, tmp_path: Path) -> None:
+    """${NAME} in env values and command arguments is expanded by the job's shell (here
+    abcitrain's own ABCITRAIN_LOCALDIR, the node-local disk, and the job id); $(...) is not."""
+    job = _submit(_spec(tmp_path, "jobvars", env={"CACHE": "${ABCITRAIN_LOCALDIR}/cache",
+                                                  "LIT": "$${HOME} $(touch PWNED)"},
+                        command=["bash", "-c", 'echo "cache=$CACHE lit=$LIT id=$1"', "x",
+                                 "${ABCITRAIN_JOB_ID}"]))
+    row: Any = wait_for(lambda: _ended(job), 90, "job to end")
+    assert row["state"] == "COMPLETED", row
+    log = cli("logs", job).output
+    line = next(x for x in log.splitlines() if x.startswith("cache="))
+    cache = line.split()[0].removeprefix("cache=")
+    assert cache.endswith("/cache") and cache.startswith("/") and "$" not in cache, line
+    assert "lit=${HOME} $(touch PWNED)" in line and line.endswith(f"id={job}"), line
+    assert not (tmp_path / "PWNED").exists()

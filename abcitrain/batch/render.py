@@ -18,7 +18,7 @@ from ..backends import get_backend
 from ..backends.pbs import output_directive
 from ..errors import Problem
 from ..model import ClusterProfile, JobSpec
-from ..util.shellquote import quote
+from ..util.shellquote import quote, quote_expanding
 from .checks import check_job, errors_in
 from .directives import apply_user_changes, fill, request_templates, template_values
 
@@ -40,6 +40,7 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
         lstrip_blocks=True, autoescape=False)  # noqa: S701
     env.filters["q"] = quote
+    env.filters["qx"] = quote_expanding     # env values and command arguments: ${NAME}
     return env
 
 

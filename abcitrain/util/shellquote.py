@@ -7,6 +7,7 @@ line in a rendered script (where a scheduler might read it as a directive).
 
 from __future__ import annotations
 
+import re
 import shlex
 
 #: bash's reserved words: unquoted in a command's first place they are syntax, not a
@@ -42,3 +43,33 @@ def quote(value: str) -> str:
         else:
             out.extend(f"\\x{b:02x}" for b in ch.encode("utf-8"))
     return "$'" + "".join(out) + "'"
+
+
+# ${NAME} of an identifier only: the one way a value refers to a variable of the running job
+# ($PBS_LOCALDIR, $SGE_LOCALDIR, $HOME, ...); "$${" writes a literal "${".
+_JOB_VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def quote_expanding(value: str) -> str:
+    """Return ``value`` as one bash word in which each ``${NAME}`` (NAME an identifier) is
+    expanded by the job's shell, double-quoted (no word splitting, no globbing), and
+    everything else is quoted as ``quote`` does: no ``$(...)``, backquote, ``$NAME`` or
+    ``${NAME:-...}`` ever runs or expands. ``$${`` stands for a literal ``${``."""
+    words: list[str] = []
+    literal: list[str] = []
+    pos = 0
+    for m in _JOB_VAR.finditer(value):
+        literal.append(value[pos:m.start()])
+        if m.group(1) is None:
+            literal.append("${")
+        else:
+            if "".join(literal):
+                words.append(quote("".join(literal)))
+            literal = []
+            words.append(f'"${{{m.group(1)}}}"')
+        pos = m.end()
+    literal.append(value[pos:])
+    tail = "".join(literal)
+    if tail or not words:
+        words.append(quote(tail))
+    return "".join(words)

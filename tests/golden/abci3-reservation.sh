@@ -22,6 +22,8 @@ export ABCITRAIN_JOB_ID
 export ABCITRAIN_JOB_NAME="${PBS_JOBNAME:-}"
 export ABCITRAIN_ARRAY_INDEX="${PBS_ARRAY_INDEX:-}"
 export ABCITRAIN_SUBMIT_DIR="${PBS_O_WORKDIR:-$PWD}"
+# node-local disk (ABCI 3.0: $PBS_LOCALDIR on each node's SSD)
+export ABCITRAIN_LOCALDIR="${PBS_LOCALDIR:-${TMPDIR:-/tmp}}"
 # PBS_NODEFILE has one line per MPI rank; keep each host once, first host first.
 abcitrain_hosts() { awk '!seen[$1]++ {print $1}' "${PBS_NODEFILE:-/dev/null}"; }
 ABCITRAIN_NODEFILE="$(mktemp "${TMPDIR:-/tmp}/abcitrain-nodes.XXXXXX")"

@@ -21,6 +21,8 @@ ABCITRAIN_ARRAY_INDEX="${SGE_TASK_ID:-}"
 if [ "$ABCITRAIN_ARRAY_INDEX" = undefined ]; then ABCITRAIN_ARRAY_INDEX=""; fi
 export ABCITRAIN_ARRAY_INDEX
 export ABCITRAIN_SUBMIT_DIR="${SGE_O_WORKDIR:-$PWD}"
+# node-local disk (ABCI 2.0: $SGE_LOCALDIR on each node's SSD)
+export ABCITRAIN_LOCALDIR="${SGE_LOCALDIR:-${TMPDIR:-/tmp}}"
 # ABCI lists the hosts in $SGE_JOB_HOSTLIST; a stock Grid Engine in the PE's $PE_HOSTFILE.
 abcitrain_hosts() {
   if [ -n "${SGE_JOB_HOSTLIST:-}" ] && [ -f "$SGE_JOB_HOSTLIST" ]; then

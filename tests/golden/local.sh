@@ -14,6 +14,7 @@ export ABCITRAIN_JOB_ID="${LOCAL_JOB_ID:-}"
 export ABCITRAIN_JOB_NAME="${LOCAL_JOB_NAME:-}"
 export ABCITRAIN_ARRAY_INDEX="${LOCAL_ARRAY_INDEX:-}"
 export ABCITRAIN_SUBMIT_DIR="${LOCAL_SUBMIT_DIR:-$PWD}"
+export ABCITRAIN_LOCALDIR="${TMPDIR:-/tmp}"
 abcitrain_hosts() { if [ -n "${LOCAL_NODEFILE:-}" ]; then cat "$LOCAL_NODEFILE"; fi; }
 ABCITRAIN_NODEFILE="$(mktemp "${TMPDIR:-/tmp}/abcitrain-nodes.XXXXXX")"
 export ABCITRAIN_NODEFILE

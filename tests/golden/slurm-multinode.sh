@@ -20,6 +20,8 @@ export ABCITRAIN_JOB_ID="${SLURM_ARRAY_JOB_ID:-${SLURM_JOB_ID:-}}"
 export ABCITRAIN_JOB_NAME="${SLURM_JOB_NAME:-}"
 export ABCITRAIN_ARRAY_INDEX="${SLURM_ARRAY_TASK_ID:-}"
 export ABCITRAIN_SUBMIT_DIR="${SLURM_SUBMIT_DIR:-$PWD}"
+# node-local disk: the job's $TMPDIR where the site gives one
+export ABCITRAIN_LOCALDIR="${TMPDIR:-/tmp}"
 abcitrain_hosts() {
   if [ -n "${SLURM_JOB_NODELIST:-}" ]; then scontrol show hostnames "$SLURM_JOB_NODELIST"; fi
 }
