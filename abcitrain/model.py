@@ -131,6 +131,9 @@ class JobSpec:
     #: MPI layout: ranks on each node, threads per rank (None: the scheduler's default).
     ranks_per_node: int | None = None
     threads_per_rank: int | None = None
+    #: Steps before the command (batch.spec's ``setup``): module_use, module_purge,
+    #: activate, conda, ulimit, run.
+    setup: Mapping[str, Any] | None = None
 
 
 class JobState(enum.Enum):

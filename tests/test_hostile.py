@@ -61,7 +61,7 @@ SAFE_WITH = {"extra_directives": " ", "drop_directives": " ", "output": "{}"}
 # they go to the run's own files, not the script.
 QUOTED_ONLY = ("workdir", "modules", "env-key", "train.model", "train.data")
 # Fields whose value reaches the job only through the script body, quoted: anything but NUL.
-BODY_FIELDS = ("argv", "env-value")
+BODY_FIELDS = ("argv", "env-value", "setup-run")
 
 
 def _base(cluster: str) -> dict[str, Any]:
@@ -82,6 +82,7 @@ def _fields(value: str) -> dict[str, dict[str, Any]]:
         "resource": {"resource": value}, "cluster": {"cluster": value},
         "train.model": {"train": {"model": value}}, "train.data": {"train": {"data": value}},
         "train.mode": {"train": {"mode": value}},
+        "setup-run": {"setup": {"run": [["echo", value]]}},
     }
 
 

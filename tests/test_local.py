@@ -200,3 +200,29 @@ def test_a_missing_or_looping_workdir_is_refused_by_check(tmp_path: Path) -> Non
         assert bad.exit_code == 2 and words in bad.output, bad.output
     (tmp_path / "there").mkdir()
     cli("check", _spec(tmp_path, "w", workdir="there"))
+
+
+def test_setup_steps_run_before_the_command(tmp_path: Path, local_jobs: list[str]) -> None:
+    """A virtualenv to activate, ulimits and argv steps, rendered for the local scheduler and
+    run for real; module paths and purge come before module load (rendered)."""
+    venv = tmp_path / "venv" / "bin"
+    venv.mkdir(parents=True)
+    (venv / "activate").write_text("export VENV_ACTIVE=yes\n")
+    job = _submit(_spec(tmp_path, "setup", setup={
+        "activate": "venv", "ulimit": {"n": 512},
+        "run": [["mkdir", "-p", "${ABCITRAIN_LOCALDIR}/abcitrain-setup-test"],
+                ["touch", "setup-ran"]]},
+        command=["bash", "-c", 'echo "venv=$VENV_ACTIVE nofile=$(ulimit -n)"']), local_jobs)
+    row: Any = wait_for(lambda: _ended(job), 30, "local job to end")
+    assert row["state"] == "COMPLETED", row
+    assert "venv=yes nofile=512" in cli("logs", job).output
+    assert (tmp_path / "setup-ran").exists()
+    script = cli("render", _spec(tmp_path, "mods", modules=["cuda/12.6"], setup={
+        "module_use": ["/groups/x/modules"], "module_purge": True})).output
+    lines = script.splitlines()
+    assert lines.index("module use /groups/x/modules") < lines.index("module purge") < \
+        lines.index("module load cuda/12.6")
+    for bad, where in (({"run": ["echo hi"]}, "setup.run.0"), ({"ulimit": {"z": 1}}, "setup"),
+                       ({"run": [["echo"]], "colour": 1}, "setup.colour")):
+        result = cli("check", _spec(tmp_path, "bad", setup=bad), ok=None)
+        assert result.exit_code == 2 and where in result.output, result.output

@@ -110,6 +110,22 @@ _directive_check = v.matching(
     DIRECTIVE_RE, "a directive is an option and values of letters, digits and _ . , : = + / @ "
     "% - (no quotes, '$', '#', ';', or newlines); use env: for values with other characters")
 
+# ulimit's resource letters a job may set (bash's ulimit -a), each a count or "unlimited"
+ULIMITS = "cdefilmnqrstuvx"
+_SETUP = {
+    vol.Optional("module_use", default=[]): v.string_list(_workdir),
+    vol.Optional("module_purge", default=False): bool,
+    vol.Optional("activate"): v.nullable(_workdir),
+    vol.Optional("conda"): v.nullable(v.matching(
+        r"[A-Za-z0-9_./+-]{1,255}", "a conda environment name or path")),
+    vol.Optional("ulimit", default={}): {
+        v.matching(f"[{ULIMITS}]", f"one of ulimit's letters {', '.join(ULIMITS)}"):
+            vol.Any(v.int_between(0), v.one_of(("unlimited",), "a limit"))},
+    vol.Optional("run", default=[]): [vol.All(
+        vol.Msg(list, "each setup step is an argv list, not a shell string"),
+        vol.Length(min=1, msg="needs at least the program to run"), [_scalar_text])],
+}
+
 SPEC_SCHEMA = vol.Schema({
     vol.Required("name"): v.matching(
         NAME_RE, "letters, digits, _ . + - only, starting with a letter or digit and not "
@@ -140,6 +156,10 @@ SPEC_SCHEMA = vol.Schema({
     vol.Optional("extra_directives", default=[]): v.string_list(_directive_check),
     # submitted held: it waits until `abcitrain release` (qrls / scontrol release)
     vol.Optional("hold", default=False): bool,
+    # steps before the command, for every scheduler: module paths, a virtualenv or conda env
+    # to activate, ulimits (ulimit -l unlimited: pinned memory for DeepSpeed offload), and
+    # commands as argv lists
+    vol.Optional("setup"): vol.Any(None, _SETUP),
     # MPI layout: ranks on each node and threads per rank (PBS: select=N:mpiprocs=R:
     # ompthreads=T, as the ABCI 3.0 guide asks of MPI jobs; Slurm: --ntasks-per-node,
     # --cpus-per-task); OMP_NUM_THREADS follows threads_per_rank
@@ -265,4 +285,5 @@ def _build(d: Mapping[str, Any], profile: ClusterProfile) -> JobSpec:
         workdir=d.get("workdir"), extra_directives=tuple(d["extra_directives"]),
         drop_directives=tuple(d["drop_directives"]), hold=d["hold"],
         ranks_per_node=d.get("ranks_per_node"), threads_per_rank=d.get("threads_per_rank"),
+        setup=d.get("setup"),
     )

@@ -46,7 +46,7 @@ ABCITRAIN_MASTER_ADDR="$(head -n 1 "$ABCITRAIN_NODEFILE")"
 export ABCITRAIN_NNODES ABCITRAIN_MASTER_ADDR
 
 cd -- "$ABCITRAIN_SUBMIT_DIR"
-# Environment modules read unset variables, so -u is relaxed around them.
+# Environment modules, virtualenvs and conda read unset variables: -u is relaxed around them.
 set +u
 if [ -f /etc/profile.d/modules.sh ]; then . /etc/profile.d/modules.sh; fi
 module load cuda/12.6 hpcx/2.20
