@@ -6,6 +6,7 @@ commands each launcher kind runs, as argv and environment. They run for real in 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 import signal
@@ -259,3 +260,39 @@ def test_the_first_node_process_to_fail_ends_the_others_even_one_deaf_to_sigterm
                 p.wait()
     assert sent == [signal.SIGTERM, signal.SIGKILL]
     assert procs[1].returncode == -signal.SIGKILL
+
+
+def test_site_and_job_mpi_options_reach_deepspeeds_own_mpirun(tmp_path: Path) -> None:
+    """The profile's launcher.mpirun_args and the job's --mpirun-arg go to DeepSpeed's Open
+    MPI runner as --launcher_args; DeepSpeed's own runner (imported, not imitated) then
+    builds an mpirun with bond0 instead of its default eth0."""
+    from deepspeed.launcher.multinode_runner import OpenMPIRunner
+    from deepspeed.launcher.runner import parse_args
+
+    nodes = tmp_path / "nodes"
+    nodes.write_text("n1\nn2\n")
+    env = {"ABCITRAIN_NODEFILE": str(nodes), "ABCITRAIN_CLUSTER": "abci3"}
+    site = ["--mca", "btl_tcp_if_include", "bond0", "-bind-to", "none"]
+    clusters = tmp_path / ".abcitrain" / "clusters"
+    clusters.mkdir(parents=True)
+    (clusters / "abci3.yaml").write_text(
+        "launcher: {kind: deepspeed, multinode: openmpi, mpirun_args: "
+        + json.dumps(site) + "}\n")
+    plan = plan_launch(LaunchOptions(command=tuple(CMD), mpirun_args=("--oversubscribe",)),
+                       env, "/tmp/hf")
+    argv = list(plan.invocations[0].argv)
+    given = argv[argv.index("--launcher_args") + 1]
+    assert shlex.split(given) == [*site, "--oversubscribe"]
+    args = parse_args(argv[3:])
+    mpirun = OpenMPIRunner(args, "e30=", {"n1": 2, "n2": 2}).get_cmd({}, {})
+    assert mpirun[:2] == ["mpirun", "-n"] and "bond0" in mpirun and "eth0" not in mpirun
+    assert mpirun[mpirun.index("-bind-to") + 1] == "none" and "--oversubscribe" in mpirun
+
+
+def test_a_training_jobs_mpirun_args_reach_the_launch_command() -> None:
+    from abcitrain.train.config import parse_train
+
+    cfg = parse_train({"mode": "sft", "model": "llama2-7b", "data": "d.jsonl", "seq_len": 128,
+                       "global_batch": 8, "steps": 1,
+                       "mpirun_args": ["-mca", "coll", "^hcoll", "-map-by", "slot"]})
+    assert cfg.mpirun_args == ("-mca", "coll", "^hcoll", "-map-by", "slot")

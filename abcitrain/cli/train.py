@@ -132,10 +132,13 @@ def _row(c: Any, gb: int) -> dict[str, Any]:
 @click.option("--max-jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Jobs in all that one training run may take.")
 @click.option("--dry-run", is_flag=True, help="Print the commands and hostfile; start nothing.")
+@click.option("--mpirun-arg", "mpirun_args", multiple=True, metavar="ARG",
+              help="One more mpirun argument (Open MPI launches), after the profile's.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def launch(nproc_per_node: int | None, launcher: str | None, signal_name: str,
            stop_before: int, state_file: Path | None, resubmit_spec: Path | None,
-           max_jobs: int, dry_run: bool, command: tuple[str, ...]) -> None:
+           max_jobs: int, dry_run: bool, mpirun_args: tuple[str, ...],
+           command: tuple[str, ...]) -> None:
     """Start COMMAND on every rank of this job (inside a job script): abcitrain launch --
     python jobs/train.py RUN/train.json."""
     from ..launch.run import LaunchOptions, parse_signal_name
@@ -147,7 +150,8 @@ def launch(nproc_per_node: int | None, launcher: str | None, signal_name: str,
         raise InputError("bad --signal", [Problem("signal", str(exc))]) from None
     opts = LaunchOptions(command=command, ranks_per_node=nproc_per_node, kind=launcher,
                          signal_name=name, stop_before_s=stop_before, state_file=state_file,
-                         resubmit_spec=resubmit_spec, max_jobs=max_jobs, dry_run=dry_run)
+                         resubmit_spec=resubmit_spec, max_jobs=max_jobs, dry_run=dry_run,
+                         mpirun_args=mpirun_args)
     sys.exit(run_launch(opts))
 
 

@@ -182,6 +182,10 @@ def invocations(settings: LauncherSettings, rdv: Rendezvous, command: Sequence[s
             return [Invocation((*argv, *cmd))]
         argv += ["--launcher", settings.multinode]
         if settings.multinode == "openmpi":
+            if settings.mpirun_args:
+                # DeepSpeed's runner adds these to its mpirun (and leaves out its default
+                # --mca btl_tcp_if_include eth0 when they give one: ABCI nodes use bond0)
+                argv += ["--launcher_args", shlex.join(settings.mpirun_args)]
             return [Invocation((*argv, *cmd), env=_open_mpi_ssh(settings))]
         if settings.ssh_port:
             argv += ["--ssh_port", str(settings.ssh_port)]

@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .commands import (
@@ -58,6 +58,8 @@ class LaunchOptions:
     resubmit_spec: Path | None = None
     max_jobs: int = 1
     dry_run: bool = False
+    #: MPI options for this job, after the profile's launcher.mpirun_args
+    mpirun_args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,9 @@ def plan_launch(opts: LaunchOptions, env: Mapping[str, str], hostfile: str) -> L
     if opts.kind and opts.kind != settings.kind:
         # another kind reaches other nodes its own way: its default one
         settings = settings.with_kind(opts.kind)
+    if opts.mpirun_args:
+        # the job's own MPI options after the profile's (a later Open MPI option wins)
+        settings = replace(settings, mpirun_args=(*settings.mpirun_args, *opts.mpirun_args))
     multi = len(nodes.hosts) > 1
     # Across nodes every node must find the same port, so it comes from the job id; on one
     # node only this launcher needs it, and a free one cannot clash with another job's

@@ -71,6 +71,11 @@ TRAIN_SCHEMA = vol.Schema({
     vol.Optional("save_every", default=0): v.int_between(0),
     vol.Optional("output_dir", default="runs/{name}"): _path,
     vol.Optional("launcher", default="auto"): v.one_of(LAUNCHERS, "launcher"),
+    # this job's MPI options (Open MPI launches), after the profile's launcher.mpirun_args;
+    # one plain word each: they reach mpirun through DeepSpeed's --launcher_args
+    vol.Optional("mpirun_args", default=[]): v.string_list(v.matching(
+        r"[A-Za-z0-9_@%+=:,./^-]+", "one mpirun argument without blanks, quotes or shell "
+        "characters (write --mca btl_tcp_if_include bond0 as three items)")),
     vol.Optional("export", default=True): bool,
     vol.Optional("script", default="jobs/train.py"): _path,
     vol.Optional("mlflow", default={}): vol.Schema({
@@ -135,6 +140,7 @@ class TrainConfig:
     save_every: int = 0
     output_dir: str = "runs/{name}"
     launcher: str = "auto"
+    mpirun_args: tuple[str, ...] = ()
     export: bool = True
     script: str = "jobs/train.py"
     tracking_uri: str | None = None
@@ -161,6 +167,7 @@ def train_problems(data: Any) -> list[Any]:
 def parse_train(data: Mapping[str, Any]) -> TrainConfig:
     """Build a TrainConfig from a section that ``train_problems`` found clean."""
     clean = TRAIN_SCHEMA(dict(data))
+    clean["mpirun_args"] = tuple(clean["mpirun_args"])
     mlflow = clean.pop("mlflow")
     wall = clean.pop("walltime")
     return TrainConfig(
@@ -173,4 +180,5 @@ def from_json(data: Mapping[str, Any]) -> TrainConfig:
     """Rebuild a TrainConfig from train.json (written by ``to_json``)."""
     fields = dict(data)
     fields["walltime"] = WalltimePolicy(**fields["walltime"])
+    fields["mpirun_args"] = tuple(fields.get("mpirun_args") or ())
     return TrainConfig(**fields)

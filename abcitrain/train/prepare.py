@@ -64,6 +64,8 @@ def launch_command(spec: JobSpec, plan: TrainPlan, run_dir: str) -> tuple[str, .
            "--stop-before", str(cfg.walltime.stop_before_s), "--state", f"{run_dir}/state.json"]
     if cfg.launcher != "auto":
         cmd += ["--launcher", cfg.launcher]
+    for arg in cfg.mpirun_args:
+        cmd += [f"--mpirun-arg={arg}"]
     if spec.source and cfg.walltime.max_jobs > 1:
         cmd += ["--resubmit", spec.source, "--max-jobs", str(cfg.walltime.max_jobs)]
     return (*cmd, "--", "python", cfg.script, f"{run_dir}/train.json")
