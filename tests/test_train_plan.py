@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from conftest import ROOT, cli
 
@@ -202,3 +203,24 @@ def test_a_planned_node_count_reaches_the_pbs_script(tmp_path: Path) -> None:
     assert f"#PBS -l select={planned['nodes']}" in out
     assert "#PBS -P gaa50000" in out and "#PBS -q rt_HF" in out
     assert "--nproc-per-node 8 --signal USR2 --stop-before 600" in out
+
+
+@pytest.mark.parametrize(("warmup", "total", "first"), [
+    (0, 6, [1.0, 5 / 6, 4 / 6]), (2, 6, [0.5, 1.0, 1.0, 0.75]), (1, 3, [1.0, 1.0, 0.5])])
+def test_no_optimizer_step_trains_at_lr_0(warmup: int, total: int, first: list[float]) -> None:
+    """DeepSpeed's WarmupDecayLR made the first two steps of an un-warmed run train at lr 0;
+    the kit's schedule (through torch's LambdaLR, as the trainer builds it) starts at once."""
+    import torch
+
+    from abcitrain.train.config import lr_factor
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda done: lr_factor(done, warmup, total))
+    used = []
+    for _ in range(total):
+        used.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert used[:len(first)] == pytest.approx([0.1 * f for f in first])
+    assert min(used) > 0

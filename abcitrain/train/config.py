@@ -182,3 +182,16 @@ def from_json(data: Mapping[str, Any]) -> TrainConfig:
     fields["walltime"] = WalltimePolicy(**fields["walltime"])
     fields["mpirun_args"] = tuple(fields.get("mpirun_args") or ())
     return TrainConfig(**fields)
+
+
+def lr_factor(done: int, warmup: int, total: int) -> float:
+    """The learning rate's share of ``lr`` for the optimizer step after ``done`` steps:
+    a linear warmup over ``warmup`` steps whose FIRST step already trains (1/warmup, not 0),
+    then a linear decay towards 0 at ``total``. DeepSpeed's WarmupDecayLR is not used: it
+    raises any warmup below 2 to 2 and gives step 0 gamma 0, so with no warmup the first
+    two steps trained at lr 0 and the third at lr/2."""
+    if warmup > 0 and done < warmup:
+        return (done + 1) / warmup
+    if total <= warmup:
+        return 1.0
+    return max(0.0, (total - done) / (total - warmup))

@@ -279,10 +279,8 @@ def deepspeed_config(plan: TrainPlan) -> dict[str, Any]:
             "lr": cfg.lr, "betas": [0.9, 0.95], "eps": 1e-8, "weight_decay": cfg.weight_decay,
             # Without a GPU, torch's AdamW: DeepSpeed's fused and CPU Adam compile C++ first.
             "torch_adam": not plan.on_gpu}},
-        "scheduler": {"type": "WarmupDecayLR", "params": {
-            "warmup_min_lr": 0.0, "warmup_max_lr": cfg.lr, "warmup_type": "linear",
-            "warmup_num_steps": max(1, cfg.warmup_steps),
-            "total_num_steps": max(cfg.steps, cfg.warmup_steps + 1)}},
+        # no "scheduler": the trainer passes its own (train.config.lr_factor), so no step
+        # trains at lr 0 as DeepSpeed's WarmupDecayLR makes the first ones do
     }
     if c.offload != "none" and not plan.on_gpu:
         ds["zero_force_ds_cpu_optimizer"] = False

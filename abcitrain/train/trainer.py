@@ -25,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .config import TrainConfig, from_json
+from .config import TrainConfig, from_json, lr_factor
 from .oplocks import check_stale_locks, start_deadline
 
 STATE_FILE = "state.json"
@@ -133,9 +133,13 @@ def train(train_json: Path) -> int:
     tokenizer, model = build_model(cfg, dtype)
     train_set, eval_set = load_data(cfg, tokenizer)
     check_stale_locks()          # a killed op build's lock would stall the engine forever
+    def schedule(optimizer: Any) -> Any:
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda done: lr_factor(done, cfg.warmup_steps, cfg.steps))
+
     with start_deadline():
         engine, *_ = deepspeed.initialize(model=model, model_parameters=model.parameters(),
-                                          config=ds_config)
+                                          config=ds_config, lr_scheduler=schedule)
     micro, accum = engine.train_micro_batch_size_per_gpu(), engine.gradient_accumulation_steps()
     sampler = StepSampler(len(train_set), cfg.seed, micro, accum, world)
 
