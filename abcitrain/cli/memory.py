@@ -78,14 +78,15 @@ def memory(model: str, precision: str, optimizer: str, stages: tuple[int, ...], 
                               flash_attention=not no_flash_attention,
                               buffer_bytes=int(buffer_gb * GB))
         est = estimate(shape, setup)
-        ds_gpu, ds_cpu = deepspeed_estimate(shape, setup)
+        ds = deepspeed_estimate(shape, setup)
         row = {"zero_stage": stage, "weights_gb": est.weights / GB,
                "gradients_gb": est.gradients / GB, "optimizer_gb": est.optimizer / GB,
                "model_states_gb": est.model_states / GB,
                "activations_gb": None if est.activations is None else est.activations / GB,
                "buffers_gb": est.buffers / GB, "total_gb": est.total / GB,
                "cpu_per_node_gb": est.cpu_per_node / GB,
-               "deepspeed_model_states_gb": ds_gpu / GB, "deepspeed_cpu_per_node_gb": ds_cpu / GB,
+               "deepspeed_model_states_gb": None if ds is None else ds[0] / GB,
+               "deepspeed_cpu_per_node_gb": None if ds is None else ds[1] / GB,
                "notes": list(est.notes)}
         if gpu_gb is not None:
             row["fits_gpu"] = est.total <= gpu_gb * GB * (1 - margin)
@@ -122,12 +123,14 @@ def memory(model: str, precision: str, optimizer: str, stages: tuple[int, ...], 
                       f"{r['buffers_gb']:.2f}", f"{r['total_gb']:.2f}",
                       f"{r['cpu_per_node_gb']:.2f}",
                       # DeepSpeed's estimators start at stage 1 (its stage 1 and 2 share one)
-                      f"{r['deepspeed_model_states_gb']:.2f}" if r["zero_stage"] else "-",
+                      f"{r['deepspeed_model_states_gb']:.2f}"
+                      if r["deepspeed_model_states_gb"] is not None else "-",
                       *fits))
     for line in table_lines(table, right=True):
         click.echo("  " + line)
     click.echo("  GB = 10^9 bytes. DeepSpeed's estimator counts model states only, 16-bit "
-               "training, 16 bytes/param of partitioned state (see `abcitrain.models.memory`).")
+               "training, 2P + 18P/N bytes at stages 1-2, zero.Init at stage 3 (see "
+               "`abcitrain.models.memory`).")
     if shape.params_source == "given" and not shape.has_shape:
         click.echo("  activations unknown for a bare parameter count: give a preset or a "
                    "config.json")

@@ -23,12 +23,16 @@ layer is recomputed at a time. The fp32 logits of the loss (4*s*b*vocab) are add
 128k vocabulary they are larger than a layer. Buffers (CUDA context, NCCL, allocator
 fragmentation) are a stated allowance, 2 GB by default, not a derivation.
 
-DeepSpeed's own estimators (``estimate_zero2_model_states_mem_needs``, ``..._zero3_...``)
-differ on purpose: they assume mixed precision only and count 16 bytes per parameter of
-partitioned state (the fp32 gradients too) where the ZeRO paper counts 12; stage 3 adds the
-largest layer's full weights on every GPU; they leave activations and buffers out; and their
-CPU figures carry a 1.5x buffer factor. ``deepspeed_estimate`` below restates their formulas
-so the two can be shown side by side without importing deepspeed.
+DeepSpeed's own estimators (``estimate_zero2_model_states_mem_needs``, ``..._zero3_...``,
+deepspeed>=0.19) differ on purpose: they assume 16-bit training and count 2P + 18P/N bytes
+for stages 1-2 ("2 = params_16bit, 18 = 2 grads_16bit + 4 grads_32bit + 4 params_32bit + 8
+optimizer states": the 16-bit weights whole, everything else partitioned, fp32 gradients
+included) where the ZeRO paper counts 2P + 14P/N at stage 2; stage 3 adds the largest
+layer's 16-bit weights and gradients (4 bytes per parameter of it) on every GPU; they leave
+activations and buffers out; and their CPU figures carry a 1.5x buffer factor (stage 3 with
+``zero_init``, as the kit builds its models). ``deepspeed_estimate`` below restates them so
+the two can be shown side by side without importing deepspeed; a test checks them digit for
+digit against the installed functions.
 
 What a DeepSpeed engine really holds (``engine=True``, measured on 2 ranks, stages 0-3, fp32
 and bf16; tests/test_engine_bytes.py checks it within 1%) differs from the paper's figures
@@ -181,19 +185,33 @@ def activation_bytes(model: ModelShape, setup: TrainingSetup) -> int | None:
     return kept + logits
 
 
-def deepspeed_estimate(model: ModelShape, setup: TrainingSetup) -> tuple[int, int]:
-    """(GPU bytes per GPU, CPU bytes per node) by DeepSpeed's own estimator formulas
-    (model states only, mixed precision assumed, 1.5x CPU buffer factor)."""
-    psi, n, per_node = model.params, setup.world, setup.gpus_per_node
+def deepspeed_estimate(model: ModelShape, setup: TrainingSetup,
+                       zero_init: bool = True) -> tuple[int, int] | None:
+    """(GPU bytes per GPU, CPU bytes per node) by DeepSpeed's own estimator functions as
+    deepspeed>=0.19 writes them (``estimate_zero2_model_states_mem_needs``, used for stages
+    1-2, and ``estimate_zero3_model_states_mem_needs``): model states only, 16-bit training
+    assumed, a 1.5x CPU buffer factor. ``zero_init``: the model is built under
+    ``deepspeed.zero.Init``, as the kit does for stage 3. None for stage 0 (DeepSpeed has no
+    estimator for it)."""
+    if setup.zero_stage == 0:
+        return None
+    psi, per_node, nodes = model.params, setup.gpus_per_node, setup.nodes
+    total_gpus = nodes * per_node
     factor = 1.5
     if setup.zero_stage == 3:
+        gpus_factor = 1 / nodes
         largest = 4 * model.largest_layer_params()
         if setup.offload == "optimizer+params":
-            return largest, int(psi * max(4 * per_node, 18) * factor)
+            cpu = psi * (18 * gpus_factor if zero_init
+                         else max(4 * per_node, 18 * gpus_factor)) * factor
+            return largest, int(cpu)
         if setup.offload == "optimizer":
-            return largest + int(2 * psi / n), int(psi * max(4 * per_node, 16) * factor)
-        return largest + int(18 * psi / n), int(model.largest_layer_params() * 4 * per_node
-                                                * factor)
+            cpu = psi * (16 * gpus_factor if zero_init
+                         else max(4 * per_node, 16 * gpus_factor)) * factor
+            return largest + int(2 * psi / total_gpus), int(cpu)
+        cpu = (model.largest_layer_params() if zero_init else psi) * 4 * per_node * factor
+        return largest + int(18 * psi / total_gpus), int(cpu)
     if setup.offload != "none":
-        return 2 * psi, int(psi * max(4 * n, 16) * factor)
-    return 4 * psi + int(16 * psi / n), int(psi * 4 * per_node * factor)
+        return 2 * psi, int(psi * max(4 * total_gpus, 16) * factor)
+    # 2 = 16-bit params; 18 = 2 16-bit grads + 4 fp32 grads + 4 fp32 params + 8 Adam states
+    return 2 * psi + int(18 * psi / total_gpus), int(psi * 4 * per_node * factor)
