@@ -40,7 +40,7 @@ _VERBS = {"render": "jobs", "check": "jobs", "submit": "jobs", "status": "jobs",
           "cancel": "jobs", "release": "jobs", "logs": "jobs", "points": "points",
           "clusters": "clusters",
           "reserve": "reserve", "memory": "memory", "plan": "train", "launch": "train",
-          "init": "train", "move-aside": "state"}
+          "init": "train", "move-aside": "state", "import": "importer"}
 
 
 class _Group(click.Group):
@@ -51,7 +51,8 @@ class _Group(click.Group):
         if name not in _VERBS:
             return None
         module = importlib.import_module(f".{_VERBS[name]}", __package__)
-        command = getattr(module, name.replace("-", "_"))
+        attr = name.replace("-", "_")
+        command = getattr(module, attr, None) or getattr(module, attr + "_")   # import_
         assert isinstance(command, click.Command)
         return command
 
