@@ -186,9 +186,13 @@ def test_scheduler_refusal_is_explained_without_traceback(cluster: str, tmp_path
         words, meaning = "Requested node configuration is not available", "no node of that"
     else:
         # ABCI 2.0's profile passes `-g group`; a stock Grid Engine has no such option.
+        # (abci2 itself is retired: a site profile extending it, as its YAML says, lives on)
+        clusters = tmp_path / ".abcitrain" / "clusters"
+        clusters.mkdir(parents=True)
+        (clusters / "abci2like.yaml").write_text("extends: abci2\nretired: null\n")
         spec = _spec(tmp_path, "sge-test", "abci2style")
         data = yaml.safe_load(Path(spec).read_text())
-        data.update(cluster="abci2", resource="rt_F", group="gaa50000")
+        data.update(cluster="abci2like", resource="rt_F", group="gaa50000")
         Path(spec).write_text(yaml.safe_dump(data))
         words, meaning = 'invalid option argument "-g"', "stock Grid Engine"
     result = cli("submit", spec, ok=None)

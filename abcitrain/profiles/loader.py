@@ -221,7 +221,7 @@ PROFILE_SCHEMA = vol.Schema({
     vol.Optional("walltime_overrun"): v.duration,
     # The day the system stopped taking jobs (ABCI 2.0: 2024-10-31): past it, submitting
     # and booking are refused and checking warns; pricing history still works.
-    vol.Optional("retired"): _date,
+    vol.Optional("retired"): vol.Any(None, _date),     # null: a site that copies it lives on
     vol.Optional("reservations"): _RESERVATIONS,
     vol.Optional("launcher"): _LAUNCHER,
 })
