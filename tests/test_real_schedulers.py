@@ -221,7 +221,7 @@ def test_son_of_grid_engine_qacct_imports(sge_cluster: object, tmp_path: Path,
 
 
 def test_a_held_job_waits_until_released(cluster: str, tmp_path: Path) -> None:
-    job = _submit_with(["--hold"], _spec(tmp_path, "held", command=["true"]))
+    job = _submit_with(["--hold"], _spec(tmp_path, cluster, "held", command=["true"]))
     wait_for(lambda: _row(job)["state"] == "HELD", 60, "job to show as held")
     cli("release", job)
     row: Any = wait_for(lambda: _ended(job), 90, "released job to end")
@@ -234,17 +234,22 @@ def _submit_with(args: list[str], spec: str) -> str:
 
 
 def test_job_time_variables_expand_in_the_running_job(cluster: str, tmp_path: Path) -> None:
-    """${NAME} in env values and command arguments is expanded by the job's shell (here
-    abcitrain's own ABCITRAIN_LOCALDIR, the node-local disk, and the job id); $(...) is not."""
-    job = _submit(_spec(tmp_path, "jobvars", env={"CACHE": "${ABCITRAIN_LOCALDIR}/cache",
-                                                  "LIT": "$${HOME} $(touch PWNED)"},
-                        command=["bash", "-c", 'echo "cache=$CACHE lit=$LIT id=$1"', "x",
+    """${NAME} in env values, setup steps and command arguments is expanded by the job's
+    shell (here abcitrain's own ABCITRAIN_LOCALDIR, the node-local disk, and the job id);
+    $(...) is not; setup steps (a ulimit, a command) run before the command."""
+    job = _submit(_spec(tmp_path, cluster, "jobvars", env={"CACHE": "${ABCITRAIN_LOCALDIR}/cache",
+                                                           "LIT": "$${HOME} $(touch PWNED)"},
+                        setup={"ulimit": {"n": 512},
+                               "run": [["touch", "setup-ran-${ABCITRAIN_JOB_ID}"]]},
+                        command=["bash", "-c",
+                                 'echo "cache=$CACHE lit=$LIT nofile=$(ulimit -n) id=$1"', "x",
                                  "${ABCITRAIN_JOB_ID}"]))
     row: Any = wait_for(lambda: _ended(job), 90, "job to end")
     assert row["state"] == "COMPLETED", row
+    assert (tmp_path / f"setup-ran-{job}").exists()          # the setup step ran first
     log = cli("logs", job).output
     line = next(x for x in log.splitlines() if x.startswith("cache="))
     cache = line.split()[0].removeprefix("cache=")
     assert cache.endswith("/cache") and cache.startswith("/") and "$" not in cache, line
-    assert "lit=${HOME} $(touch PWNED)" in line and line.endswith(f"id={job}"), line
+    assert "lit=${HOME} $(touch PWNED) nofile=512" in line and line.endswith(f"id={job}"), line
     assert not (tmp_path / "PWNED").exists()
