@@ -84,7 +84,8 @@ def test_an_extra_that_sets_an_owned_field_is_refused_naming_it(cluster: str, ex
 @pytest.mark.parametrize(("cluster", "extra"), [
     ("abci3", "-m abe"), ("abci3", "-k oe"), ("abci3", "-l mem=100gb"),
     ("abci3", "-W sandbox=PRIVATE"), ("pbs", "-r n"), ("abci2", "-l USE_SSH=1"),
-    ("abci2", "-m ea"), ("gridengine", "-l h_vmem=4G"), ("slurm", "--mail-type=END"),
+    ("abci2", "-m ea"), ("gridengine", "-l h_vmem=4G"), ("gridengine", "-js 10"),
+    ("gridengine", "-now n"), ("slurm", "--mail-type=END"),
     ("slurm", "--mail-user=a@b.c"), ("slurm", "-c 4"), ("slurm", "--qos=normal"),
     ("local", "--grace 20")])
 def test_other_options_still_pass(cluster: str, extra: str) -> None:

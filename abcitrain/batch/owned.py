@@ -97,7 +97,7 @@ def owned_fields(directive: str, scheduler: str, resource_names: Iterable[str] =
     if scheduler == "uge":
         lists["-l"] = {**lists["-l"], **{name: "resource" for name in resource_names}}
     found: list[tuple[str, str]] = []
-    for opt, value in candidates:
+    for whole, (opt, value) in zip((True, False), candidates, strict=False):
         for item in re.split(r"[,+]", value) if opt in lists else ():
             name = item.split("=")[0].split(":")[0].strip()
             if (scheduler, opt, name) == ("pbs", "-l", "select") and nodes is not None \
@@ -109,6 +109,8 @@ def owned_fields(directive: str, scheduler: str, resource_names: Iterable[str] =
                 found.append(("nodes", f"{opt} {item}"))        # old style: -l 2:ncpus=4
         if opt in table.short:
             found.append((table.short[opt], opt))
+        if not whole:
+            continue          # whole-word options (Grid Engine's -js, -jc) are not split
         if opt in table.long:
             found.append((table.long[opt], opt))
         elif table.abbreviations and opt.startswith("--") and len(opt) > 3:
