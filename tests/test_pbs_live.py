@@ -256,3 +256,24 @@ def test_every_finished_capture_is_final(name: str) -> None:
     top = [k for k, r in jobs.items() if not r.get("array_id")]
     for job_id, st in PBS.parse_status(Output(live(name), "", 0), top).items():
         assert st.state.terminal and st.final_usage, (job_id, st)
+
+
+def test_logs_of_a_running_pbs_job_say_where_output_goes(tmp_path: Path) -> None:
+    """ABCI 3.0's guide: the -o file is created after the job completes. A running job's
+    missing log says so, and how to read it live (-k oe), instead of 'not started'."""
+    from abcitrain.errors import TransportError
+
+    running = json.loads((DATA / "samples" / "pbs" /
+                          "qstat-x-f-F-json-running-metacentrum.json").read_text())
+    running["Jobs"] = {"4.vm": next(iter(running["Jobs"].values()))}   # the captured record
+
+    class NoFileYet(Sequenced):
+        def read_text(self, path: str) -> str:
+            raise TransportError(f"{path} does not exist (yet)")
+
+    store = JobStore(tmp_path / "jobs.db")
+    tr = NoFileYet(qstat_answer({"4.vm": json.dumps(running)}))
+    job = submit(tr, store, tmp_path, "live")
+    with pytest.raises(TransportError) as info:
+        service.logs(job, store, transport=tr)
+    assert "when it ends" in str(info.value) and "-k oe" in str(info.value)
