@@ -100,3 +100,13 @@ def test_a_file_without_directives_is_refused(tmp_path: Path) -> None:
     (tmp_path / "plain.sh").write_text("#!/bin/bash\necho hi\n")
     result = cli("import", str(tmp_path / "plain.sh"), ok=None)
     assert result.exit_code == 2 and "no #PBS, #$ or #SBATCH" in result.output
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("90", 5400), ("10:30", 630), ("02:00:00", 7200), ("2-12", 216000), ("1-00:30", 88200),
+    ("1-02:03:04", 93784)])
+def test_sbatch_time_forms(text: str, seconds: int) -> None:
+    """sbatch(1): a bare number is minutes, two fields minutes:seconds."""
+    from abcitrain.batch.importer import slurm_time
+
+    assert slurm_time(text) == seconds

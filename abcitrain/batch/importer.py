@@ -181,9 +181,8 @@ def _request(out: Imported, part: str, value: str, profile: ClusterProfile) -> b
     if "walltime" in items or "h_rt" in items or part.startswith(("-t", "--time")):
         text = items.get("walltime") or items.get("h_rt") or value
         try:
-            data["walltime"] = parse_duration(text.replace("-", ":", 1)
-                                              if out.scheduler == "slurm" and "-" in text
-                                              else text)
+            data["walltime"] = slurm_time(text) if out.scheduler == "slurm" \
+                else parse_duration(text)
         except ValueError:
             return False
         rest = {k: v for k, v in items.items() if k not in ("walltime", "h_rt")}
@@ -227,6 +226,26 @@ def _request(out: Imported, part: str, value: str, profile: ClusterProfile) -> b
                 data["resource"] = tname
                 return True
     return False
+
+
+def slurm_time(text: str) -> int:
+    """Seconds from sbatch's --time forms: minutes, minutes:seconds, hours:minutes:seconds,
+    days-hours, days-hours:minutes, days-hours:minutes:seconds (a bare number is MINUTES)."""
+    m = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", text.strip())
+    if not m:
+        raise ValueError(text)
+    days, a, b, c = m.groups()
+    if days is not None:                          # days-hours[:minutes[:seconds]]
+        seconds = int(days) * 86400 + int(a) * 3600 + int(b or 0) * 60 + int(c or 0)
+    elif c is not None:
+        seconds = int(a) * 3600 + int(b) * 60 + int(c)
+    elif b is not None:
+        seconds = int(a) * 60 + int(b)             # minutes:seconds
+    else:
+        seconds = int(a) * 60
+    if seconds <= 0:
+        raise ValueError(text)
+    return seconds
 
 
 def _placeholders(path: str) -> str:
