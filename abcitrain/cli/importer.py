@@ -41,8 +41,11 @@ def import_(script: Path, cluster: str | None, source: str | None, group: str | 
             str(script), "no #PBS, #$ or #SBATCH directive")])
     origin = load_profile(source or (cluster if cluster and load_profile(cluster).scheduler
                                      == scheduler else DEFAULT_CLUSTER[scheduler]))
-    name = re.sub(r"[^A-Za-z0-9_.+-]", "-", script.stem)[:63] or "imported"
-    imported = read_script(text, origin, name if re.match(r"[A-Za-z0-9]", name) else "job")
+    # the file's name, made a valid job name (letters or _ somewhere; -N in the script wins)
+    name = re.sub(r"[^A-Za-z0-9_.+-]", "-", script.stem)[:58]
+    if not re.match(r"[A-Za-z0-9]", name) or not re.search(r"[A-Za-z_]", name):
+        name = f"job-{name}".rstrip("-")
+    imported = read_script(text, origin, name)
     data = dict(to_mapping(imported))
     if group:
         data["group"] = group
