@@ -327,21 +327,31 @@ def find_record(store: JobStore, job_id: str, cluster: str | None = None) -> Job
     return found[0]
 
 
+def _by_scheduler(records: Sequence[JobRecord]) -> dict[tuple[str, str], list[JobRecord]]:
+    """Records grouped by (cluster, scheduler): one scheduler call serves each group."""
+    groups: dict[tuple[str, str], list[JobRecord]] = {}
+    for rec in records:
+        groups.setdefault((rec.cluster, rec.scheduler), []).append(rec)
+    return groups
+
+
+def _run_for(backend: Backend, tr: Transport, argv: Sequence[str]) -> None:
+    """Run one job command; a refusal reaches the user in the scheduler's words."""
+    result = tr.run(argv)
+    if result.returncode != 0:
+        raise refusal(backend, result)
+
+
 def cancel(job_ids: Iterable[str], store: JobStore, cluster: str | None = None,
            transport: Transport | None = None) -> list[JobRecord]:
     """Cancel recorded jobs, one scheduler call per cluster."""
     records = [find_record(store, j, cluster) for j in job_ids]
-    groups: dict[tuple[str, str], list[JobRecord]] = {}
-    for rec in records:
-        groups.setdefault((rec.cluster, rec.scheduler), []).append(rec)
-    for (name, scheduler), recs in groups.items():
-        backend = get_backend(scheduler)
-        tr = transport or transport_for(name)
+    for (name, scheduler), recs in _by_scheduler(records).items():
         for rec in recs:
             store.mark_cancel(rec.cluster, rec.job_id)
-        result = tr.run(backend.cancel_argv([r.job_id for r in recs]))
-        if result.returncode != 0:
-            raise refusal(backend, result)
+        backend = get_backend(scheduler)
+        _run_for(backend, transport or transport_for(name),
+                 backend.cancel_argv([r.job_id for r in recs]))
     return records
 
 
@@ -349,19 +359,14 @@ def release(job_ids: Iterable[str], store: JobStore, cluster: str | None = None,
             transport: Transport | None = None) -> list[JobRecord]:
     """Release held jobs, one scheduler call per cluster."""
     records = [find_record(store, j, cluster) for j in job_ids]
-    groups: dict[tuple[str, str], list[JobRecord]] = {}
-    for rec in records:
-        groups.setdefault((rec.cluster, rec.scheduler), []).append(rec)
-    for (name, scheduler), recs in groups.items():
+    for (name, scheduler), recs in _by_scheduler(records).items():
         backend = get_backend(scheduler)
         if backend.hold_directive is None:
             raise InputError("cannot release", [Problem(r.job_id, f"the {scheduler} "
                                                         "scheduler holds no jobs")
                                                 for r in recs])
-        result = (transport or transport_for(name)).run(
-            backend.release_argv([r.job_id for r in recs]))
-        if result.returncode != 0:
-            raise refusal(backend, result)
+        _run_for(backend, transport or transport_for(name),
+                 backend.release_argv([r.job_id for r in recs]))
     return records
 
 
