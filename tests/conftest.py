@@ -175,6 +175,27 @@ def local_jobs() -> Iterator[list[str]]:
     cancel(started)
 
 
+class Scripted:
+    """A transport whose answers come from a function of the argv (captured scheduler text,
+    chosen per command); records the calls and keeps written files in memory."""
+
+    def __init__(self, answer: Callable[[list[str]], RunResult]) -> None:
+        self.answer = answer
+        self.calls: list[list[str]] = []
+        self.files: dict[str, str] = {}
+
+    def run(self, argv: Sequence[str], cwd: str | None = None,
+            timeout: float | None = None) -> RunResult:
+        self.calls.append(list(argv))
+        return self.answer(list(argv))
+
+    def write_text(self, path: str, text: str, mode: int = 0o644) -> None:
+        self.files[path] = text
+
+    def read_text(self, path: str) -> str:
+        return self.files[path]
+
+
 class Replay:
     """A transport that answers each command (by argv prefix) with captured output, and
     records the calls: for schedulers that cannot run here (PBS Pro, ABCI's wrappers)."""

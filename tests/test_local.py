@@ -23,8 +23,8 @@ def _spec(tmp_path: Path, name: str, **fields: Any) -> str:
     return str(path)
 
 
-def _submit(spec: str, started: list[str]) -> str:
-    out = cli("submit", spec).output
+def _submit(spec: str, started: list[str], *args: str) -> str:
+    out = cli("submit", spec, *args).output
     job_id = out.split()[3]
     started.append(job_id)
     return job_id
@@ -159,8 +159,8 @@ def test_wait_status_is_the_jobs_own(state: str, code: int | None, status: int) 
 def test_command_line_overrides_are_validated_like_the_file(tmp_path: Path,
                                                             local_jobs: list[str]) -> None:
     spec = _spec(tmp_path, "over")
-    job = _submit_args(["--set", "env.MSG=from the command line", "--walltime", "1:30"],
-                       spec, local_jobs)
+    job = _submit(spec, local_jobs, "--set", "env.MSG=from the command line",
+                  "--walltime", "1:30")
     wait_for(lambda: _ended(job), 30, "local job to end")
     assert "msg=from the command line" in cli("logs", job).output
     script = cli("render", spec, "--walltime", "1:30").output
@@ -171,13 +171,6 @@ def test_command_line_overrides_are_validated_like_the_file(tmp_path: Path,
     assert bad.exit_code == 2 and "oops" in bad.output
     bad = cli("check", spec, "--set", "nodez=2", ok=None)
     assert bad.exit_code == 2 and "nodez: unknown key" in bad.output
-
-
-def _submit_args(args: list[str], spec: str, started: list[str]) -> str:
-    out = cli("submit", spec, *args).output
-    job_id = out.split()[3]
-    started.append(job_id)
-    return job_id
 
 
 def test_check_refuses_what_the_local_scheduler_would(tmp_path: Path) -> None:

@@ -10,11 +10,10 @@ those captured answers.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from conftest import DATA
+from conftest import DATA, Scripted
 
 from abcitrain.backends.base import Output
 from abcitrain.backends.pbs import PbsBackend
@@ -94,26 +93,6 @@ def test_real_qdel_errors_are_explained() -> None:
     assert "already finished" in (PBS.explain(sample("qdel-error-finished.txt")) or "")
 
 
-class ReplayTransport:
-    """Answers commands with captured PBS output; records what was run."""
-
-    def __init__(self, answers: dict[str, RunResult]) -> None:
-        self.answers = answers
-        self.ran: list[list[str]] = []
-        self.files: dict[str, str] = {}
-
-    def run(self, argv: Sequence[str], cwd: str | None = None,
-            timeout: float | None = None) -> RunResult:
-        self.ran.append(list(argv))
-        return self.answers[argv[0]]
-
-    def write_text(self, path: str, text: str, mode: int = 0o644) -> None:
-        self.files[path] = text
-
-    def read_text(self, path: str) -> str:
-        return self.files[path]
-
-
 ABCI3_JOB = {"name": "sft", "cluster": "abci3", "resource": "rt_HF", "nodes": 2,
              "walltime": "2:00:00", "group": "gaa50000", "command": ["python", "train.py"]}
 
@@ -121,25 +100,26 @@ ABCI3_JOB = {"name": "sft", "cluster": "abci3", "resource": "rt_HF", "nodes": 2,
 def test_submit_and_follow_through_the_service(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "jobs.db")
     qsub = RunResult(("qsub",), 0, sample("qsub.txt"), "")
-    tr = ReplayTransport({"qsub": qsub})
+    answers = {"qsub": qsub}              # changed between calls below
+    tr = Scripted(lambda argv: answers[argv[0]])
     plan = plan_job(*parse_spec(ABCI3_JOB))
     sub = service.submit(plan, store, tr, submit_dir=str(tmp_path))
     assert sub.job_id == "1234.pbs1"
-    assert tr.ran == [["qsub", sub.script_path]]
+    assert tr.calls == [["qsub", sub.script_path]]
     assert "#PBS -P gaa50000" in tr.files[sub.script_path]
     # the captured running job, renamed to the id qsub gave (ABCI's docs show no qstat -f)
     data = json.loads(sample("qstat-x-f-F-json-running-metacentrum.json"))
     data["Jobs"] = {"1234.pbs1": next(iter(data["Jobs"].values()))}
-    tr.answers["qstat"] = RunResult(("qstat",), 0, json.dumps(data), "")
+    answers["qstat"] = RunResult(("qstat",), 0, json.dumps(data), "")
     [rec] = service.refresh(store.recent(), store, tr)
     assert rec.state == "RUNNING"
-    assert tr.ran[-1] == ["qstat", "-x", "-t", "-f", "-F", "json", "1234.pbs1"]
+    assert tr.calls[-1] == ["qstat", "-x", "-t", "-f", "-F", "json", "1234.pbs1"]
     [charge] = Ledger().rows()
     assert charge["estimate_e4"] == 30 * 10000            # 2 x rt_HF x 2 h x 7.5 points/h
     # finished: the same record with job_state F and resources_used as PBS reports them
     record = data["Jobs"]["1234.pbs1"]
     record.update(job_state="F", Exit_status=0, resources_used={"walltime": "00:30:00"})
-    tr.answers["qstat"] = RunResult(("qstat",), 0, json.dumps(data), "")
+    answers["qstat"] = RunResult(("qstat",), 0, json.dumps(data), "")
     [rec] = service.refresh(store.recent(), store, tr)
     assert rec.state == "COMPLETED"
     [charge] = Ledger().rows()
@@ -149,7 +129,7 @@ def test_submit_and_follow_through_the_service(tmp_path: Path) -> None:
 def test_a_real_refusal_reaches_the_user_in_pbs_words(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "jobs.db")
     words = sample("qsub-errors.txt").splitlines()[0]
-    tr = ReplayTransport({"qsub": RunResult(("qsub",), 188, "", words + "\n")})
+    tr = Scripted(lambda argv: RunResult(tuple(argv), 188, "", words + "\n"))
     with pytest.raises(SchedulerError) as info:
         service.submit(plan_job(*parse_spec(ABCI3_JOB)), store, tr, submit_dir=str(tmp_path))
     text = str(info.value)

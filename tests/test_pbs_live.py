@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DATA, cli
+from conftest import DATA, Scripted, cli
 
 from abcitrain.backends.base import Output
 from abcitrain.backends.pbs import PbsBackend
@@ -119,26 +119,6 @@ def test_an_array_still_running_is_running_and_not_final() -> None:
 
 # -- through the service: status, ledger, re-asking ------------------------------------------
 
-class Sequenced:
-    """Answers each command with a function of its argv; records every call."""
-
-    def __init__(self, answer: Callable[[list[str]], RunResult]) -> None:
-        self.answer = answer
-        self.calls: list[list[str]] = []
-        self.files: dict[str, str] = {}
-
-    def run(self, argv: Sequence[str], cwd: str | None = None,
-            timeout: float | None = None) -> RunResult:
-        self.calls.append(list(argv))
-        return self.answer(list(argv))
-
-    def write_text(self, path: str, text: str, mode: int = 0o644) -> None:
-        self.files[path] = text
-
-    def read_text(self, path: str) -> str:
-        return self.files[path]
-
-
 def qstat_answer(by_id: dict[str, str]) -> Callable[[list[str]], RunResult]:
     """qsub prints the next id; qstat answers with the capture of the FIRST id it is given
     (what the OpenPBS build behind multi.json did with several ids)."""
@@ -156,7 +136,7 @@ ABCI3 = {"cluster": "abci3", "resource": "rt_HF", "walltime": "0:05:00", "group"
          "command": ["true"]}
 
 
-def submit(tr: Sequenced, store: JobStore, tmp_path: Path, name: str,
+def submit(tr: Scripted, store: JobStore, tmp_path: Path, name: str,
            **more: Any) -> str:
     plan = plan_job(*parse_spec({**ABCI3, "name": name, **more}))
     job_id = service.submit(plan, store, tr, submit_dir=str(tmp_path)).job_id
@@ -173,7 +153,7 @@ def rate_for(seconds: float, units: int = 1) -> Decimal:
 
 def test_missing_ids_are_asked_for_again_and_every_job_is_settled(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "jobs.db")
-    tr = Sequenced(qstat_answer({"10.vm": live("d-depend.json"), "11.vm": live("multi.json")}))
+    tr = Scripted(qstat_answer({"10.vm": live("d-depend.json"), "11.vm": live("multi.json")}))
     first = submit(tr, store, tmp_path, "firstbad")
     second = submit(tr, store, tmp_path, "afterbad", depends_on=[first])
     got = {r.job_id: r for r in service.refresh(store.recent(), store, tr)}
@@ -194,7 +174,7 @@ def test_missing_ids_are_asked_for_again_and_every_job_is_settled(tmp_path: Path
 
 def test_one_query_when_nothing_is_missing(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "jobs.db")
-    tr = Sequenced(qstat_answer({"4.vm": live("a.json")}))
+    tr = Scripted(qstat_answer({"4.vm": live("a.json")}))
     submit(tr, store, tmp_path, "hello")
     service.refresh(store.recent(), store, tr)
     assert [c[0] for c in tr.calls] == ["qsub", "qstat"]
@@ -203,7 +183,7 @@ def test_one_query_when_nothing_is_missing(tmp_path: Path) -> None:
 def test_a_job_shorter_than_a_second_is_charged_the_minimum(tmp_path: Path) -> None:
     # a.json: the job ran (stime, exec_host) and PBS recorded walltime 00:00:00
     store = JobStore(tmp_path / "jobs.db")
-    tr = Sequenced(qstat_answer({"4.vm": live("a.json")}))
+    tr = Scripted(qstat_answer({"4.vm": live("a.json")}))
     job = submit(tr, store, tmp_path, "hello")
     service.refresh(store.recent(), store, tr)
     [row] = Ledger().rows()
@@ -214,7 +194,7 @@ def test_a_job_shorter_than_a_second_is_charged_the_minimum(tmp_path: Path) -> N
 
 def test_an_array_is_settled_from_its_subjobs(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "jobs.db")
-    tr = Sequenced(qstat_answer({"6[].vm": failed_task_capture()}))
+    tr = Scripted(qstat_answer({"6[].vm": failed_task_capture()}))
     job = submit(tr, store, tmp_path, "arr", array="1-3")
     [rec] = service.refresh(store.recent(), store, tr)
     assert rec.state == "FAILED" and "task 1 FAILED (exit 3)" in rec.detail
@@ -229,7 +209,7 @@ def test_an_array_is_settled_from_its_subjobs(tmp_path: Path) -> None:
 def test_a_walltime_overrun_is_charged_what_pbs_recorded(tmp_path: Path) -> None:
     # f.json: walltime 10 s, the mom let it run 39 s; the ledger keeps the real figure
     store = JobStore(tmp_path / "jobs.db")
-    tr = Sequenced(qstat_answer({"13.vm": live("f.json")}))
+    tr = Scripted(qstat_answer({"13.vm": live("f.json")}))
     submit(tr, store, tmp_path, "wall", walltime=10)
     service.refresh(store.recent(), store, tr)
     [row] = Ledger().rows()
@@ -241,7 +221,7 @@ def test_a_walltime_overrun_is_charged_what_pbs_recorded(tmp_path: Path) -> None
 def test_cancel_then_status_through_the_cli_reports_cancelled(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "jobs.db")
     capture = copy.deepcopy(json.loads(live("e.json")))
-    tr = Sequenced(qstat_answer({"12.vm": json.dumps(capture)}))
+    tr = Scripted(qstat_answer({"12.vm": json.dumps(capture)}))
     job = submit(tr, store, tmp_path, "long", walltime="0:15:00")
     [rec] = service.refresh(store.recent(), store, tr)
     assert rec.state == "CANCELLED"
@@ -267,7 +247,7 @@ def test_logs_of_a_running_pbs_job_say_where_output_goes(tmp_path: Path) -> None
                           "qstat-x-f-F-json-running-metacentrum.json").read_text())
     running["Jobs"] = {"4.vm": next(iter(running["Jobs"].values()))}   # the captured record
 
-    class NoFileYet(Sequenced):
+    class NoFileYet(Scripted):
         def read_text(self, path: str) -> str:
             raise TransportError(f"{path} does not exist (yet)")
 

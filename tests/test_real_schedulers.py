@@ -41,9 +41,9 @@ def _spec(tmp_path: Path, cluster: str, name: str, **fields: Any) -> str:
     return str(path)
 
 
-def _submit(spec: str) -> str:
+def _submit(spec: str, *args: str) -> str:
     # "submitted CLUSTER job ID (NAME)", after any warnings
-    out = cli("submit", spec).output
+    out = cli("submit", spec, *args).output
     return next(line.split()[3] for line in out.splitlines() if line.startswith("submitted "))
 
 
@@ -221,16 +221,11 @@ def test_son_of_grid_engine_qacct_imports(sge_cluster: object, tmp_path: Path,
 
 
 def test_a_held_job_waits_until_released(cluster: str, tmp_path: Path) -> None:
-    job = _submit_with(["--hold"], _spec(tmp_path, cluster, "held", command=["true"]))
+    job = _submit(_spec(tmp_path, cluster, "held", command=["true"]), "--hold")
     wait_for(lambda: _row(job)["state"] == "HELD", 60, "job to show as held")
     cli("release", job)
     row: Any = wait_for(lambda: _ended(job), 90, "released job to end")
     assert row["state"] == "COMPLETED", row
-
-
-def _submit_with(args: list[str], spec: str) -> str:
-    out = cli("submit", spec, *args).output
-    return next(line.split()[3] for line in out.splitlines() if line.startswith("submitted "))
 
 
 def test_job_time_variables_expand_in_the_running_job(cluster: str, tmp_path: Path) -> None:
