@@ -36,10 +36,15 @@ def guarded(path: Path, kind: str) -> Iterator[None]:
     try:
         yield
     except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
+        # a folder in the file's place, an unreadable disk; busy or locked is not damage, and
+        # a statement abcitrain got wrong is a bug to report, not the file's fault
+        if not any(w in str(exc) for w in ("unable to open", "disk I/O", "malformed",
+                                            "not a database")):
             raise
         raise StateFileError(str(path), f"cannot be used: {exc}", kind) from None
-    except sqlite3.DatabaseError as exc:       # not a database, malformed, ...
+    except sqlite3.DatabaseError as exc:
+        if type(exc) is not sqlite3.DatabaseError:
+            raise                      # IntegrityError, ProgrammingError: abcitrain's bugs
         raise StateFileError(str(path), f"is damaged or not an abcitrain file: {exc}",
                              kind) from None
 
