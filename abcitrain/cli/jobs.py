@@ -122,37 +122,34 @@ def check(spec: Path, as_json: bool, sets: tuple[str, ...], depends_on: tuple[st
     from ..service import jobs as service
 
     overrides = overrides_of(sets, depends_on, cluster_override, walltime, nodes, hold)
+    try:
+        plan = service.load_plan(spec, overrides=overrides)
+        if not as_json:
+            # the errors come once, in the refusal below; warnings are shown either way
+            echo_problems([p for p in plan.problems if p.severity == WARNING])
+        service.require_submittable(plan)
+        # `check` is `submit` without the submission: the same reservation look-up, prices
+        # and budget guard, reading the job store and ledger only if they exist
+        sub = service.submit(plan, JobStore.existing(), dry_run=True)
+    except AbcitrainError as exc:
+        if not as_json or exc.exit_code != 2:
+            raise
+        problems = exc.problems if isinstance(exc, InputError) else []
+        click.echo(json.dumps({
+            "ok": False, "title": exc.title if isinstance(exc, InputError)
+            else str(exc).splitlines()[0],
+            "errors": [{"where": p.where, "message": p.message} for p in problems
+                       if p.severity != WARNING] or ([] if problems else
+                                                     [{"where": "", "message": str(exc)}]),
+            "warnings": [{"where": p.where, "message": p.message} for p in problems
+                         if p.severity == WARNING]}, indent=1))
+        sys.exit(2)
     if as_json:
-        try:
-            plan = service.load_plan(spec, overrides=overrides)
-            service.require_submittable(plan)
-            sub = service.submit(plan, JobStore.existing(), dry_run=True)
-        except InputError as exc:
-            click.echo(json.dumps({"ok": False, "title": exc.title, "errors": [
-                {"where": p.where, "message": p.message} for p in exc.problems
-                if p.severity != WARNING], "warnings": [
-                {"where": p.where, "message": p.message} for p in exc.problems
-                if p.severity == WARNING]}, indent=1))
-            sys.exit(2)
-        except AbcitrainError as exc:
-            if exc.exit_code != 2:
-                raise
-            click.echo(json.dumps({"ok": False, "title": str(exc).splitlines()[0],
-                                   "errors": [{"where": "", "message": str(exc)}],
-                                   "warnings": []}, indent=1))
-            sys.exit(2)
         click.echo(json.dumps({"ok": True, "cluster": plan.profile.name, "errors": [],
                                "warnings": [{"where": p.where, "message": p.message}
                                             for p in (*plan.problems, *sub.warnings)
                                             if p.severity == WARNING]}, indent=1))
         return
-    plan = service.load_plan(spec, overrides=overrides)
-    # the errors come once, in the refusal below; warnings are shown either way
-    echo_problems([p for p in plan.problems if p.severity == WARNING])
-    service.require_submittable(plan)
-    # `check` is `submit` without the submission: the same reservation look-up, prices and
-    # budget guard, reading the job store and ledger only if they exist
-    sub = service.submit(plan, JobStore.existing(), dry_run=True)
     echo_problems([p for p in sub.warnings if p.severity == WARNING])
     click.echo(f"ok: {plan.spec.name} fits {plan.profile.name} ({plan.spec.nodes} x "
                f"{plan.spec.resource}, {plan.spec.service})")
