@@ -39,8 +39,10 @@ def import_(script: Path, cluster: str | None, source: str | None, group: str | 
     if scheduler is None:
         raise InputError(f"{script} is not a job script abcitrain can read", [Problem(
             str(script), "no #PBS, #$ or #SBATCH directive")])
-    origin = load_profile(source or (cluster if cluster and load_profile(cluster).scheduler
-                                     == scheduler else DEFAULT_CLUSTER[scheduler]))
+    target = load_profile(cluster) if cluster else None
+    origin = load_profile(source) if source else (
+        target if target is not None and target.scheduler == scheduler
+        else load_profile(DEFAULT_CLUSTER[scheduler]))
     # the file's name, made a valid job name (letters or _ somewhere; -N in the script wins)
     name = re.sub(r"[^A-Za-z0-9_.+-]", "-", script.stem)[:58]
     if not re.match(r"[A-Za-z0-9]", name) or not re.search(r"[A-Za-z_]", name):
@@ -50,8 +52,8 @@ def import_(script: Path, cluster: str | None, source: str | None, group: str | 
     if group:
         data["group"] = group
     notes: list[str] = []
-    if cluster and cluster != origin.name:
-        data, notes = move_to(data, origin, load_profile(cluster))
+    if target is not None and target.name != origin.name:
+        data, notes = move_to(data, origin, target)
     if isinstance(data.get("walltime"), int):
         data["walltime"] = format_hms(data["walltime"])
     for number, line, why in imported.dropped:

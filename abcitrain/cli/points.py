@@ -115,9 +115,7 @@ def points_quote(spec: Path, on_day: str | None, as_json: bool) -> None:
             "cluster", f"{plan.profile.name} has no prices" if not plan.profile.data.get(
                 "tariffs") else "a job in a reservation costs nothing of its own")])
     charge, q = est
-    overrun_s = int(plan.profile.data.get("walltime_overrun") or 0)
-    with_overrun = service.estimate(plan, day, overrun_s) if overrun_s else None
-    over = with_overrun[0] if with_overrun is not None else None
+    over = service.overrun_charge(plan, day)
     spec_ = plan.spec
     if as_json:
         click.echo(json.dumps({"on": day.isoformat(), "cluster": plan.profile.name,
@@ -129,7 +127,8 @@ def points_quote(spec: Path, on_day: str | None, as_json: bool) -> None:
     click.echo(f"{spec_.name} on {plan.profile.name}, priced on {day}: {charge} points at the "
                f"full walltime ({spec_.nodes} x {spec_.resource} x "
                f"{format_hms(spec_.walltime_s)}{tasks}; {q.describe()})"
-               + (f"; up to {over} points with the {format_hms(overrun_s)} walltime overrun"
+               + (f"; up to {over} points with the "
+                  f"{format_hms(int(plan.profile.data['walltime_overrun']))} walltime overrun"
                   if over is not None else ""))
 
 

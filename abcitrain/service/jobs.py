@@ -68,6 +68,15 @@ def estimate(plan: JobPlan, when: dt.date | None = None,
     return max_charge(plan.spec, plan.profile, when or dt.date.today(), overrun_s)
 
 
+def overrun_charge(plan: JobPlan, when: dt.date | None = None) -> Decimal | None:
+    """The charge if the job overruns its walltime by the profile's ``walltime_overrun``;
+    None when the profile declares none (the walltime's charge is then the maximum) or the
+    job has no price of its own."""
+    overrun_s = int(plan.profile.data.get("walltime_overrun") or 0)
+    with_overrun = estimate(plan, when, overrun_s) if overrun_s else None
+    return with_overrun[0] if with_overrun is not None else None
+
+
 def script_path_for(plan: JobPlan, submit_dir: str) -> str:
     """Where the rendered script is stored before submission (kept for the record)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -96,9 +105,7 @@ def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = 
     argv = tuple(plan.submit_argv(script_path))
     est = estimate(plan)
     charge, quote = est if est is not None else (None, None)
-    overrun_s = int(plan.profile.data.get("walltime_overrun") or 0)
-    over = estimate(plan, overrun_s=overrun_s) if est is not None and overrun_s else None
-    over_charge = over[0] if over is not None else None
+    over_charge = overrun_charge(plan)
     budgets = load_budgets()
     if charge is not None and budgets:
         # a dry run reads the ledger but never creates it
