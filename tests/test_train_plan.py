@@ -36,7 +36,7 @@ def test_llama2_7b_with_zero2_fits_one_rt_hf_node(tmp_path: Path) -> None:
     assert (chosen["nodes"], chosen["zero"], chosen["offload"]) == (1, 2, "none")
     # 2 bytes of bf16 weights + (2 grads + 12 optimizer) / 8 GPUs = 3.75 bytes per parameter
     assert round(chosen["model_states_gb"], 2) == round(3.75 * 6_738_415_616 / 1e9, 2) == 25.27
-    assert chosen["total_gb"] <= out["usable_gb_per_rank"] == 141 * 0.9
+    assert chosen["peak_gb"] <= out["usable_gb_per_rank"] == 141 * 0.9
     assert out["points_per_hour"] == "7.50"     # one rt_HF node, on-demand
     assert 128 % (8 * chosen["micro_batch"]) == 0
     assert chosen["micro_batch"] * chosen["grad_accum"] * 8 == 128
@@ -74,12 +74,19 @@ def test_offload_the_node_cannot_hold_is_refused(tmp_path: Path) -> None:
     offloaded = [t for t in out["tried"] if t["offload"] != "none"]
     assert offloaded and all(t["fits_gpu"] and not t["fits_host"] for t in offloaded)
     assert out["chosen"] is None
-    # Llama-2 13B's architecture count (13,015,864,320 from its config's shapes) x 16 bytes:
-    # OUR offload model, 12 of optimizer states + 4 of the fp32 gradients the CPU optimizer
-    # reads; usable: rt_HG's 160 GB less the 10% margin
-    cpu_gb = 16 * 13_015_864_320 / 1e9
-    assert (f"ZeRO-1 with offload optimizer fits the GPUs but puts {cpu_gb:.1f} GB in each "
-            f"node's CPU memory, over the {160 * 0.9:.1f} GB usable") in result.output
+    # Llama-2 13B's architecture count (13,015,864,320 from its config's shapes): the least
+    # host memory is ZeRO-3's, 16 bytes/param (DeepSpeed's stage3.py on one GPU: the fp32
+    # master copy 4, Adam's two states 8, the persistent fp32 gradient partition 4);
+    # ZeRO 1-2 also keep a 16-bit parameter buffer (2 bytes/param) and a gradient buffer of
+    # the largest tensor, the 32000 x 5120 embedding, in bf16 (stage_1_and_2.py's
+    # param_buffer_of_bit16_for_cpu_offload_groups and temp_grad_buffer_for_cpu_offload).
+    # Usable: rt_HG's 160 GB less the 10% margin.
+    p = 13_015_864_320
+    assert (f"ZeRO-3 with offload optimizer fits the GPUs but puts {16 * p / 1e9:.1f} GB in "
+            f"each node's CPU memory, over the {160 * 0.9:.1f} GB usable") in result.output
+    zero1 = [t for t in offloaded if t["zero"] == 1]
+    assert zero1 and all(t["host_gb_per_node"] == (18 * p + 2 * 32000 * 5120) / 1e9
+                         for t in zero1)
 
 
 def test_nothing_fits_lists_why_and_exits_2(tmp_path: Path) -> None:
@@ -224,3 +231,26 @@ def test_no_optimizer_step_trains_at_lr_0(warmup: int, total: int, first: list[f
         sched.step()
     assert used[:len(first)] == pytest.approx([0.1 * f for f in first])
     assert min(used) > 0
+
+
+@pytest.mark.parametrize("model", ["llama2-7b", "mistral-7b", "llama3-8b"])
+def test_zero_auto_plans_for_the_step_peak_with_room(tmp_path: Path, model: str) -> None:
+    """ZeRO-0 looked like it fit a 7B model on rt_HF by its model states (16 bytes/param);
+    its optimizer step holds 20 bytes/param (bf16 weights and gradients 2 + 2, the fp32
+    master copy 4, Adam 8, the fp32 gradient copies DeepSpeed's FP16 optimizer makes, 4):
+    over 126.9 GB for each of these. The chosen configuration peaks within the usable
+    memory, and no fitting configuration of the same price and micro-batch has more room."""
+    spec = _write(tmp_path, {**LLAMA7B, "train": {**LLAMA7B["train"], "model": model}})
+    out = json.loads(_plan(spec, "--dry-run", "--all").output)
+    chosen, usable = out["chosen"], out["usable_gb_per_rank"]
+    params = out["params"]
+    zero0 = [t for t in out["tried"] if t["zero"] == 0]
+    assert zero0 and all(not t["fits"] for t in zero0)
+    assert all(t["peak_gb"] >= 20 * params / 1e9 for t in zero0)
+    smallest = min(zero0, key=lambda t: t["micro_batch"])
+    assert smallest["micro_batch"] == 1 and smallest["peak_phase"] == "optimizer step"
+    assert chosen["peak_gb"] <= usable and chosen["nodes"] == 1
+    rivals = [t for t in out["tried"] if t["fits"] and t["offload"] == chosen["offload"]
+              and t["micro_batch"] == chosen["micro_batch"] and t["nodes"] == 1]
+    assert chosen["headroom_gb"] == max(t["headroom_gb"] for t in rivals)
+    assert chosen["headroom_gb"] == pytest.approx(usable - chosen["peak_gb"])

@@ -33,17 +33,23 @@ from ..util.tables import table_lines
               help="Allowance per GPU for the CUDA context, NCCL and fragmentation.")
 @click.option("--margin", type=click.FloatRange(0, 0.9), default=0.1, show_default=True,
               help="Share of GPU memory kept free when judging a fit.")
+@click.option("--torch-adam", is_flag=True,
+              help="Peak with torch's AdamW (the kit's choice without a GPU), not DeepSpeed's "
+                   "fused or CPU Adam.")
 @click.option("--exact", is_flag=True,
               help="Use a preset's architecture parameter count, not its named size.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def memory(model: str, precision: str, optimizer: str, stages: tuple[int, ...], offload: str,
            gpus_per_node: int | None, nodes: int, cluster: str | None, resource: str | None,
            seq_len: int, micro_batch: int, no_checkpointing: bool, no_flash_attention: bool,
-           buffer_gb: float, margin: float, exact: bool, as_json: bool) -> None:
+           buffer_gb: float, margin: float, torch_adam: bool, exact: bool,
+           as_json: bool) -> None:
     """Per-GPU memory to train MODEL (a preset such as llama2-7b, a config.json, or a
     parameter count such as 7e9) for each ZeRO stage, beside DeepSpeed's own estimate."""
     from ..models.memory import GB, TrainingSetup, deepspeed_estimate, estimate
+    from ..models.peak import step_peak
     from ..models.shapes import resolve
+    from ..train.planner import communication
 
     shape = resolve(model, exact=exact)
     gpu_gb = None
@@ -79,19 +85,28 @@ def memory(model: str, precision: str, optimizer: str, stages: tuple[int, ...], 
                               buffer_bytes=int(buffer_gb * GB))
         est = estimate(shape, setup)
         ds = deepspeed_estimate(shape, setup)
+        # the communication settings `abcitrain plan` would write (overlap_comm on GPUs)
+        peak = step_peak(shape, setup, communication(shape, on_gpu=not torch_adam),
+                         torch_adam=torch_adam)
+        busiest = peak.peak_phase
         row = {"zero_stage": stage, "weights_gb": est.weights / GB,
                "gradients_gb": est.gradients / GB, "optimizer_gb": est.optimizer / GB,
                "model_states_gb": est.model_states / GB,
                "activations_gb": None if est.activations is None else est.activations / GB,
                "buffers_gb": est.buffers / GB, "total_gb": est.total / GB,
                "cpu_per_node_gb": est.cpu_per_node / GB,
+               "peak_gb": peak.device_peak / GB, "peak_phase": busiest.name,
+               "host_peak_per_node_gb": peak.host_peak * (gpus_per_node or 1) / GB,
+               "phases": {p.name: {"device_gb": p.device_bytes / GB, "host_gb": p.host_bytes / GB,
+                                   "terms": {k: v / GB for k, v in p.device}}
+                          for p in peak.phases},
                "deepspeed_model_states_gb": None if ds is None else ds[0] / GB,
                "deepspeed_cpu_per_node_gb": None if ds is None else ds[1] / GB,
                "notes": list(est.notes)}
         if gpu_gb is not None:
-            row["fits_gpu"] = est.total <= gpu_gb * GB * (1 - margin)
-            row["fits_host"] = (host_gb is None
-                                or est.cpu_per_node <= host_gb * GB * (1 - margin))
+            row["fits_gpu"] = peak.device_peak <= gpu_gb * GB * (1 - margin)
+            row["fits_host"] = (host_gb is None or peak.host_peak * (gpus_per_node or 1)
+                                <= host_gb * GB * (1 - margin))
             row["fits"] = row["fits_gpu"] and row["fits_host"]
         rows.append(row)
     head = (f"{shape.name}: {shape.params:,} parameters ({shape.params_source}), {precision}, "
@@ -110,8 +125,8 @@ def memory(model: str, precision: str, optimizer: str, stages: tuple[int, ...], 
     click.echo(f"  activations: seq {seq_len}, micro-batch {micro_batch}, checkpointing "
                f"{'off' if no_checkpointing else 'on'}, flash attention "
                f"{'off' if no_flash_attention else 'on'}; buffers {buffer_gb:g} GB")
-    table = [("ZeRO", "weights", "grads", "optim", "states", "activ", "buffers", "TOTAL/GPU",
-              "CPU/node", "DeepSpeed states") + (("fits",) if gpu_gb else ())]
+    table = [("ZeRO", "weights", "grads", "optim", "states", "activ", "buffers", "paper",
+              "PEAK/GPU", "at", "CPU/node", "DeepSpeed states") + (("fits",) if gpu_gb else ())]
     for r in rows:
         act = "?" if r["activations_gb"] is None else f"{r['activations_gb']:.2f}"
         fits: tuple[str, ...] = ()
@@ -121,13 +136,18 @@ def memory(model: str, precision: str, optimizer: str, stages: tuple[int, ...], 
         table.append((str(r["zero_stage"]), f"{r['weights_gb']:.2f}", f"{r['gradients_gb']:.2f}",
                       f"{r['optimizer_gb']:.2f}", f"{r['model_states_gb']:.2f}", act,
                       f"{r['buffers_gb']:.2f}", f"{r['total_gb']:.2f}",
-                      f"{r['cpu_per_node_gb']:.2f}",
+                      f"{r['peak_gb']:.2f}", r["peak_phase"],
+                      f"{r['host_peak_per_node_gb']:.2f}",
                       # DeepSpeed's estimators start at stage 1 (its stage 1 and 2 share one)
                       f"{r['deepspeed_model_states_gb']:.2f}"
                       if r["deepspeed_model_states_gb"] is not None else "-",
                       *fits))
     for line in table_lines(table, right=True):
         click.echo("  " + line)
+    click.echo("  paper = the ZeRO paper's states + activations + buffers; PEAK = what a GPU "
+               "holds at its busiest (forward, backward or optimizer step: "
+               "`abcitrain.models.peak`), which is "
+               "what must fit. CPU/node = the host memory offload takes at its peak.")
     click.echo("  GB = 10^9 bytes. DeepSpeed's estimator counts model states only, 16-bit "
                "training, 2P + 18P/N bytes at stages 1-2, zero.Init at stage 3 (see "
                "`abcitrain.models.memory`).")

@@ -57,13 +57,14 @@ def plan(spec: Path, show_all: bool, dry_run: bool, as_json: bool) -> None:
                    f"{cfg.margin:.0%} margin)")
         for note in tp.notes:
             click.echo(f"  note: {note}")
-        table = [("nodes", "ZeRO", "offload", "micro", "accum", "states", "activ", "TOTAL/rank",
-                  "CPU/node", "fits")]
+        table = [("nodes", "ZeRO", "offload", "micro", "accum", "states", "activ", "PEAK/rank",
+                  "at", "headroom", "CPU/node", "fits")]
         for x in shown:
             e = x.estimate
             table.append((str(x.nodes), str(x.zero), x.offload, str(x.micro_batch),
                           str(x.grad_accum), _gb(e.model_states), _gb(e.activations or 0),
-                          _gb(e.total), _gb(e.cpu_per_node) if e.cpu_per_node else "-",
+                          _gb(x.need), x.phase, _headroom(x, tp.budget),
+                          _gb(x.host_bytes) if x.host_bytes and tp.on_gpu else "-",
                           ("CHOSEN" if x == c else "yes") if x.fits
                           else "no" if not x.fits_gpu else "no (CPU)"))
         for line in table_lines(table):
@@ -77,7 +78,8 @@ def plan(spec: Path, show_all: bool, dry_run: bool, as_json: bool) -> None:
         click.echo(f"plan: {c.nodes} node(s) x {tp.ranks_per_node} rank(s), ZeRO-{c.zero}, "
                    f"offload {c.offload}, micro-batch {c.micro_batch} x {c.grad_accum} "
                    f"accumulation = global batch {cfg.global_batch}; "
-                   f"{c.estimate.total / GB:.1f} GB per rank; {price}")
+                   f"peak {c.need / GB:.1f} GB per rank ({c.phase}), "
+                   f"{_headroom(c, tp.budget)} of the usable left; {price}")
     if not dry_run:
         ds_path, train_path = write_plan(tp, job, Path(cfg.output_for(job.name)))
         click.echo(f"wrote {ds_path} and {train_path}", err=as_json)
@@ -107,12 +109,23 @@ def _gb(value: int) -> str:
     return "<0.01" if 0 < gb < 0.01 else f"{gb:.1f}" if gb >= 10 else f"{gb:.2f}"
 
 
+def _headroom(c: Any, budget: int) -> str:
+    """How close a candidate is: the share of the usable memory left at its peak."""
+    return f"{c.headroom / budget:+.0%}" if budget else "-"
+
+
 def _row(c: Any, gb: int) -> dict[str, Any]:
     e = c.estimate
     return {"nodes": c.nodes, "zero": c.zero, "offload": c.offload,
             "micro_batch": c.micro_batch, "grad_accum": c.grad_accum,
             "model_states_gb": e.model_states / gb, "activations_gb": (e.activations or 0) / gb,
-            "total_gb": e.total / gb, "host_gb_per_node": c.host_bytes / gb,
+            "between_steps_gb": e.total / gb, "peak_gb": c.need / gb, "peak_phase": c.phase,
+            "headroom_gb": c.headroom / gb,
+            "phases": {p.name: {"device_gb": p.device_bytes / gb, "host_gb": p.host_bytes / gb,
+                                "terms": {k: v / gb for k, v in p.device}}
+                       for p in c.peak.phases},
+            "buffers_gb": c.peak.buffers / gb,
+            "host_gb_per_node": c.host_bytes / gb,
             "fits_gpu": c.fits_gpu, "fits_host": c.fits_host, "fits": c.fits}
 
 

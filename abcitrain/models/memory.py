@@ -19,9 +19,11 @@ bucket being reduced, which the buffers allowance covers.
 Activations (Korthikanti et al. 2022, a GPT-style layer in 16-bit): s*b*h*(34 + 5*a*s/h)
 bytes per layer, the 5as/h term being the attention scores that flash attention does not
 store; with activation checkpointing each layer keeps only its 16-bit input (2*s*b*h) and one
-layer is recomputed at a time. The fp32 logits of the loss (4*s*b*vocab) are added: with a
-128k vocabulary they are larger than a layer. Buffers (CUDA context, NCCL, allocator
-fragmentation) are a stated allowance, 2 GB by default, not a derivation.
+layer is recomputed at a time. The loss adds the logits in the model's precision, transformers'
+fp32 copy of them and cross-entropy's fp32 log-softmax: 10*s*b*vocab bytes in 16-bit
+training, 8*s*b*vocab in fp32; with a 128k vocabulary they are larger than a layer.
+Buffers (CUDA context, NCCL, allocator fragmentation) are a stated allowance, 2 GB by
+default, not a derivation. What a step needs at its peak is ``models.peak``'s.
 
 DeepSpeed's own estimators (``estimate_zero2_model_states_mem_needs``, ``..._zero3_...``,
 deepspeed>=0.19) differ on purpose: they assume 16-bit training and count 2P + 18P/N bytes
@@ -181,7 +183,10 @@ def activation_bytes(model: ModelShape, setup: TrainingSetup) -> int | None:
         kept = model.layers * 2 * s * b * h * scale + per_layer
     else:
         kept = model.layers * per_layer
-    logits = 4 * s * b * model.vocab
+    # The loss (transformers' ForCausalLMLoss): the logits in the model's precision, an fp32
+    # copy of them (``logits.float()``, no copy in fp32) and cross-entropy's fp32
+    # log-softmax, all alive when the loss is computed.
+    logits = (8 if setup.precision == "fp32" else 10) * s * b * model.vocab
     return kept + logits
 
 

@@ -1,23 +1,24 @@
 """``abcitrain plan``: the cheapest way to train a job's model that fits its GPUs.
 
 For every node count the resource type allows (or the one the spec fixes), every ZeRO stage
-and offload choice and every micro-batch that divides the global batch, the memory per GPU
-is estimated as a DeepSpeed engine holds it (``models.memory``, ``engine=True``) and checked
-against the type's GPU memory less a safety margin; what is offloaded to the CPU is checked
-against the node's host memory less the same margin (by the estimator's bytes: DeepSpeed's
-own estimator asks for more, 18 bytes/param with a 1.5x buffer factor). The cheapest
-configuration is the one with the fewest nodes (points per hour grow with nodes); among
-those, no offload before offload (it is slow), a lower ZeRO stage before a higher one (less
-communication), a larger micro-batch before a smaller one (fewer accumulation steps). Step
-time is not modelled, so when offload keeps a job on fewer nodes the plan also says what
-the job costs without it. Nothing here imports torch.
+and offload choice and every micro-batch that divides the global batch, the PEAK memory of a
+training step per rank (``models.peak``: forward, backward and optimizer step, with the
+communication settings this module writes into ds_config.json) is checked against the
+type's GPU memory less a safety margin; what is offloaded to the CPU (the peak host bytes of
+the node's ranks) against the node's host memory less the same margin. The cheapest
+configuration is the one with the fewest nodes (points per hour grow with nodes); at equal
+price: no offload before offload (it is slow), then the largest micro-batch any stage fits
+(fewer accumulation steps), then the stage with the most headroom, so a configuration that
+only just fits is not chosen over one that fits with room. Step time is not modelled, so
+when offload keeps a job on fewer nodes the plan also says what the job costs without it.
+Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 from ..errors import InputError, Problem
 from ..model import ClusterProfile, JobSpec, ResourceType
 from ..models.memory import GB, MemoryEstimate, TrainingSetup, estimate
+from ..models.peak import Comm, StepPeak, step_peak
 from ..models.shapes import ModelShape, from_hf_config, resolve
 from .config import TrainConfig
 
@@ -36,7 +38,7 @@ HARD_NODE_CAP = 128
 
 @dataclass(frozen=True)
 class Candidate:
-    """One configuration and its memory estimate."""
+    """One configuration, what a rank holds between steps and its peak during one."""
 
     nodes: int
     zero: int
@@ -45,15 +47,33 @@ class Candidate:
     grad_accum: int
     estimate: MemoryEstimate
     budget: int
-    #: Host memory per node: what is offloaded, and on a type without GPUs every rank.
+    #: The step's phases and their bytes (``models.peak``).
+    peak: StepPeak
+    #: The bytes per rank judged against ``budget``: the device peak on a GPU, the whole
+    #: rank's (device and host are one memory) without one.
+    need: int
+    #: The communication settings written into ds_config.json (and counted in ``peak``).
+    comm: Comm
+    #: Host memory per node at the busiest phase: what is offloaded, and on a type without
+    #: GPUs every rank.
     host_bytes: int = 0
     #: Usable host memory per node (less the margin); None when the profile does not say.
     host_budget: int | None = None
 
     @property
     def fits_gpu(self) -> bool:
-        """True when the per-rank estimate is within the usable (GPU) memory."""
-        return self.estimate.total <= self.budget
+        """True when the per-rank peak is within the usable (GPU) memory."""
+        return self.need <= self.budget
+
+    @property
+    def phase(self) -> str:
+        """The phase of the step that reaches ``need``."""
+        return self.peak.busiest(whole_rank=self.need != self.peak.device_peak).name
+
+    @property
+    def headroom(self) -> int:
+        """Usable bytes per rank left free at the peak (negative: over by that much)."""
+        return self.budget - self.need
 
     @property
     def fits_host(self) -> bool:
@@ -65,9 +85,11 @@ class Candidate:
         """True when both the ranks' memory and the node's host memory suffice."""
         return self.fits_gpu and self.fits_host
 
-    def key(self) -> tuple[int, int, int, int]:
-        """Cheapest first: nodes, then offload, stage, larger micro-batch."""
-        return (self.nodes, OFFLOAD_ORDER.index(self.offload), self.zero, -self.micro_batch)
+    def key(self) -> tuple[int, int, int, int, int]:
+        """Cheapest first: nodes, then no offload, the larger micro-batch, the most
+        headroom, the lower stage."""
+        return (self.nodes, OFFLOAD_ORDER.index(self.offload), -self.micro_batch,
+                -self.headroom, self.zero)
 
 
 @dataclass(frozen=True)
@@ -212,18 +234,58 @@ class _Search:
                         (offload == "optimizer+params" and stage != 3):
                     continue
                 for micro in _micro_batches(cfg.global_batch // world, cfg.micro_batch):
-                    setup = TrainingSetup(
-                        precision=self.precision, optimizer="adamw", zero_stage=stage,
-                        offload=offload, gpus_per_node=self.ranks, nodes=nodes,
-                        seq_len=cfg.seq_len, micro_batch=micro,
-                        checkpointing=cfg.gradient_checkpointing,
-                        flash_attention=self.on_gpu, buffer_bytes=self.buffers, engine=True)
-                    est = estimate(self.shape, setup)
-                    host = est.cpu_per_node + (0 if self.on_gpu else est.total * self.ranks)
-                    found.append(Candidate(nodes, stage, offload, micro,
-                                           cfg.global_batch // (world * micro), est,
-                                           self.budget, host, self.host_budget))
+                    found.append(self._candidate(nodes, stage, offload, micro))
         return found
+
+    def _candidate(self, nodes: int, stage: int, offload: str, micro: int) -> Candidate:
+        """One configuration; under ZeRO-3, with fewer gathered parameters when DeepSpeed's
+        defaults do not fit."""
+        cfg, world = self.cfg, nodes * self.ranks
+        cand = None
+        for tight in (False, True) if stage == 3 else (False,):
+            comm = communication(self.shape, self.on_gpu, tight)
+            setup = TrainingSetup(
+                precision=self.precision, optimizer="adamw", zero_stage=stage,
+                offload=offload, gpus_per_node=self.ranks, nodes=nodes,
+                seq_len=cfg.seq_len, micro_batch=micro,
+                checkpointing=cfg.gradient_checkpointing,
+                # transformers' default attention (sdpa) runs fused kernels that store no
+                # scores, on GPUs and on CPUs alike
+                flash_attention=True, buffer_bytes=self.buffers, engine=True)
+            est = estimate(self.shape, setup)
+            peak = step_peak(self.shape, setup, comm, torch_adam=not self.on_gpu)
+            if self.on_gpu:
+                need, host = peak.device_peak, peak.host_peak * self.ranks
+            else:
+                need = peak.total_peak
+                host = need * self.ranks
+            cand = Candidate(nodes, stage, offload, micro,
+                             cfg.global_batch // (world * micro), est,
+                             self.budget, peak, need, comm, host, self.host_budget)
+            if cand.fits:
+                break
+        assert cand is not None
+        return cand
+
+
+def communication(shape: ModelShape, on_gpu: bool, tight: bool = False) -> Comm:
+    """What the planner writes into ds_config.json's zero_optimization, and the peak counts.
+
+    Bucket sizes follow the transformers DeepSpeed integration's "auto" values, hidden^2
+    elements for the reduce and all-gather buckets, 0.9 hidden^2 for ZeRO-3's prefetch and
+    10 hidden for its persistence threshold (DeepSpeed's 5e8-element defaults when the
+    hidden size is unknown); overlap_comm on GPUs (it overlaps the reduction with the
+    backward pass, for 4.5 x the buckets in memory). ZeRO-3 keeps DeepSpeed's 1e9 for the
+    live parameters and the reuse distance, or 1e8 (``tight``) when a configuration does not
+    fit otherwise."""
+    comm = Comm(overlap_comm=on_gpu)
+    if shape.hidden:
+        square = shape.hidden * shape.hidden
+        comm = replace(comm, reduce_bucket=square, allgather_bucket=square,
+                       prefetch_bucket=int(0.9 * square), persistence_threshold=10 * shape.hidden)
+    if tight:
+        comm = replace(comm, max_live_parameters=10**8, max_reuse_distance=10**8)
+    return comm
 
 
 def _points_per_hour(spec: JobSpec, profile: ClusterProfile, nodes: int,
@@ -261,7 +323,7 @@ def deepspeed_config(plan: TrainPlan) -> dict[str, Any]:
     c, cfg = plan.chosen, plan.cfg
     assert c is not None
     zero: dict[str, Any] = {"stage": c.zero, "contiguous_gradients": True,
-                            "overlap_comm": plan.on_gpu}
+                            **c.comm.zero_config(c.zero)}
     if c.zero == 3:
         zero["stage3_gather_16bit_weights_on_model_save"] = True
     if c.offload != "none":
@@ -304,5 +366,6 @@ def write_plan(plan: TrainPlan, spec: JobSpec, out: Path) -> tuple[Path, Path]:
     train_path.write_text(json.dumps({
         "job": spec.name, "cluster": spec.cluster, "resource": spec.resource,
         "nodes": c.nodes, "train": resolved,
-        "estimate_gb_per_rank": round(c.estimate.total / GB, 3)}, indent=2) + "\n")
+        "estimate_gb_per_rank": round(c.need / GB, 3),
+        "peak_phase": c.phase}, indent=2) + "\n")
     return ds_path, train_path

@@ -46,11 +46,11 @@ def why_nothing_fits(plan: TrainPlan) -> list[Problem]:
                 f"GPUs but puts {best.host_bytes / GB:.1f} GB in each node's CPU memory, "
                 f"over the {best.host_budget / GB:.1f} GB usable")))
             continue
-        best = min(here, key=lambda c: c.estimate.total)
+        best = min(here, key=lambda c: c.need)
         out.append(Problem("train", (
             f"{nodes} node(s): the smallest configuration (ZeRO-{best.zero}, offload "
-            f"{best.offload}, micro-batch {best.micro_batch}) needs "
-            f"{best.estimate.total / GB:.1f} GB per rank, over the {plan.budget / GB:.1f} GB "
+            f"{best.offload}, micro-batch {best.micro_batch}) peaks at "
+            f"{best.need / GB:.1f} GB per rank ({best.phase}), over the {plan.budget / GB:.1f} GB "
             f"usable ({plan.memory_per_rank / GB:.1f} GB less {plan.cfg.margin:.0%} margin)")))
     return out[:3] + ([Problem("train", f"... and {len(out) - 3} more node counts")]
                       if len(out) > 3 else [])

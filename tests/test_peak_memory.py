@@ -1,0 +1,93 @@
+"""The peak memory model (``abcitrain.models.peak``) against a real DeepSpeed engine: 2 ranks on
+CPU (gloo), ZeRO 0-3 x fp32/bf16 x offload none/optimizer, every allocation counted by torch's
+profiler while two full training steps run (tests/peak_bytes.py says exactly what it counts).
+
+The model is a 34M-parameter Llama (8 layers, hidden 512, vocabulary 8192): large enough that
+the model states dominate the fixed overheads, small enough for CI. On CPU the device is the
+host, so what offload moves is counted with the rest (``StepPeak.total_peak``), and torch's
+AdamW steps (as the kit's runs without a GPU do). The DeepSpeed config carries the very
+communication settings ``abcitrain plan`` writes.
+
+Tolerances. DeepSpeed's own peak moves from run to run on the same code, and more on a
+loaded machine: over eight runs of these cases (two ranks each, some beside other work) the
+optimizer step of ZeRO-2 in fp32 measured 16.0 to 17.7 bytes/param, ZeRO-1 in fp32 16.0 to
+16.9, ZeRO-3 in fp32 18.8 to 22.5 and in bf16 14.5 to 16.8 (when the step begins DeepSpeed
+has released a varying share of the gathered parameters). No fixed estimate is within 5% of
+every run there, so the estimate is held to the planner's side: never more than 5% BELOW
+the measured peak (8% for ZeRO-3), and at most 15% above it (25% for ZeRO-3), which the
+step allowance of ZeRO 1-2 and the whole gathered set of ZeRO-3 use. ZeRO-0 (and whatever
+runs stay stable) meets 5% both ways in every run seen. The two-sided 5% of issue 16 is not
+met for ZeRO 1-3: that is its remaining gap, not a target reached."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from conftest import ROOT
+
+from abcitrain.models.memory import TrainingSetup
+from abcitrain.models.peak import step_peak
+from abcitrain.models.shapes import ModelShape
+from abcitrain.train.planner import communication
+
+#: ZeRO stage: how far below and above the measured peak the estimate may be (the module
+#: docstring gives the measured spread behind them).
+BOUNDS = {0: (0.05, 0.05), 1: (0.05, 0.15), 2: (0.05, 0.15), 3: (0.08, 0.25)}
+CASES = [(stage, precision, offload) for stage in (0, 1, 2, 3) for precision in ("fp32", "bf16")
+         for offload in ("none", "optimizer") if stage or offload == "none"]
+# tests/peak_bytes.py's model, as the planner sees it (its architecture count is exact)
+PROBE = ModelShape("probe", params=0, layers=8, hidden=512, heads=8, kv_heads=8,
+                   intermediate=1408, vocab=8192, params_source="architecture")
+PROBE = ModelShape(**{**PROBE.__dict__, "params": PROBE.architecture_params() or 0})
+
+
+@pytest.fixture(scope="module")
+def measured() -> list[dict[str, Any]]:
+    env = {**os.environ, "DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": str(ROOT)}
+    with socket.socket() as sock:      # a free port, never a fixed one another run may hold
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+         f"--master_port={port}", str(ROOT / "tests" / "peak_bytes.py"),
+         *(f"{s}:{p}:{o}" for s, p, o in CASES)],
+        env=env, capture_output=True, text=True, timeout=900, check=False)
+    rows = [json.loads(line.split("PEAK ", 1)[1]) for line in proc.stdout.splitlines()
+            if line.startswith("PEAK ")]
+    assert proc.returncode == 0 and len(rows) == 2 * len(CASES), \
+        proc.stdout[-3000:] + proc.stderr[-3000:]
+    return rows
+
+
+@pytest.mark.parametrize(("stage", "precision", "offload"), CASES)
+def test_estimated_peak_matches_the_measured_peak(measured: list[dict[str, Any]], stage: int,
+                                                  precision: str, offload: str) -> None:
+    rows = [r for r in measured if (r["stage"], r["precision"], r["offload"]) ==
+            (stage, precision, offload == "optimizer")]
+    assert sorted(r["rank"] for r in rows) == [0, 1]
+    setup = TrainingSetup(precision=precision, zero_stage=stage, offload=offload,
+                          gpus_per_node=2, seq_len=128, micro_batch=2, checkpointing=True,
+                          flash_attention=True, buffer_bytes=0, engine=True)
+    peak = step_peak(PROBE, setup, communication(PROBE, on_gpu=False), torch_adam=True)
+    estimated = peak.total_peak
+    phases = sorted(peak.phases, key=lambda p: p.device_bytes + p.host_bytes, reverse=True)
+    clear_lead = (phases[0].device_bytes + phases[0].host_bytes >
+                  1.05 * (phases[1].device_bytes + phases[1].host_bytes))
+    for row in rows:
+        assert row["params"] == PROBE.params
+        measured_peak = max(row["peaks"].values())
+        phase = max(row["peaks"], key=row["peaks"].get)
+        what = (f"ZeRO-{stage} {precision} offload {offload} rank {row['rank']}: measured "
+                f"{measured_peak / PROBE.params:.2f} bytes/param ({phase}), estimated "
+                f"{estimated / PROBE.params:.2f} ({phases[0].name})")
+        below, above = BOUNDS[stage]
+        assert (1 - below) * measured_peak <= estimated <= (1 + above) * measured_peak, what
+        if clear_lead:
+            assert phase == phases[0].name, what
