@@ -31,7 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "points": {"backends"},
     "reserve": {"backends", "points", "batch"},
     "scaffold": {"batch", "train"},
-    "service": {"batch", "points", "reserve", "train", "backends", "transport"},
+    "service": {"batch", "points", "reserve", "train", "backends", "transport", "profiles"},
     "cli": {"service", "batch", "points", "reserve", "train", "launch", "models", "profiles",
             "scaffold"},
     # the documented `abcitrain.spec.parse_spec` (README) re-exports the job side

@@ -78,6 +78,17 @@ class Backend(ABC):
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
         """The command that cancels ``job_ids``."""
 
+    def submitted_argv(self) -> list[str] | None:
+        """ONE command listing my jobs (finished ones too, while the scheduler remembers
+        them) with the script each was submitted from; None where there is none. A lost
+        connection during a submission is resolved with it: the script path is unique to
+        each submission, so a job carrying it IS that submission."""
+        return None
+
+    def parse_submitted(self, out: Output) -> dict[str, str]:
+        """Script path -> job id, from ``submitted_argv``'s answer."""
+        return {}
+
     #: The directive that submits a job held (None: this scheduler cannot hold jobs).
     hold_directive: str | None = None
 

@@ -121,6 +121,28 @@ class PbsBackend(Backend):
             raise ValueError(f"qsub printed no job id: {out.stdout!r}")
         return m.group(1)
 
+    def submitted_argv(self) -> list[str] | None:
+        # every job the server shows (-x: finished ones too); Submit_arguments ends with
+        # the script qsub was given (live OpenPBS answers: tests/data/samples/openpbs)
+        return ["qstat", "-x", "-f", "-F", "json"]
+
+    def parse_submitted(self, out: Output) -> dict[str, str]:
+        import shlex
+
+        try:
+            jobs = json.loads(out.stdout or "{}").get("Jobs") or {}
+        except ValueError:
+            return {}
+        found = {}
+        for job_id, attrs in jobs.items():
+            try:
+                words = shlex.split(str(attrs.get("Submit_arguments", "")))
+            except ValueError:
+                continue
+            if words:
+                found[words[-1]] = job_id
+        return found
+
     def status_argv(self, job_ids: Sequence[str]) -> list[str]:
         # -x includes finished jobs, so one call answers for running and ended jobs alike;
         # -t adds every subjob of an array, each with its own state, exit and walltime.

@@ -110,6 +110,19 @@ class SlurmBackend(Backend):
             raise ValueError(f"sbatch printed no job id: {out.stdout!r}")
         return job_id
 
+    def submitted_argv(self) -> list[str] | None:
+        # --states=all: a job that already ended stays listed while slurmctld remembers it
+        # (MinJobAge, 300 s by default); %o is the command, sbatch's script as given
+        return ["squeue", "--me", "--states=all", "--noheader", "--format=%i|%o"]
+
+    def parse_submitted(self, out: Output) -> dict[str, str]:
+        found = {}
+        for line in out.stdout.splitlines():
+            job, _, command = line.strip().partition("|")
+            if job and command:
+                found[command.strip()] = job.split("_")[0]      # an array: its job id
+        return found
+
     def status_argv(self, job_ids: Sequence[str]) -> list[str]:
         # -r: one line per array task; --states=all: also jobs that ended within MinJobAge.
         return ["squeue", "--noheader", "--array", "--states=all", "--format=%i|%T|%r",

@@ -113,6 +113,20 @@ class GridEngineBackend(Backend):
             raise ValueError(f"qsub printed no job id: {out.stdout!r}")
         return first
 
+    def submitted_argv(self) -> list[str] | None:
+        # '*' matches every job name: the details of every job still in the queue
+        return ["qstat", "-j", "*"]
+
+    def parse_submitted(self, out: Output) -> dict[str, str]:
+        found, job = {}, None
+        for line in out.stdout.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "job_number":
+                job = value.strip()
+            elif key.strip() == "script_file" and job:
+                found[value.strip()] = job
+        return found
+
     def status_argv(self, job_ids: Sequence[str]) -> list[str]:
         return ["qstat", "-xml"]
 

@@ -47,6 +47,17 @@ MIGRATIONS: Sequence[str] = (
     # 2: when the user cancelled (a job Grid Engine deleted before it started leaves no
     # accounting record: only the time since the cancel tells it from a record still coming)
     "ALTER TABLE jobs ADD COLUMN cancelled_at REAL",
+    # 3: submissions under way: written before the scheduler's submit command runs and
+    # removed once its job is recorded; one left behind (the answer was lost) is looked for
+    # in the scheduler before the same job is submitted again
+    """
+    CREATE TABLE pending (
+        script_path TEXT PRIMARY KEY,
+        cluster TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    """,
 )
 
 
@@ -120,6 +131,26 @@ class JobStore:
                  record.submitted_at, record.submit_dir, record.script_path, record.output,
                  record.array_tasks, record.state, record.detail, json.dumps(record.spec),
                  time.time()))
+
+    def add_pending(self, script_path: str, cluster: str, digest: str) -> None:
+        """Note a submission about to run (``digest``: what identifies the same job)."""
+        with self.connect() as conn:
+            conn.execute("INSERT OR REPLACE INTO pending VALUES (?,?,?,?)",
+                         (script_path, cluster, digest, time.time()))
+
+    def drop_pending(self, script_path: str) -> None:
+        """Forget a submission that was recorded, or that never reached the scheduler."""
+        with self.connect() as conn:
+            conn.execute("DELETE FROM pending WHERE script_path = ?", (script_path,))
+
+    def pending_for(self, cluster: str, digest: str, max_age_s: float = 86400) -> list[str]:
+        """Script paths of unresolved submissions of the same job, newest first."""
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT script_path FROM pending WHERE cluster = ? AND digest = ? AND "
+                "created_at > ? ORDER BY created_at DESC",
+                (cluster, digest, time.time() - max_age_s)).fetchall()
+        return [row[0] for row in rows]
 
     def update_state(self, cluster: str, job_id: str, state: str, exit_code: int | None,
                      elapsed_s: int | None, detail: str) -> None:

@@ -190,8 +190,13 @@ def submit(spec: Path, dry_run: bool, wait: bool, as_json: bool, parsable: bool,
                    f"# {_charge_line(plan, sub)}")
         return
     store = JobStore()
-    sub = service.submit(plan, store)
+    sub = service.submit(plan, store, progress=_progress)
     echo_problems(sub.warnings)
+    if sub.uploaded is not None and not parsable:
+        up = sub.uploaded
+        click.echo(f"uploaded {len(up.sent)} changed file(s), {up.sent_bytes / 1e6:.1f} MB, "
+                   f"to the login node's copy of {sub.submit_dir} ({up.unchanged} unchanged, "
+                   f"{up.excluded} excluded by pattern)", err=as_json)
     if parsable:
         click.echo(sub.job_id)
     elif as_json:
@@ -200,7 +205,8 @@ def submit(spec: Path, dry_run: bool, wait: bool, as_json: bool, parsable: bool,
             "script": sub.script_path, "command": list(sub.argv), "submit_dir": sub.submit_dir,
             "charge_at_walltime": None if sub.max_charge is None else str(sub.max_charge),
             "charge_with_overrun": None if sub.overrun_charge is None
-            else str(sub.overrun_charge), "unrecorded": list(sub.unrecorded)}, indent=1))
+            else str(sub.overrun_charge), "unrecorded": list(sub.unrecorded),
+            "uploaded": None if sub.uploaded is None else list(sub.uploaded.sent)}, indent=1))
     else:
         click.echo(f"submitted {plan.profile.name} job {sub.job_id} ({plan.spec.name})")
         click.echo(f"  script: {sub.script_path}\n  command: {shlex.join(sub.argv)}\n"
@@ -225,6 +231,14 @@ def submit(spec: Path, dry_run: bool, wait: bool, as_json: bool, parsable: bool,
                    + (f" (exit {record.exit_code})" if record.exit_code is not None else ""),
                    err=as_json or parsable)
         sys.exit(wait_status(record.state, record.exit_code))
+
+
+def _progress(path: str, done: int, total: int) -> None:
+    """Upload progress of a large file, on one line of the terminal."""
+    end = "\n" if done >= total else "\r"
+    click.echo(f"  uploading {path}: {done / 1e6:.0f} of {total / 1e6:.0f} MB", err=True,
+               nl=False)
+    click.echo(end, err=True, nl=False)
 
 
 def wait_status(state: str, exit_code: int | None) -> int:

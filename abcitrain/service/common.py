@@ -3,16 +3,58 @@ one exists, and a scheduler refusal turned into the error the user sees."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 from ..errors import SchedulerError
 from ..points.ledger import Ledger, ledger_path
 from ..transport import LocalTransport, RunResult, Transport
 
+#: Open SSH transports of this process by cluster: one connection serves a whole command,
+#: however many submissions or queries it makes.
+_OPEN: dict[str, Transport] = {}
 
-def transport_for(cluster: str) -> Transport:
-    """The transport that reaches ``cluster``'s scheduler (this machine, for now)."""
-    return LocalTransport()
+
+def transport_for(cluster: str, project_dir: str | None = None) -> Transport:
+    """The transport that reaches ``cluster``'s scheduler: this machine, or, when its
+    profile says ``login: {ssh: HOST}``, the login node over SSH (HOST as ~/.ssh/config
+    names it). There ``project_dir`` is mirrored as ``WORKDIR/<its folder name>``
+    (``login.workdir``, default ``abcitrain`` in the remote home): paths under it mean the
+    same paths in the copy."""
+    from ..profiles import load_profile
+
+    login = load_profile(cluster).login
+    destination = login.get("ssh")
+    if not destination:
+        return LocalTransport()
+    from ..transport.ssh import SshTransport
+
+    ssh = _OPEN.get(cluster)
+    if not isinstance(ssh, SshTransport):
+        import atexit
+
+        if not _OPEN:
+            atexit.register(close_transports)
+        ssh = _OPEN[cluster] = SshTransport(str(destination))
+    if project_dir:
+        workdir = str(login.get("workdir") or "abcitrain").rstrip("/")
+        ssh.local_root = project_dir.rstrip("/")
+        ssh.remote_root = f"{workdir}/{Path(project_dir).name}"
+    return ssh
+
+
+def close_transports() -> None:
+    """Close every SSH connection this process opened."""
+    while _OPEN:
+        _, transport = _OPEN.popitem()
+        close = getattr(transport, "close", None)
+        if close is not None:
+            close()
+
+
+def is_remote(transport: Transport) -> bool:
+    """True for a transport that reaches another machine."""
+    return not isinstance(transport, LocalTransport)
 
 
 def existing_ledger() -> Ledger | None:

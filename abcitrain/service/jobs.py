@@ -28,6 +28,8 @@ from ..points.budget import guard, load_budgets
 from ..points.ledger import Charge, Ledger, now_iso
 from ..points.tariffs import Quote, max_charge, units
 from ..transport import LocalTransport, Transport
+from ..transport.ssh import SshTransport, sync_project
+from ..transport.sync import Progress, SyncReport
 from .common import existing_ledger, refusal, transport_for
 
 # re-exported: callers of service.jobs load and check plans through it too
@@ -56,6 +58,8 @@ class Submission:
     overrun_charge: Decimal | None = None
     #: What could not be recorded after the scheduler accepted the job (it IS submitted).
     unrecorded: tuple[str, ...] = ()
+    #: For a remote cluster: what was uploaded to the login node's copy of the project.
+    uploaded: SyncReport | None = None
 
 
 def estimate(plan: JobPlan, when: dt.date | None = None,
@@ -84,7 +88,8 @@ def script_path_for(plan: JobPlan, submit_dir: str) -> str:
 
 
 def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = None,
-           submit_dir: str | None = None, dry_run: bool = False) -> Submission:
+           submit_dir: str | None = None, dry_run: bool = False,
+           progress: Progress | None = None) -> Submission:
     """Submit the planned job: write its script, run the scheduler's submit, record it.
 
     A dry run returns the same Submission without writing, running or recording anything.
@@ -119,18 +124,26 @@ def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = 
         store.verify()
     if charge is not None:
         Ledger().verify()
-    transport = transport or transport_for(plan.profile.name)
+    transport = transport or transport_for(plan.profile.name, submit_dir)
     backend = get_backend(plan.profile.scheduler)
-    transport.write_text(script_path, plan.script, 0o755)
-    result = transport.run(argv, cwd=submit_dir)
-    if result.returncode != 0:
-        raise refusal(backend, result)
-    try:
-        job_id = backend.parse_submit(Output(result.stdout, result.stderr, result.returncode))
-    except ValueError as exc:
-        raise SchedulerError(argv, result.returncode, result.stdout, result.stderr,
-                             f"the job may have been submitted but its id could not be read "
-                             f"({exc}); check the queue before submitting again") from None
+    digest = _digest(plan, submit_dir)
+    uploaded = None
+    earlier = _earlier_submission(store, backend, transport, plan.profile.name, digest)
+    if earlier is not None:
+        # an earlier attempt's answer was lost, but the scheduler has its job: that job
+        # IS this submission, never a second one
+        script_path, job_id = earlier
+        argv = tuple(plan.submit_argv(script_path))
+        found.append(Problem("submit", f"an earlier submission of this job (its answer was "
+                             f"lost) is job {job_id}: not submitted again", "warning"))
+    else:
+        if isinstance(transport, SshTransport):
+            # the login node's copy of the project gets what changed here, then the script
+            uploaded = sync_project(transport, progress)
+        transport.write_text(script_path, plan.script, 0o755)
+        if store is not None:
+            store.add_pending(script_path, plan.profile.name, digest)
+        job_id = _run_submit(backend, transport, argv, submit_dir, script_path, store)
     # From here on the job IS submitted: whatever fails is reported with its id, never
     # raised past it (a user who sees no id submits again).
     unrecorded: list[str] = []
@@ -145,6 +158,7 @@ def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = 
                 array_tasks=str(spec.array) if spec.array else None, state="PENDING",
                 exit_code=None, elapsed_s=None, detail="", cancel_requested=False,
                 spec=_spec_dict(plan)))
+            store.drop_pending(script_path)
     if charge is not None and quote is not None:
         spec = plan.spec
         with _noting(unrecorded, f"the points ledger (its {charge} points are not counted)"):
@@ -154,7 +168,7 @@ def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = 
                 units=units(spec), tasks=spec.array.count if spec.array else 1,
                 requested_s=spec.walltime_s, estimate=charge))
     return Submission(job_id, argv, script_path, submit_dir, charge, quote, tuple(found),
-                      over_charge, tuple(unrecorded))
+                      over_charge, tuple(unrecorded), uploaded)
 
 
 @contextlib.contextmanager
@@ -214,6 +228,96 @@ def jobs_in_reservations(store: JobStore, cluster: str, resv_ids: set[str],
     for rec in refresh(mine, store, transport) if mine else []:
         found.setdefault(rec.spec["reservation"], []).append(rec)
     return found
+
+
+def _digest(plan: JobPlan, submit_dir: str) -> str:
+    """What makes two submissions the same job: the cluster, the folder and the spec."""
+    import hashlib
+    import json
+
+    text = json.dumps({"cluster": plan.profile.name, "dir": submit_dir,
+                       "spec": _spec_dict(plan)}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _scheduler_path(transport: Transport, path: str) -> str:
+    """``path`` as the scheduler's host sees it."""
+    return transport.remote_path(path) if isinstance(transport, SshTransport) else path
+
+
+def _submitted(backend: Backend, transport: Transport) -> dict[str, str]:
+    """Script path -> job id of my jobs the scheduler knows (one query)."""
+    argv = backend.submitted_argv()
+    assert argv is not None
+    result = transport.run(argv)
+    if result.returncode != 0:
+        raise refusal(backend, result)
+    return backend.parse_submitted(Output(result.stdout, result.stderr, result.returncode))
+
+
+def _earlier_submission(store: JobStore | None, backend: Backend, transport: Transport,
+                        cluster: str, digest: str) -> tuple[str, str] | None:
+    """(script path, job id) of an earlier submission of the same job whose answer was
+    lost and which the scheduler has; None when there is none (those it does not have
+    never reached it and are forgotten)."""
+    if store is None:
+        return None
+    earlier = store.pending_for(cluster, digest)
+    if not earlier:
+        return None
+    if backend.submitted_argv() is None:
+        for script in earlier:
+            store.drop_pending(script)
+        return None
+    try:
+        known = _submitted(backend, transport)
+    except TransportError as exc:
+        raise TransportError(f"an earlier submission of this job did not get its answer, "
+                             f"and the scheduler cannot be asked whether it took it ({exc}). "
+                             "Nothing was submitted: try again when the connection "
+                             "works") from None
+    for script in earlier:
+        job_id = known.get(_scheduler_path(transport, script))
+        if job_id is not None:
+            return script, job_id
+    for script in earlier:
+        store.drop_pending(script)
+    return None
+
+
+def _run_submit(backend: Backend, transport: Transport, argv: Sequence[str], submit_dir: str,
+                script_path: str, store: JobStore | None) -> str:
+    """Run the submit command and return the job id. When the connection to a remote login
+    node is lost on the way, ask the scheduler (reconnecting) for the job this script made
+    before saying anything: exactly one job either way."""
+    try:
+        result = transport.run(argv, cwd=submit_dir)
+    except TransportError as lost:
+        if not isinstance(transport, SshTransport) or backend.submitted_argv() is None:
+            raise
+        try:
+            known = _submitted(backend, transport)
+        except (TransportError, SchedulerError):
+            raise TransportError(f"{lost}. Whether the scheduler took the job is not known: "
+                                 "submitting the same spec again asks it first and never "
+                                 "makes a second job") from None
+        job_id = known.get(_scheduler_path(transport, script_path))
+        if job_id is None:
+            if store is not None:
+                store.drop_pending(script_path)
+            raise TransportError(f"{lost}; the scheduler has no job from this submission: "
+                                 "nothing was submitted or charged, submit again") from None
+        return job_id
+    if result.returncode != 0:
+        if store is not None:
+            store.drop_pending(script_path)
+        raise refusal(backend, result)
+    try:
+        return backend.parse_submit(Output(result.stdout, result.stderr, result.returncode))
+    except ValueError as exc:
+        raise SchedulerError(tuple(argv), result.returncode, result.stdout, result.stderr,
+                             f"the job may have been submitted but its id could not be read "
+                             f"({exc}); check the queue before submitting again") from None
 
 
 def _spec_dict(plan: JobPlan) -> dict[str, object]:
@@ -401,7 +505,8 @@ def logs(job_id: str, store: JobStore, task: int | None = None, cluster: str | N
     """The path and text of a job's output file."""
     record = find_record(store, job_id, cluster)
     path = output_path(record, task)
-    tr = transport or transport_for(record.cluster)
+    # remote: the output lies in the login node's copy of the folder the job was sent from
+    tr = transport or transport_for(record.cluster, record.submit_dir)
     try:
         return path, tr.read_text(path)
     except TransportError as exc:

@@ -1,0 +1,385 @@
+"""``SshTransport``: commands and files on a login node reached over SSH (paramiko).
+
+One connection per transport, opened on first use and kept for the whole command (a sweep's
+many submissions reuse it). The hops come from ~/.ssh/config (``sshconfig.resolve``); a jump
+host is crossed with a direct-tcpip channel, as OpenSSH's ProxyJump does, so nothing runs on
+it. Host keys are checked against known_hosts and an unknown or changed key is refused,
+never added (``abcitrain ssh trust HOST`` adds one when the user agrees). Keys come from the
+config's IdentityFile, the ssh-agent and, unless IdentitiesOnly, ~/.ssh's usual files;
+passwords are never asked for, so nothing secret passes through abcitrain. Each failure has
+its own message: unreachable, host key unknown, host key changed, authentication refused,
+command timed out.
+
+Commands run as an argv joined with shell quoting (the remote side always has a shell), in
+``cwd`` when given; files move over SFTP, written to a temporary name and renamed, as the
+local transport does.
+"""
+
+from __future__ import annotations
+
+import select
+import shlex
+import socket
+import stat
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import TransportError
+from .base import RunResult
+from .sshconfig import SYSTEM_KNOWN_HOSTS, Hop, resolve
+
+CONNECT_TIMEOUT = 20.0
+KEEPALIVE_S = 30
+
+
+class UnknownHostKey(TransportError):
+    """The server's key is in no known_hosts file."""
+
+
+class ChangedHostKey(TransportError):
+    """The server's key differs from the one known_hosts records."""
+
+
+class AuthRefused(TransportError):
+    """The server accepted none of the user's keys."""
+
+
+class Unreachable(TransportError):
+    """No connection could be made to a hop."""
+
+
+class CommandTimeout(TransportError):
+    """A remote command did not finish in time."""
+
+
+class SshTransport:
+    """Runs commands and moves files on the host ``destination`` names (a Host of
+    ~/.ssh/config, or user@host:port), through its ProxyJump hosts."""
+
+    def __init__(self, destination: str, config_file: Path | None = None,
+                 connect_timeout: float = CONNECT_TIMEOUT, local_root: str | None = None,
+                 remote_root: str | None = None) -> None:
+        self.destination = destination
+        self.hops: tuple[Hop, ...] = resolve(destination, config_file)
+        self.connect_timeout = connect_timeout
+        #: The project folder here and its copy on the target: every path under
+        #: ``local_root`` (a cwd, an argv item, a file) means the same path under
+        #: ``remote_root`` there.
+        self.local_root = local_root.rstrip("/") if local_root else None
+        self.remote_root = remote_root.rstrip("/") if remote_root else None
+        self._clients: list[Any] = []
+        self._sftp: Any = None
+
+    def remote_path(self, path: str) -> str:
+        """``path`` as the target sees it (mapped when it lies in the project folder)."""
+        root, there = self.local_root, self.remote_root
+        if root and there is not None and (path == root or path.startswith(root + "/")):
+            return there + path[len(root):]
+        return path
+
+    # -- connection -------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Open the connection (through every jump host) unless it is open."""
+        if self._clients and self._clients[-1].get_transport() is not None \
+                and self._clients[-1].get_transport().is_active():
+            return
+        self.close()
+        import paramiko
+
+        previous = None
+        try:
+            for hop in self.hops:
+                client = paramiko.SSHClient()
+                for path in (*SYSTEM_KNOWN_HOSTS, *hop.known_hosts):
+                    if Path(path).is_file():
+                        client.get_host_keys().load(path)
+                client.set_missing_host_key_policy(_Refuse(hop))
+                sock = None
+                if previous is not None:
+                    sock = self._channel_to(previous, hop)
+                self._login(client, hop, sock)
+                client.get_transport().set_keepalive(KEEPALIVE_S)
+                self._clients.append(client)
+                previous = client
+        except BaseException:
+            self.close()
+            raise
+
+    def _channel_to(self, via: Any, hop: Hop) -> Any:
+        import paramiko
+
+        try:
+            return via.get_transport().open_channel(
+                "direct-tcpip", (hop.hostname, hop.port), ("127.0.0.1", 0),
+                timeout=self.connect_timeout)
+        except (paramiko.ChannelException, paramiko.SSHException, OSError) as exc:
+            raise Unreachable(f"cannot reach {hop.label} through the jump host: {exc}; "
+                              "check its HostName and Port, and that the jump host allows "
+                              "TCP forwarding") from None
+
+    def _login(self, client: Any, hop: Hop, sock: Any) -> None:
+        import paramiko
+
+        try:
+            client.connect(hop.hostname, hop.port, username=hop.user,
+                           key_filename=list(hop.identity_files) or None,
+                           allow_agent=True, look_for_keys=not hop.identities_only,
+                           timeout=self.connect_timeout, banner_timeout=self.connect_timeout,
+                           auth_timeout=self.connect_timeout, sock=sock)
+        except UnknownHostKey:
+            raise
+        except paramiko.BadHostKeyException as exc:
+            raise ChangedHostKey(
+                f"the host key of {hop.label} has CHANGED: it is not the one "
+                f"{' or '.join(hop.known_hosts)} records (fingerprint now "
+                f"{fingerprint(exc.key)}). Someone may be intercepting the connection; if "
+                "the administrators changed the key, remove the old one with `ssh-keygen -R "
+                f"'{hop.known_hosts_name}'` and run `abcitrain ssh trust {hop.alias}`. "
+                "Nothing was run.") from None
+        except paramiko.AuthenticationException:
+            keys = ", ".join(hop.identity_files) or "the ssh-agent's and ~/.ssh's keys"
+            raise AuthRefused(
+                f"{hop.label} refused every key offered ({keys}): check IdentityFile and "
+                "User in ~/.ssh/config and that the public key is registered on the "
+                "cluster. Nothing was run.") from None
+        except TimeoutError:
+            raise Unreachable(f"{hop.label} did not answer within {self.connect_timeout:g} s; "
+                              "check the network (VPN?) and the host name") from None
+        except (OSError, paramiko.SSHException) as exc:
+            raise Unreachable(f"cannot connect to {hop.label}: {exc}") from None
+
+    def close(self) -> None:
+        """Close the connection (the target first, then the jump hosts)."""
+        if self._sftp is not None:
+            self._sftp.close()
+            self._sftp = None
+        for client in reversed(self._clients):
+            client.close()
+        self._clients = []
+
+    def __enter__(self) -> SshTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def target(self) -> Hop:
+        """The host commands run on."""
+        return self.hops[-1]
+
+    # -- the Transport protocol ------------------------------------------------------
+
+    def run(self, argv: Sequence[str], cwd: str | None = None,
+            timeout: float | None = 120) -> RunResult:
+        """Run ``argv`` on the target; never raises for a non-zero exit."""
+        self.connect()
+        command = shlex.join(self.remote_path(a) for a in argv)
+        if cwd:
+            command = f"cd {shlex.quote(self.remote_path(cwd))} && {command}"
+        try:
+            channel = self._clients[-1].get_transport().open_session(
+                timeout=self.connect_timeout)
+            channel.exec_command(command)
+            channel.shutdown_write()           # stdin at end, as DEVNULL is locally
+            out, err = _drain(channel, timeout)
+        except CommandTimeout:
+            raise CommandTimeout(f"`{' '.join(argv[:2])}` on {self.target.label} did not "
+                                 f"answer within {timeout} s; the scheduler may be "
+                                 "overloaded, try again later") from None
+        except (OSError, EOFError, _ssh_exception()) as exc:
+            self.close()
+            raise TransportError(f"the connection to {self.target.label} was lost while "
+                                 f"`{' '.join(argv[:2])}` ran ({exc})") from None
+        code = channel.recv_exit_status()
+        channel.close()
+        stderr = err.decode("utf-8", errors="replace")
+        if code == 127 and "not found" in stderr:
+            raise TransportError(f"`{argv[0]}` is not installed or not on PATH on "
+                                 f"{self.target.label}: check the cluster name, or the "
+                                 "modules the login shell loads")
+        return RunResult(tuple(argv), code, out.decode("utf-8", errors="replace"), stderr)
+
+    def write_text(self, path: str, text: str, mode: int = 0o644) -> None:
+        """Write a file on the target, atomically (folders created)."""
+        self.write_bytes(path, text.encode("utf-8"), mode)
+
+    def write_bytes(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        """Write bytes to a file on the target: a temporary name, then renamed."""
+        sftp = self._sftp_client()
+        path = self.remote_path(path)
+        parent, name = path.rsplit("/", 1) if "/" in path else (".", path)
+        self.makedirs(parent)
+        tmp = f"{parent}/.{name}.abcitrain-tmp"
+        with sftp.open(tmp, "wb") as handle:
+            handle.write(data)
+        sftp.chmod(tmp, mode)
+        sftp.posix_rename(tmp, path)
+
+    def read_text(self, path: str) -> str:
+        """Read a file on the target."""
+        sftp = self._sftp_client()
+        path = self.remote_path(path)
+        try:
+            with sftp.open(path, "rb") as handle:
+                data: bytes = handle.read()
+        except FileNotFoundError:
+            raise TransportError(f"{path} does not exist (yet) on {self.target.label}: the "
+                                 "job may not have started writing output") from None
+        return data.decode("utf-8", errors="replace")
+
+    def makedirs(self, path: str) -> None:
+        """Create ``path`` and its parents on the target, as ``mkdir -p`` does."""
+        sftp = self._sftp_client()
+        parts = [p for p in path.split("/") if p]
+        current = "/" if path.startswith("/") else ""
+        for part in parts:
+            current = f"{current}{part}" if current in ("", "/") else f"{current}/{part}"
+            try:
+                if not stat.S_ISDIR(sftp.stat(current).st_mode or 0):
+                    raise TransportError(f"{current} on {self.target.label} is not a folder")
+            except FileNotFoundError:
+                sftp.mkdir(current)
+
+    def sftp(self) -> Any:
+        """The connection's SFTP session (opened once)."""
+        return self._sftp_client()
+
+    def _sftp_client(self) -> Any:
+        self.connect()
+        if self._sftp is None:
+            self._sftp = self._clients[-1].open_sftp()
+        return self._sftp
+
+
+def _ssh_exception() -> type[Exception]:
+    import paramiko
+
+    error: type[Exception] = paramiko.SSHException
+    return error
+
+
+def _drain(channel: Any, timeout: float | None) -> tuple[bytes, bytes]:
+    """Read a channel's stdout and stderr to the end (both, so that neither fills its
+    window and stalls the command); CommandTimeout past ``timeout`` seconds."""
+    out, err = bytearray(), bytearray()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        while channel.recv_ready():
+            out += channel.recv(65536)
+        while channel.recv_stderr_ready():
+            err += channel.recv_stderr(65536)
+        finished = channel.exit_status_ready() and (channel.eof_received or channel.closed)
+        if finished and not channel.recv_ready() and not channel.recv_stderr_ready():
+            return bytes(out), bytes(err)
+        wire = channel.get_transport()
+        if not channel.exit_status_ready() and (channel.closed or wire is None
+                                                or not wire.is_active()):
+            raise EOFError("the server closed the connection before the command ended")
+        if deadline is not None and time.monotonic() > deadline:
+            channel.close()
+            raise CommandTimeout("timeout")
+        select.select([channel], [], [], 0.2)
+
+
+def fingerprint(key: Any) -> str:
+    """A key's SHA256 fingerprint as OpenSSH prints it (SHA256:base64, no padding)."""
+    import base64
+    import hashlib
+
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+class _Refuse:
+    """paramiko's missing-host-key policy: refuse, saying how to trust the key."""
+
+    def __init__(self, hop: Hop) -> None:
+        self.hop = hop
+
+    def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+        raise UnknownHostKey(
+            f"the host key of {self.hop.label} is not known ({key.get_name()} "
+            f"{fingerprint(key)}, in none of {', '.join(self.hop.known_hosts)}). Check the "
+            "fingerprint with the cluster's documentation, then run `abcitrain ssh trust "
+            f"{self.hop.alias}`. Nothing was run.")
+
+
+def server_key(destination: str, config_file: Path | None = None,
+               connect_timeout: float = CONNECT_TIMEOUT) -> tuple[Hop, Any]:
+    """The key the last hop to ``destination`` presents, fetched without logging in to it
+    (the jump hosts before it must be trusted already: they are logged in to)."""
+    import paramiko
+
+    hops = resolve(destination, config_file)
+    via: SshTransport | None = None
+    try:
+        if len(hops) > 1:
+            via = SshTransport(destination, config_file, connect_timeout)
+            via.hops = hops[:-1]
+            via.connect()
+            sock = via._channel_to(via._clients[-1], hops[-1])
+        else:
+            try:
+                sock = socket.create_connection((hops[-1].hostname, hops[-1].port),
+                                                timeout=connect_timeout)
+            except OSError as exc:
+                raise Unreachable(f"cannot connect to {hops[-1].label}: {exc}") from None
+        wire = paramiko.Transport(sock)
+        try:
+            wire.start_client(timeout=connect_timeout)
+            key = wire.get_remote_server_key()
+        except paramiko.SSHException as exc:
+            raise Unreachable(f"{hops[-1].label} did not complete the SSH handshake: "
+                              f"{exc}") from None
+        finally:
+            wire.close()
+    finally:
+        if via is not None:
+            via.close()
+    return hops[-1], key
+
+
+def known_key(hop: Hop, key: Any) -> bool | None:
+    """True when known_hosts already records ``key`` for ``hop``, False when it records
+    another key for it, None when it records none."""
+    import paramiko
+
+    keys = paramiko.HostKeys()
+    for path in (*SYSTEM_KNOWN_HOSTS, *hop.known_hosts):
+        if Path(path).is_file():
+            keys.load(path)
+    recorded = keys.lookup(hop.known_hosts_name)
+    if not recorded:
+        return None
+    mine = recorded.get(key.get_name())
+    return mine is not None and mine.asbytes() == key.asbytes()
+
+
+def add_known_host(hop: Hop, key: Any) -> Path:
+    """Append ``key`` for ``hop`` to the first known_hosts file the config names (created
+    0600 in a 0700 folder when missing); returns the file."""
+    path = Path(hop.known_hosts[0])
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True)
+    new = not path.exists()
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(f"{hop.known_hosts_name} {key.get_name()} {key.get_base64()}\n")
+    if new:
+        path.chmod(0o600)
+    return path
+
+
+def sync_project(ssh: SshTransport, progress: Any = None) -> Any:
+    """Upload the transport's project folder (``local_root``) to ``remote_root``: only what
+    changed (``transport.sync``)."""
+    from .sync import synchronise
+
+    if not ssh.local_root or ssh.remote_root is None:
+        raise TransportError("no project folder to synchronise: the transport maps none")
+    ssh.makedirs(ssh.remote_root)
+    return synchronise(ssh.sftp(), Path(ssh.local_root), ssh.remote_root, ssh.makedirs,
+                       progress)

@@ -1,0 +1,353 @@
+"""The SSH transport against a REAL OpenSSH server (tests/infra/ssh-up.sh: sshd on dsnode1 =
+127.0.0.2 and dsnode2 = 127.0.0.3, key-only logins): dsnode1 plays the access server (the jump
+host), dsnode2 the login node, reached through it over a direct-tcpip channel as ProxyJump
+does. Every test writes its own ssh config and known_hosts, and hides any ssh-agent, so what
+is trusted and which key is offered are the test's. The last test submits to the REAL Slurm
+cluster through both hops: upload, submit, status and logs over one connection."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import cli, wait_for
+
+from abcitrain.errors import TransportError
+from abcitrain.transport import RunResult
+from abcitrain.transport.ssh import (
+    AuthRefused,
+    ChangedHostKey,
+    CommandTimeout,
+    SshTransport,
+    UnknownHostKey,
+    sync_project,
+)
+
+
+def _logins(ssh: Path) -> int:
+    return (ssh / "sshd.log").read_text().count("Accepted publickey")
+
+
+def _config(tmp_path: Path, ssh: Path, known: str | None = None, key: str | None = None) -> Path:
+    """An ssh config with `jump` (dsnode1) and `login` (dsnode2, through jump); known_hosts
+    holds ``known`` (default: the servers' real keys)."""
+    port = (ssh / "port").read_text().strip()
+    known_file = tmp_path / "known_hosts"
+    known_file.write_text((ssh / "known_hosts").read_text() if known is None else known)
+    identity = key or str(ssh / "id")
+    config = tmp_path / "ssh_config"
+    common = (f"  Port {port}\n  User root\n  IdentityFile {identity}\n  IdentitiesOnly yes\n"
+              f"  UserKnownHostsFile {known_file}\n")
+    config.write_text(f"Host jump\n  HostName dsnode1\n{common}"
+                      f"Host login\n  HostName dsnode2\n  ProxyJump jump\n{common}")
+    return config
+
+
+@pytest.fixture
+def remote(tmp_path: Path, ssh_nodes: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    monkeypatch.setenv("ABCITRAIN_SSH_CONFIG", str(_config(tmp_path, ssh_nodes)))
+    return ssh_nodes
+
+
+def test_commands_run_through_the_jump_host_quoted_as_given(remote: Path) -> None:
+    before = _logins(remote)
+    with SshTransport("login") as ssh:
+        assert [h.alias for h in ssh.hops] == ["jump", "login"]
+        result = ssh.run(["printf", "%s|", "it's", "$(touch /tmp/PWNED-ssh)", "a b"])
+        assert result.returncode == 0 and result.stdout == "it's|$(touch /tmp/PWNED-ssh)|a b|"
+        failed = ssh.run(["bash", "-c", "echo to-stderr >&2; exit 3"], cwd="/tmp")
+        assert (failed.returncode, failed.stderr) == (3, "to-stderr\n")
+        assert ssh.run(["pwd"], cwd="/tmp").stdout == "/tmp\n"
+    assert not Path("/tmp/PWNED-ssh").exists()
+    # one connection for the whole block: one login on the jump host, one on the login node
+    assert _logins(remote) - before == 2
+
+
+def test_files_move_over_sftp(remote: Path, tmp_path: Path) -> None:
+    target = tmp_path / "there" / "deep" / "f.sh"
+    with SshTransport("login") as ssh:
+        ssh.write_text(str(target), "#!/bin/sh\necho hi\n", 0o755)
+        assert ssh.read_text(str(target)) == "#!/bin/sh\necho hi\n"
+        with pytest.raises(Exception, match="does not exist"):
+            ssh.read_text(str(tmp_path / "nothing"))
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755
+
+
+def test_a_slow_command_times_out_with_its_own_error(remote: Path) -> None:
+    start = time.monotonic()
+    with SshTransport("login") as ssh, pytest.raises(CommandTimeout, match="within 1 s"):
+        ssh.run(["sleep", "30"], timeout=1)
+    assert time.monotonic() - start < 20
+
+
+def test_the_project_is_uploaded_once_and_only_what_changed(remote: Path,
+                                                             tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "in.txt").write_text("hello\n")
+    (project / "run.sh").write_text("#!/bin/sh\n")
+    (project / "run.sh").chmod(0o755)
+    (project / ".git").mkdir()
+    (project / ".git" / "HEAD").write_text("ref")
+    (project / "runs" / "a" / "checkpoints").mkdir(parents=True)
+    (project / "runs" / "a" / "checkpoints" / "w.bin").write_text("x")
+    (project / "runs" / "a" / "train.json").write_text("{}")
+    (project / "big.raw").write_text("x")
+    (project / ".abcitrainignore").write_text("# mine\n*.raw\n")
+    there = tmp_path / "remote" / "proj"
+    with SshTransport("login", local_root=str(project), remote_root=str(there)) as ssh:
+        first = sync_project(ssh)
+        assert sorted(first.sent) == [".abcitrainignore", "data/in.txt", "run.sh",
+                                      "runs/a/train.json"]
+        assert first.excluded == 3            # .git, runs/a/checkpoints, big.raw
+        again = sync_project(ssh)
+        assert again.sent == () and again.unchanged == 4
+        (project / "data" / "in.txt").write_text("changed!\n")
+        assert sync_project(ssh).sent == ("data/in.txt",)
+        # a path in the project means the same path in the copy
+        assert ssh.run(["cat", str(project / "data" / "in.txt")]).stdout == "changed!\n"
+    assert (there / "data" / "in.txt").read_text() == "changed!\n"
+    assert os.access(there / "run.sh", os.X_OK)
+    assert not (there / ".git").exists() and not (there / "big.raw").exists()
+
+
+def test_unknown_changed_and_refused_each_have_their_error(tmp_path: Path, ssh_nodes: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    real = (ssh_nodes / "known_hosts").read_text()
+    jump_only = "".join(line + "\n" for line in real.splitlines() if "dsnode1" in line)
+    before = _logins(ssh_nodes)
+    cases = [("unknown", _config(tmp_path / "u", ssh_nodes, known=jump_only), UnknownHostKey,
+              "abcitrain ssh trust login")]
+    other = tmp_path / "other_host_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)],
+                   check=True)
+    forged = real.replace(real.split()[2], other.with_suffix(".pub").read_text().split()[1])
+    cases.append(("changed", _config(tmp_path / "c", ssh_nodes, known=forged), ChangedHostKey,
+                  "has CHANGED"))
+    stranger = tmp_path / "stranger_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)],
+                   check=True)
+    cases.append(("refused", _config(tmp_path / "r", ssh_nodes, key=str(stranger)), AuthRefused,
+                  "refused every key"))
+    for name, config, error, words in cases:
+        with pytest.raises(error, match=words):
+            SshTransport("login", config_file=config).run(["touch", f"/tmp/ran-{name}"])
+        assert not Path(f"/tmp/ran-{name}").exists()
+    # the unknown key was refused after the jump host's login, the changed one before any
+    assert _logins(ssh_nodes) - before == 1
+
+
+def test_trust_adds_a_key_only_when_asked_and_never_replaces_one(
+        tmp_path: Path, ssh_nodes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    real = (ssh_nodes / "known_hosts").read_text()
+    jump_only = "".join(line + "\n" for line in real.splitlines() if "dsnode1" in line)
+    config = _config(tmp_path, ssh_nodes, known=jump_only)
+    monkeypatch.setenv("ABCITRAIN_SSH_CONFIG", str(config))
+    known = tmp_path / "known_hosts"
+    declined = cli("ssh", "trust", "login", ok=False)      # no input: the answer is no
+    assert declined.exit_code == 1 and "not trusted" in declined.output
+    assert known.read_text() == jump_only
+    server_fp = subprocess.run(["ssh-keygen", "-l", "-f", str(ssh_nodes / "host_key.pub")],
+                               capture_output=True, text=True, check=True).stdout.split()[1]
+    out = cli("ssh", "trust", "login", "--yes").output
+    assert server_fp in out and f"added to {known}" in out
+    port = (ssh_nodes / "port").read_text().strip()
+    assert known.read_text().splitlines()[-1].startswith(f"[dsnode2]:{port} ssh-ed25519 ")
+    assert "known_hosts already trusts this key" in cli("ssh", "trust", "login").output
+    assert "`hostname` says" in cli("ssh", "check", "login").output
+    # a changed key is not replaced by trust: the old one must be removed knowingly
+    other = tmp_path / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    known.write_text(jump_only + f"[dsnode2]:{port} ssh-ed25519 "
+                     + other.with_suffix(".pub").read_text().split()[1] + "\n")
+    refused = cli("ssh", "trust", "login", "--yes", ok=False)
+    assert refused.exit_code == 2 and "ssh-keygen -R" in refused.output
+
+
+def test_submit_follow_and_read_logs_on_real_slurm_through_the_jump_host(
+        remote: Path, tmp_path: Path, slurm_cluster: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """laptop -> jump -> login -> sbatch -> the job runs -> its log comes back, the project
+    folder uploaded first; `submit` makes one connection (two logins: jump, login)."""
+    project = tmp_path / "laptop" / "proj"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "in.txt").write_text("data from the laptop\n")
+    monkeypatch.chdir(project)
+    there = tmp_path / "cluster-home" / "work"
+    (project / ".abcitrain" / "clusters").mkdir(parents=True)
+    (project / ".abcitrain" / "clusters" / "slurm-test.yaml").write_text(yaml.safe_dump(
+        {"login": {"ssh": "login", "workdir": str(there)}}))
+    spec = project / "job.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "remote", "cluster": "slurm-test", "resource": "gpu", "walltime": "0:05:00",
+        "command": ["bash", "-c", 'cat data/in.txt; echo "in $PWD"']}))
+    before = _logins(remote)
+    out = cli("submit", str(spec)).output
+    assert _logins(remote) - before == 2, out
+    assert "uploaded 3 changed file(s)" in out      # data/in.txt, job.yaml, the profile layer
+    job = next(line.split()[3] for line in out.splitlines() if line.startswith("submitted "))
+
+    def ended() -> dict[str, object] | None:
+        row = json.loads(cli("status", job, "--json").output)[0]
+        return row if row["state"] in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT") else None
+
+    row = wait_for(ended, 120, f"remote job {job}")
+    assert isinstance(row, dict) and row["state"] == "COMPLETED", row
+    log = cli("logs", job).output
+    assert "data from the laptop" in log and f"in {there / 'proj'}" in log
+    assert not list(project.glob("*.o*")) and not list(project.glob("slurm-*.out"))
+
+
+def test_ssh_config_hops_follow_openssh(tmp_path: Path) -> None:
+    """Resolution only (no server): Host, HostName, User, Port, IdentityFile, ProxyJump
+    chains (a jump host's own ProxyJump first), user@host:port forms, and a loop refused."""
+    from abcitrain.errors import InputError
+    from abcitrain.transport.sshconfig import resolve
+
+    config = tmp_path / "config"
+    config.write_text("Host abci\n  HostName login.abci.example\n  User u123\n"
+                      "  ProxyJump as,bob@relay:2200\n  IdentityFile ~/.ssh/id_abci\n"
+                      "Host as\n  HostName as.v3.abci.example\n  User u123\n  ProxyJump gw\n"
+                      "Host gw\n  Port 2022\n"
+                      "Host loop1\n  ProxyJump loop2\nHost loop2\n  ProxyJump loop1\n")
+    hops = resolve("abci", config)
+    assert [(h.alias, h.hostname, h.port) for h in hops] == [
+        ("gw", "gw", 2022), ("as", "as.v3.abci.example", 22), ("relay", "relay", 2200),
+        ("abci", "login.abci.example", 22)]
+    assert hops[2].user == "bob" and hops[-1].user == "u123"
+    assert hops[-1].identity_files == (str(Path("~/.ssh/id_abci").expanduser()),)
+    assert hops[0].known_hosts_name == "[gw]:2022" and hops[1].known_hosts_name == \
+        "as.v3.abci.example"
+    assert resolve("me@10.0.0.5:2222", config)[-1].label == "me@10.0.0.5:2222"
+    with pytest.raises(InputError, match="circle"):
+        resolve("loop1", config)
+    with pytest.raises(InputError, match="not a host"):
+        resolve("a;b", config)
+
+
+def test_exclusion_patterns() -> None:
+    from abcitrain.transport.sync import DEFAULT_EXCLUDES, excluded
+
+    assert excluded(".git/HEAD", DEFAULT_EXCLUDES)
+    assert excluded("sub/.venv/bin/python", DEFAULT_EXCLUDES)
+    assert excluded("runs/sft/checkpoints/step10/x", DEFAULT_EXCLUDES)
+    assert excluded("weights/model.safetensors", DEFAULT_EXCLUDES)
+    assert excluded("sft-tiny.o123", DEFAULT_EXCLUDES)
+    assert not excluded("runs/sft/train.json", DEFAULT_EXCLUDES)
+    assert not excluded("jobs/train.py", DEFAULT_EXCLUDES)
+    assert not excluded("data/out.json", DEFAULT_EXCLUDES)
+
+
+# sbatch, then the nearest sshd ancestor (the process serving this one connection) is killed
+KILL_OWN_SESSION = ('sbatch "$@"; p=$$; while :; do p=$(ps -o ppid= -p "$p" | tr -d " "); '
+                    'case "$(ps -o comm= -p "$p")" in sshd*) kill -9 "$p"; break;; esac; '
+                    'done; sleep 30')
+
+
+class _SessionKilledAfterSubmit(SshTransport):
+    """The real transport, except that its first `sbatch` runs inside a remote shell that
+    kills the sshd process serving this connection (its parent) once sbatch has returned:
+    the scheduler HAS the job, the client never hears its id. ``queries_fail`` more runs
+    after that fail as a still-dead network would."""
+
+    def __init__(self, *args: object, queries_fail: int = 0, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.killed = False
+        self.queries_fail = queries_fail
+
+    def run(self, argv: Sequence[str], cwd: str | None = None,
+            timeout: float | None = 120) -> RunResult:
+        if argv and argv[0] == "sbatch" and not self.killed:
+            self.killed = True
+            argv = ["sh", "-c", KILL_OWN_SESSION, "sbatch", *argv[1:]]
+        elif self.killed and self.queries_fail:
+            self.queries_fail -= 1
+            raise TransportError("the network is still down (test)")
+        return super().run(argv, cwd, timeout)
+
+
+def _remote_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    project = tmp_path / "laptop" / "proj"
+    project.mkdir(parents=True)
+    monkeypatch.chdir(project)
+    spec = project / "job.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "once", "cluster": "slurm-test", "resource": "gpu", "walltime": "0:05:00",
+        "hold": True, "command": ["true"]}))
+    return project, spec
+
+
+def _jobs_from(scripts_dir: Path) -> list[str]:
+    """Slurm's jobs (any state it remembers) submitted from scripts in ``scripts_dir``."""
+    out = subprocess.run(["squeue", "--states=all", "--noheader", "--format=%i|%o"],
+                         capture_output=True, text=True, check=True).stdout
+    return [line.split("|")[0] for line in out.splitlines()
+            if line.split("|", 1)[-1].startswith(str(scripts_dir))]
+
+
+def test_a_connection_cut_mid_submit_yields_exactly_one_job(
+        remote: Path, tmp_path: Path, slurm_cluster: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from abcitrain.batch.store import JobStore
+    from abcitrain.service import jobs as service
+    from abcitrain.service.plans import load_plan
+
+    project, spec = _remote_project(tmp_path, monkeypatch)
+    there = tmp_path / "cluster-home" / "proj"
+    ssh = _SessionKilledAfterSubmit("login", local_root=str(project), remote_root=str(there))
+    store = JobStore()
+    try:
+        sub = service.submit(load_plan(spec), store, transport=ssh)
+        assert ssh.killed and sub.job_id is not None
+        assert _jobs_from(there / ".abcitrain" / "scripts") == [sub.job_id]
+        assert store.get("slurm-test", sub.job_id) is not None
+        assert store.pending_for("slurm-test", service._digest(load_plan(spec),
+                                                               str(project))) == []
+    finally:
+        ssh.run(["scancel", *_jobs_from(there / ".abcitrain" / "scripts")])
+        ssh.close()
+
+
+def test_retrying_a_submit_whose_answer_was_lost_gives_the_same_job(
+        remote: Path, tmp_path: Path, slurm_cluster: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from abcitrain.batch.store import JobStore
+    from abcitrain.service import jobs as service
+    from abcitrain.service.plans import load_plan
+
+    project, spec = _remote_project(tmp_path, monkeypatch)
+    there = tmp_path / "cluster-home" / "proj"
+    store = JobStore()
+    cut = _SessionKilledAfterSubmit("login", local_root=str(project), remote_root=str(there),
+                                    queries_fail=1)
+    try:
+        with pytest.raises(TransportError, match="never makes a second job"):
+            service.submit(load_plan(spec), store, transport=cut)
+        cut.close()
+        first = _jobs_from(there / ".abcitrain" / "scripts")
+        assert len(first) == 1          # the scheduler took it; nobody heard the id
+        again = SshTransport("login", local_root=str(project), remote_root=str(there))
+        sub = service.submit(load_plan(spec), store, transport=again)
+        assert sub.job_id == first[0]
+        assert any("not submitted again" in str(w) for w in sub.warnings)
+        assert _jobs_from(there / ".abcitrain" / "scripts") == first
+        # recorded now: the next submit of the same spec is a new job, as asked
+        third = service.submit(load_plan(spec), store, transport=again)
+        assert third.job_id != first[0]
+        assert len(_jobs_from(there / ".abcitrain" / "scripts")) == 2
+    finally:
+        ids = _jobs_from(there / ".abcitrain" / "scripts")
+        if ids:
+            subprocess.run(["scancel", *ids], check=False)
+        cut.close()
