@@ -96,6 +96,11 @@ class TransportError(AbcitrainError):
     """A command could not be run at all (program missing, connection lost)."""
 
 
+class ProgramMissing(TransportError):
+    """The command's program is not installed where it was to run: it certainly did not
+    run."""
+
+
 class StateFileError(AbcitrainError):
     """One of abcitrain's own files (the job store, the ledger) cannot be read: says which,
     what is wrong, and how to move it aside (abcitrain never deletes it)."""

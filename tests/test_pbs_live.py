@@ -257,3 +257,18 @@ def test_logs_of_a_running_pbs_job_say_where_output_goes(tmp_path: Path) -> None
     with pytest.raises(TransportError) as info:
         service.logs(job, store, transport=tr)
     assert "when it ends" in str(info.value) and "-k oe" in str(info.value)
+
+
+def test_a_lost_submission_is_found_by_its_script_in_the_live_qstat_answer() -> None:
+    """After a lost connection, the job a script made is found in `qstat -x -f -F json`'s
+    Submit_arguments (live answers about abcitrain's own jobs, each from its own script)."""
+    for name in ("a.json", "d-depend.json", "multi.json", "c-t.json"):
+        text = live(name)
+        found = PBS.parse_submitted(Output(text, "", 0))
+        jobs = json.loads(text)["Jobs"]
+        assert found and set(found.values()) <= set(jobs), name
+        for script, job_id in found.items():
+            assert jobs[job_id]["Submit_arguments"].split()[-1] == script
+            assert script.startswith("/home/user1/work/.abcitrain/scripts/")
+    assert PBS.submitted_argv() == ["qstat", "-x", "-f", "-F", "json"]
+    assert PBS.parse_submitted(Output("not json", "", 0)) == {}

@@ -248,3 +248,26 @@ def test_job_time_variables_expand_in_the_running_job(cluster: str, tmp_path: Pa
     assert cache.endswith("/cache") and cache.startswith("/") and "$" not in cache, line
     assert "lit=${HOME} $(touch PWNED) nofile=512" in line and line.endswith(f"id={job}"), line
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_the_scheduler_names_the_job_a_script_made(cluster: str, tmp_path: Path) -> None:
+    """The query a lost submission is resolved with (the script path is unique to each
+    submission): the real scheduler's answer maps the recorded script to the job id."""
+    from abcitrain.backends import get_backend
+    from abcitrain.backends.base import Output
+    from abcitrain.batch.store import JobStore
+    from abcitrain.transport import LocalTransport
+
+    job = _submit(_spec(tmp_path, cluster, "found", hold=True))
+    try:
+        record = JobStore().get(cluster, job)
+        assert record is not None
+        backend = get_backend("slurm" if cluster == "slurm-test" else "uge")
+        argv = backend.submitted_argv()
+        assert argv is not None
+        result = LocalTransport().run(argv)
+        assert result.returncode == 0, result.stderr
+        found = backend.parse_submitted(Output(result.stdout, result.stderr, 0))
+        assert found.get(record.script_path) == job, (record.script_path, found)
+    finally:
+        cli("cancel", job)

@@ -39,6 +39,7 @@ def _config(tmp_path: Path, ssh: Path, known: str | None = None, key: str | None
     """An ssh config with `jump` (dsnode1) and `login` (dsnode2, through jump); known_hosts
     holds ``known`` (default: the servers' real keys)."""
     port = (ssh / "port").read_text().strip()
+    tmp_path.mkdir(parents=True, exist_ok=True)
     known_file = tmp_path / "known_hosts"
     known_file.write_text((ssh / "known_hosts").read_text() if known is None else known)
     identity = key or str(ssh / "id")
@@ -66,6 +67,12 @@ def test_commands_run_through_the_jump_host_quoted_as_given(remote: Path) -> Non
         failed = ssh.run(["bash", "-c", "echo to-stderr >&2; exit 3"], cwd="/tmp")
         assert (failed.returncode, failed.stderr) == (3, "to-stderr\n")
         assert ssh.run(["pwd"], cwd="/tmp").stdout == "/tmp\n"
+        # one shell serves every command: nothing of one reaches the next
+        assert ssh.run(["pwd"]).stdout != "/tmp\n"            # cd stayed in its subshell
+        assert ssh.run(["printf", "no newline"]).stdout == "no newline"
+        assert ssh.run(["cat"], timeout=10).stdout == ""         # stdin is /dev/null
+        big = ssh.run(["sh", "-c", "seq 1 200000; seq 1 50000 >&2"])
+        assert big.stdout.splitlines()[-1] == "200000" and len(big.stderr.splitlines()) == 50000
     assert not Path("/tmp/PWNED-ssh").exists()
     # one connection for the whole block: one login on the jump host, one on the login node
     assert _logins(remote) - before == 2

@@ -25,11 +25,20 @@ def trust(host: str, yes: bool) -> None:
     if facts.known is True:
         click.echo("known_hosts already trusts this key: nothing to do")
         return
-    if facts.known is None and not yes and not click.confirm(
-            "Compare it with the cluster's published fingerprint. Trust it?", default=False):
+    if facts.known is None and not yes and not _agrees():
         click.echo("not trusted: nothing was written")
         raise SystemExit(1)
     click.echo(f"added to {record(facts)}")
+
+
+def _agrees() -> bool:
+    """The user's yes to trusting the key (no answer, as with no terminal, is no)."""
+    try:
+        return click.confirm("Compare it with the cluster's published fingerprint. Trust it?",
+                             default=False)
+    except click.exceptions.Abort:
+        click.echo()
+        return False
 
 
 @ssh.command()

@@ -22,7 +22,14 @@ from ..backends.base import Backend, Output
 from ..batch.checks import retirement_problem
 from ..batch.render import JobPlan
 from ..batch.store import JobRecord, JobStore
-from ..errors import AbcitrainError, InputError, Problem, SchedulerError, TransportError
+from ..errors import (
+    AbcitrainError,
+    InputError,
+    Problem,
+    ProgramMissing,
+    SchedulerError,
+    TransportError,
+)
 from ..model import ArrayRange, JobState, JobStatus
 from ..points.budget import guard, load_budgets
 from ..points.ledger import Charge, Ledger, now_iso
@@ -292,6 +299,10 @@ def _run_submit(backend: Backend, transport: Transport, argv: Sequence[str], sub
     before saying anything: exactly one job either way."""
     try:
         result = transport.run(argv, cwd=submit_dir)
+    except ProgramMissing:
+        if store is not None:
+            store.drop_pending(script_path)      # it certainly did not run
+        raise
     except TransportError as lost:
         if not isinstance(transport, SshTransport) or backend.submitted_argv() is None:
             raise

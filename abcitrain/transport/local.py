@@ -6,7 +6,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import TransportError
+from ..errors import ProgramMissing, TransportError
 from .base import RunResult
 
 
@@ -20,7 +20,7 @@ class LocalTransport:
             proc = subprocess.run(list(argv), cwd=cwd, capture_output=True, text=True,
                                   timeout=timeout, check=False, stdin=subprocess.DEVNULL)
         except FileNotFoundError:
-            raise TransportError(
+            raise ProgramMissing(
                 f"`{argv[0]}` is not installed or not on PATH here. Run abcitrain on the "
                 "cluster's login node, or check the cluster name in the job spec.") from None
         except subprocess.TimeoutExpired:
@@ -42,5 +42,5 @@ class LocalTransport:
         try:
             return Path(path).read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
-            raise TransportError(f"{path} does not exist (yet): the job may not have "
+            raise ProgramMissing(f"{path} does not exist (yet): the job may not have "
                                  "started writing output") from None

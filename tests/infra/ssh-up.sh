@@ -34,6 +34,7 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
 UsePAM no
+Subsystem sftp internal-sftp
 CONF
 key=$(cut -d' ' -f1,2 "$D/host_key.pub")
 printf '[dsnode1]:%s %s\n[dsnode2]:%s %s\n' "$PORT" "$key" "$PORT" "$key" > "$D/known_hosts"
