@@ -98,12 +98,12 @@ class SshTransport:
                     if Path(path).is_file():
                         client.get_host_keys().load(path)
                 client.set_missing_host_key_policy(_Refuse(hop))
+                self._clients.append(client)       # closed with the rest on failure
                 sock = None
                 if previous is not None:
                     sock = self._channel_to(previous, hop)
                 self._login(client, hop, sock)
                 client.get_transport().set_keepalive(KEEPALIVE_S)
-                self._clients.append(client)
                 previous = client
         except BaseException:
             self.close()
