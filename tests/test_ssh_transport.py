@@ -73,6 +73,9 @@ def test_commands_run_through_the_jump_host_quoted_as_given(remote: Path) -> Non
         assert ssh.run(["cat"], timeout=10).stdout == ""         # stdin is /dev/null
         big = ssh.run(["sh", "-c", "seq 1 200000; seq 1 50000 >&2"])
         assert big.stdout.splitlines()[-1] == "200000" and len(big.stderr.splitlines()) == 50000
+        # more stderr than the channel's 2 MB window before any stdout: no stall
+        loud = ssh.run(["sh", "-c", "seq 1 800000 >&2; echo done"], timeout=60)
+        assert loud.stdout == "done\n" and loud.stderr.splitlines()[-1] == "800000"
     assert not Path("/tmp/PWNED-ssh").exists()
     # one connection for the whole block: one login on the jump host, one on the login node
     assert _logins(remote) - before == 2

@@ -296,32 +296,44 @@ def _until_marker(channel: Any, marker: str,
                   timeout: float | None) -> tuple[bytes, int, bytes]:
     """stdout, exit status and stderr of one command on the shell ``channel``: read until
     the marker line ends each stream (the newline printed before it is not the command's);
-    CommandTimeout past ``timeout`` seconds, EOFError when the channel ends first."""
+    CommandTimeout past ``timeout`` seconds, EOFError when the channel ends first. stdout is
+    read as it comes; whatever stderr arrives meanwhile is taken every 50 ms, so that a
+    command writing much to stderr never fills the channel's window and stalls."""
     deadline = None if timeout is None else time.monotonic() + timeout
     tag = b"\n" + marker.encode()
+    out, err = bytearray(), bytearray()
 
-    def read(recv: Any, done: Any) -> bytes:
-        buf = bytearray()
-        while not done(buf):
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise CommandTimeout("timeout")
-                channel.settimeout(remaining)
-            try:
-                chunk = recv(65536)
-            except TimeoutError:
-                raise CommandTimeout("timeout") from None
-            if not chunk:
-                raise EOFError("the shell on the login node ended")
-            buf += chunk
-        return bytes(buf)
+    def left() -> float | None:
+        if deadline is None:
+            return None
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise CommandTimeout("timeout")
+        return remaining
 
-    out = read(channel.recv, lambda b: tag + b" " in b and b.endswith(b"\n"))
+    while not (tag + b" " in out and out.endswith(b"\n")):
+        remaining = left()
+        channel.settimeout(0.05 if remaining is None else min(0.05, remaining))
+        try:
+            chunk = channel.recv(65536)
+        except TimeoutError:
+            while channel.recv_stderr_ready():
+                err += channel.recv_stderr(65536)
+            continue
+        if not chunk:
+            raise EOFError("the shell on the login node ended")
+        out += chunk
+    while not err.endswith(tag + b"\n"):
+        channel.settimeout(left())
+        try:
+            chunk = channel.recv_stderr(65536)
+        except TimeoutError:
+            raise CommandTimeout("timeout") from None
+        if not chunk:
+            raise EOFError("the shell on the login node ended")
+        err += chunk
     at = out.rindex(tag + b" ")
-    code = int(out[at + len(tag) + 1:].strip())
-    err = read(channel.recv_stderr, lambda b: b.endswith(tag + b"\n"))
-    return out[:at], code, err[:-len(tag) - 1]
+    return bytes(out[:at]), int(out[at + len(tag) + 1:].strip()), bytes(err[:-len(tag) - 1])
 
 
 def fingerprint(key: Any) -> str:
