@@ -197,7 +197,7 @@ def test_submit_follow_and_read_logs_on_real_slurm_through_the_jump_host(
     there = tmp_path / "cluster-home" / "work"
     (project / ".abcitrain" / "clusters").mkdir(parents=True)
     (project / ".abcitrain" / "clusters" / "slurm-test.yaml").write_text(yaml.safe_dump(
-        {"login": {"ssh": "login", "workdir": str(there)}}))
+        {"login": {"ssh": "login", "workdir": str(there), "mode": "ssh"}}))
     spec = project / "job.yaml"
     spec.write_text(yaml.safe_dump({
         "name": "remote", "cluster": "slurm-test", "resource": "gpu", "walltime": "0:05:00",
@@ -361,3 +361,38 @@ def test_retrying_a_submit_whose_answer_was_lost_gives_the_same_job(
         if ids:
             subprocess.run(["scancel", *ids], check=False)
         cut.close()
+
+
+def test_a_profile_reaches_its_login_node_over_ssh_only_away_from_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No server needed: which transport a profile's `login` gives (nothing connects until
+    a command runs). auto: SSH only where the scheduler's submit command is not installed."""
+    from abcitrain.errors import InputError
+    from abcitrain.service import common
+    from abcitrain.transport import LocalTransport
+
+    layer = tmp_path / ".abcitrain" / "clusters"
+    layer.mkdir(parents=True)
+    (tmp_path / "ssh_config").write_text("Host abci\n  HostName login.example\n")
+    monkeypatch.setenv("ABCITRAIN_SSH_CONFIG", str(tmp_path / "ssh_config"))
+
+    def transport(login: dict[str, str], path: str | None = None) -> object:
+        (layer / "slurm-test.yaml").write_text(yaml.safe_dump({"login": login}))
+        common.close_transports()
+        if path is not None:
+            monkeypatch.setenv("PATH", path)
+        return common.transport_for("slurm-test", str(tmp_path / "proj"))
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text("#!/bin/sh\n")
+    (bin_dir / "sbatch").chmod(0o755)
+    assert isinstance(transport({"ssh": "abci"}, str(bin_dir)), LocalTransport)
+    away = transport({"ssh": "abci"}, str(tmp_path / "empty"))
+    assert isinstance(away, SshTransport) and away.target.hostname == "login.example"
+    assert away.remote_path(str(tmp_path / "proj" / "a.sh")) == "abcitrain/proj/a.sh"
+    assert isinstance(transport({"ssh": "abci", "mode": "ssh"}, str(bin_dir)), SshTransport)
+    assert isinstance(transport({"ssh": "abci", "mode": "local"}, ""), LocalTransport)
+    with pytest.raises(InputError, match="mode"):
+        transport({"ssh": "abci", "mode": "sometimes"})
+    common.close_transports()

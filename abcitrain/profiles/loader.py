@@ -209,7 +209,12 @@ PROFILE_SCHEMA = vol.Schema({
     vol.Required("job_id_pattern"): _regex,
     vol.Optional("module_init"): vol.Any(None, str),
     vol.Optional("array_max_tasks"): vol.Any(None, v.int_between(1)),
-    vol.Optional("login", default={}): {str: vol.Any(str, int, None)},
+    # how to reach the login node from elsewhere (README: From a laptop); other keys are hints
+    vol.Optional("login", default={}): {
+        vol.Optional("mode"): vol.In(["auto", "ssh", "local"]),
+        vol.Optional("ssh"): vol.Any(None, vol.All(str, vol.Length(min=1, max=255))),
+        vol.Optional("workdir"): vol.Any(None, vol.All(str, vol.Length(min=1, max=4096))),
+        str: vol.Any(str, int, None)},
     vol.Required("resource_types"): vol.All(
         vol.Length(min=1, msg="at least one resource type is needed"),
         {v.matching(_NAME, "a resource type name is letters, digits, '_', '.', '-'"):

@@ -18,15 +18,26 @@ _OPEN: dict[str, Transport] = {}
 def transport_for(cluster: str, project_dir: str | None = None) -> Transport:
     """The transport that reaches ``cluster``'s scheduler: this machine, or, when its
     profile says ``login: {ssh: HOST}``, the login node over SSH (HOST as ~/.ssh/config
-    names it). There ``project_dir`` is mirrored as ``WORKDIR/<its folder name>``
+    names it). ``login.mode``: ``auto`` (the default) uses SSH only where the scheduler's
+    submit command is not installed (a laptop, not the login node itself); ``ssh`` always;
+    ``local`` never. There ``project_dir`` is mirrored as ``WORKDIR/<its folder name>``
     (``login.workdir``, default ``abcitrain`` in the remote home): paths under it mean the
     same paths in the copy."""
+    import shutil
+
+    from ..backends import get_backend
     from ..profiles import load_profile
 
-    login = load_profile(cluster).login
+    profile = load_profile(cluster)
+    login = profile.login
     destination = login.get("ssh")
-    if not destination:
+    mode = str(login.get("mode") or "auto")
+    if not destination or mode == "local":
         return LocalTransport()
+    if mode == "auto":
+        submit_program = get_backend(profile.scheduler).submit_argv("job.sh", ())[0]
+        if shutil.which(submit_program):
+            return LocalTransport()       # on the login node (or a machine like it)
     from ..transport.ssh import SshTransport
 
     ssh = _OPEN.get(cluster)
