@@ -185,22 +185,26 @@ def test_trust_adds_a_key_only_when_asked_and_never_replaces_one(
     assert refused.exit_code == 2 and "ssh-keygen -R" in refused.output
 
 
-def test_submit_follow_and_read_logs_on_real_slurm_through_the_jump_host(
-        remote: Path, tmp_path: Path, slurm_cluster: None,
+@pytest.mark.parametrize("cluster", ["slurm-test", "sge-test"])
+def test_submit_follow_cancel_and_read_logs_through_the_jump_host(
+        remote: Path, tmp_path: Path, cluster: str, request: pytest.FixtureRequest,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """laptop -> jump -> login -> sbatch -> the job runs -> its log comes back, the project
-    folder uploaded first; `submit` makes one connection (two logins: jump, login)."""
+    """laptop -> jump -> login -> sbatch / qsub -> the job runs -> its log comes back, the
+    project folder uploaded first; `submit` makes one connection (two logins: jump, login);
+    a second job is cancelled the same way."""
+    request.getfixturevalue("slurm_cluster" if cluster == "slurm-test" else "sge_cluster")
     project = tmp_path / "laptop" / "proj"
     (project / "data").mkdir(parents=True)
     (project / "data" / "in.txt").write_text("data from the laptop\n")
     monkeypatch.chdir(project)
     there = tmp_path / "cluster-home" / "work"
     (project / ".abcitrain" / "clusters").mkdir(parents=True)
-    (project / ".abcitrain" / "clusters" / "slurm-test.yaml").write_text(yaml.safe_dump(
+    (project / ".abcitrain" / "clusters" / f"{cluster}.yaml").write_text(yaml.safe_dump(
         {"login": {"ssh": "login", "workdir": str(there), "mode": "ssh"}}))
+    resource = "gpu" if cluster == "slurm-test" else "rt_F"
     spec = project / "job.yaml"
     spec.write_text(yaml.safe_dump({
-        "name": "remote", "cluster": "slurm-test", "resource": "gpu", "walltime": "0:05:00",
+        "name": "remote", "cluster": cluster, "resource": resource, "walltime": "0:05:00",
         "command": ["bash", "-c", 'cat data/in.txt; echo "in $PWD"']}))
     before = _logins(remote)
     out = cli("submit", str(spec)).output
@@ -216,7 +220,17 @@ def test_submit_follow_and_read_logs_on_real_slurm_through_the_jump_host(
     assert isinstance(row, dict) and row["state"] == "COMPLETED", row
     log = cli("logs", job).output
     assert "data from the laptop" in log and f"in {there / 'proj'}" in log
-    assert not list(project.glob("*.o*")) and not list(project.glob("slurm-*.out"))
+    assert not list(project.glob("remote.*")) and not list(project.glob("slurm-*.out"))
+    held = next(line.split()[3] for line in cli("submit", "--hold", str(spec)).output
+                .splitlines() if line.startswith("submitted "))
+    cli("cancel", held)
+    if cluster == "slurm-test":
+        assert wait_for(lambda: json.loads(cli("status", held, "--json").output)[0]["state"]
+                        == "CANCELLED", 120, f"remote job {held} cancelled")
+    else:     # Grid Engine settles a job deleted before it started 30 s later: gone is enough
+        assert wait_for(lambda: subprocess.run(["qstat", "-j", held], capture_output=True,
+                                               check=False).returncode != 0,
+                        60, f"remote job {held} deleted")
 
 
 def test_ssh_config_hops_follow_openssh(tmp_path: Path) -> None:
