@@ -24,7 +24,7 @@ class HostKeyFacts:
 
 def host_key(destination: str) -> HostKeyFacts:
     """The key ``destination``'s server presents (through its jump hosts)."""
-    from ..transport.ssh import fingerprint, known_key, server_key
+    from ..transport.hostkeys import fingerprint, known_key, server_key
 
     hop, key = server_key(destination)
     return HostKeyFacts(hop.label, key.get_name(), fingerprint(key), known_key(hop, key),
@@ -34,7 +34,7 @@ def host_key(destination: str) -> HostKeyFacts:
 def trust(facts: HostKeyFacts) -> str:
     """Record the key of ``facts`` in known_hosts; the file written. A changed key is never
     replaced here: the user removes the old one first, knowingly."""
-    from ..transport.ssh import add_known_host
+    from ..transport.hostkeys import add_known_host
 
     if facts.known is False:
         raise InputError("host key changed", [Problem("ssh", (

@@ -26,6 +26,8 @@ SYSTEM_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
 _DESTINATION = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|"
                           r"(?P<host>[A-Za-z0-9._-]+))(?::(?P<port>\d{1,5}))?$")
 MAX_HOPS = 8
+#: Seconds to wait for a hop to answer (TCP connect, banner, authentication, channel).
+CONNECT_TIMEOUT = 20.0
 
 
 @dataclass(frozen=True)
