@@ -17,7 +17,8 @@ Held throughout (the engine's states):
   ``FP16_UnfusedOptimizer``), 4P/N with ZeRO 1-3 (in fp32 training too: the partition is
   cloned, ``stage_1_and_2.__init__``); none for fp32 without ZeRO;
 - the optimizer's states (Adam: 8 bytes per parameter), over N from ZeRO-1 up;
-- offload (ZeRO 1-3) moves the master copy and the optimizer states to host memory, with a
+- offload (ZeRO 1-3) moves the master copy and the optimizer states to host memory (and,
+  ``optimizer+params`` under ZeRO-3, the 16-bit partitions: not measured here), with a
   persistent fp32 gradient partition (4P/N, ``initialize_optimizer_states``); ZeRO 1-2 add
   a 16-bit parameter partition buffer (w*P/N) and one gradient buffer of the largest tensor
   on each side (w*L, ``temp_grad_buffer_for_cpu_offload`` / ``..._gpu_offload``).
@@ -186,7 +187,9 @@ def step_peak(model: ModelShape, setup: TrainingSetup, comm: Comm | None = None,
 
     held: list[tuple[str, int]] = []
     host: list[tuple[str, int]] = []
-    held.append(("weights", w * psi if stage < 3 else w * part))
+    # ZeRO-3 with offload_param keeps the 16-bit partitions in host memory too
+    (host if setup.offload == "optimizer+params" else held).append(
+        ("weights", w * psi if stage < 3 else w * part))
     states = 4 * OPTIMIZERS[setup.optimizer]
     master = 4 * psi if stage == 0 and sixteen else 4 * part if stage else 0
     optim = states * psi if stage == 0 else states * part
