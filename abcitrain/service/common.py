@@ -48,7 +48,10 @@ def transport_for(cluster: str, project_dir: str | None = None) -> Transport:
             atexit.register(close_transports)
         ssh = _OPEN[cluster] = SshTransport(str(destination))
     if project_dir:
+        # relative to the remote home; "~/" says the same (SFTP and quoted paths would not
+        # expand it)
         workdir = str(login.get("workdir") or "abcitrain").rstrip("/")
+        workdir = workdir[2:] if workdir.startswith("~/") else workdir
         ssh.local_root = project_dir.rstrip("/")
         ssh.remote_root = f"{workdir}/{Path(project_dir).name}"
     return ssh
@@ -61,11 +64,6 @@ def close_transports() -> None:
         close = getattr(transport, "close", None)
         if close is not None:
             close()
-
-
-def is_remote(transport: Transport) -> bool:
-    """True for a transport that reaches another machine."""
-    return not isinstance(transport, LocalTransport)
 
 
 def existing_ledger() -> Ledger | None:
