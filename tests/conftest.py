@@ -13,6 +13,7 @@ CI the skipped count is said in one line at the end of the run.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -98,6 +99,19 @@ def cli(*args: str, ok: bool | None = True) -> Result:
     if ok is True:
         assert result.exit_code == 0, result.output
     return result
+
+
+def tagged_rows(stdout: str, tag: str) -> list[dict[str, Any]]:
+    """Every JSON object printed after ``tag``, wherever it lies in a line: two ranks (and
+    DeepSpeed's own prints) share one pipe."""
+    decoder = json.JSONDecoder()
+    rows = []
+    start = stdout.find(tag)
+    while start >= 0:
+        row, end = decoder.raw_decode(stdout, start + len(tag))
+        rows.append(row)
+        start = stdout.find(tag, end)
+    return rows
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 60, what: str = "") -> object:

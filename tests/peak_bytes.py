@@ -100,8 +100,10 @@ def main() -> None:
     deepspeed.init_distributed(dist_backend="gloo")
     for case in sys.argv[1:]:
         stage, precision, offload = case.split(":")
-        print("PEAK " + json.dumps(measure(int(stage), precision, offload == "optimizer")),
-              flush=True)
+        # one write(2) per line, under PIPE_BUF: the two ranks share the pipe, and print()
+        # writes the text and its newline separately (their lines were seen interleaved)
+        line = "PEAK " + json.dumps(measure(int(stage), precision, offload == "optimizer"))
+        os.write(1, (line + "\n").encode())
     torch.distributed.destroy_process_group()
 
 

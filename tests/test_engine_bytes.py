@@ -11,14 +11,13 @@ and it says nothing of the optimizer step's transient peak (that is a separate e
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, tagged_rows
 
 from abcitrain.models.memory import TrainingSetup, estimate
 from abcitrain.models.shapes import ModelShape
@@ -34,8 +33,7 @@ def measured() -> list[dict[str, int | str]]:
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
          f"--master_port={port}", str(ROOT / "tests" / "engine_bytes.py")],
         env=env, capture_output=True, text=True, timeout=600, check=False)
-    rows = [json.loads(line.split("ENGINE ", 1)[1]) for line in proc.stdout.splitlines()
-            if line.startswith("ENGINE ")]
+    rows = tagged_rows(proc.stdout, "ENGINE ")
     assert proc.returncode == 0 and len(rows) == 16, proc.stdout[-3000:] + proc.stderr[-3000:]
     return rows
 

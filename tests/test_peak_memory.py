@@ -21,7 +21,6 @@ met for ZeRO 1-3: that is its remaining gap, not a target reached."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -29,7 +28,7 @@ import sys
 from typing import Any
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, tagged_rows
 
 from abcitrain.models.memory import TrainingSetup
 from abcitrain.models.peak import step_peak
@@ -59,8 +58,7 @@ def measured() -> list[dict[str, Any]]:
          f"--master_port={port}", str(ROOT / "tests" / "peak_bytes.py"),
          *(f"{s}:{p}:{o}" for s, p, o in CASES)],
         env=env, capture_output=True, text=True, timeout=900, check=False)
-    rows = [json.loads(line.split("PEAK ", 1)[1]) for line in proc.stdout.splitlines()
-            if line.startswith("PEAK ")]
+    rows = tagged_rows(proc.stdout, "PEAK ")
     assert proc.returncode == 0 and len(rows) == 2 * len(CASES), \
         proc.stdout[-3000:] + proc.stderr[-3000:]
     return rows
