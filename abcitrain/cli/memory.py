@@ -97,9 +97,7 @@ def memory(model: str, precision: str, optimizer: str, stages: tuple[int, ...], 
                "cpu_per_node_gb": est.cpu_per_node / GB,
                "peak_gb": peak.device_peak / GB, "peak_phase": busiest.name,
                "host_peak_per_node_gb": peak.host_peak * (gpus_per_node or 1) / GB,
-               "phases": {p.name: {"device_gb": p.device_bytes / GB, "host_gb": p.host_bytes / GB,
-                                   "terms": {k: v / GB for k, v in p.device}}
-                          for p in peak.phases},
+               "phases": peak.phases_json(GB),
                "deepspeed_model_states_gb": None if ds is None else ds[0] / GB,
                "deepspeed_cpu_per_node_gb": None if ds is None else ds[1] / GB,
                "notes": list(est.notes)}

@@ -121,9 +121,7 @@ def _row(c: Any, gb: int) -> dict[str, Any]:
             "model_states_gb": e.model_states / gb, "activations_gb": (e.activations or 0) / gb,
             "between_steps_gb": e.total / gb, "peak_gb": c.need / gb, "peak_phase": c.phase,
             "headroom_gb": c.headroom / gb,
-            "phases": {p.name: {"device_gb": p.device_bytes / gb, "host_gb": p.host_bytes / gb,
-                                "terms": {k: v / gb for k, v in p.device}}
-                       for p in c.peak.phases},
+            "phases": c.peak.phases_json(gb),
             "buffers_gb": c.peak.buffers / gb,
             "host_gb_per_node": c.host_bytes / gb,
             "fits_gpu": c.fits_gpu, "fits_host": c.fits_host, "fits": c.fits}

@@ -161,6 +161,13 @@ class StepPeak:
         """The most host bytes per rank at any moment of the step."""
         return max(p.host_bytes for p in self.phases)
 
+    def phases_json(self, unit: int) -> dict[str, dict[str, object]]:
+        """Each phase's device and host bytes and its device terms, in ``unit`` (GB: 10^9),
+        as `memory --json` and `plan --json` print them."""
+        return {p.name: {"device_gb": p.device_bytes / unit, "host_gb": p.host_bytes / unit,
+                         "terms": {k: v / unit for k, v in p.device}}
+                for p in self.phases}
+
     @property
     def total_peak(self) -> int:
         """Device and host bytes of the rank at its busiest phase (what one process holds

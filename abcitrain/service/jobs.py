@@ -34,7 +34,7 @@ from ..model import ArrayRange, JobState, JobStatus
 from ..points.budget import guard, load_budgets
 from ..points.ledger import Charge, Ledger, now_iso
 from ..points.tariffs import Quote, max_charge, units
-from ..transport import LocalTransport, Transport
+from ..transport import LocalTransport, RunResult, Transport
 from ..transport.ssh import SshTransport, sync_project
 from ..transport.sync import Progress, SyncReport
 from .common import existing_ledger, refusal, transport_for
@@ -256,9 +256,7 @@ def _submitted(backend: Backend, transport: Transport) -> dict[str, str]:
     """Script path -> job id of my jobs the scheduler knows (one query)."""
     argv = backend.submitted_argv()
     assert argv is not None
-    result = transport.run(argv)
-    if result.returncode != 0:
-        raise refusal(backend, result)
+    result = _run_for(backend, transport, argv)
     return backend.parse_submitted(Output(result.stdout, result.stderr, result.returncode))
 
 
@@ -457,11 +455,12 @@ def _by_scheduler(records: Sequence[JobRecord]) -> dict[tuple[str, str], list[Jo
     return groups
 
 
-def _run_for(backend: Backend, tr: Transport, argv: Sequence[str]) -> None:
+def _run_for(backend: Backend, tr: Transport, argv: Sequence[str]) -> RunResult:
     """Run one job command; a refusal reaches the user in the scheduler's words."""
     result = tr.run(argv)
     if result.returncode != 0:
         raise refusal(backend, result)
+    return result
 
 
 def cancel(job_ids: Iterable[str], store: JobStore, cluster: str | None = None,

@@ -241,18 +241,18 @@ class _Search:
         """One configuration; under ZeRO-3, with fewer gathered parameters when DeepSpeed's
         defaults do not fit."""
         cfg, world = self.cfg, nodes * self.ranks
+        setup = TrainingSetup(
+            precision=self.precision, optimizer="adamw", zero_stage=stage,
+            offload=offload, gpus_per_node=self.ranks, nodes=nodes,
+            seq_len=cfg.seq_len, micro_batch=micro,
+            checkpointing=cfg.gradient_checkpointing,
+            # transformers' default attention (sdpa) runs fused kernels that store no
+            # scores, on GPUs and on CPUs alike
+            flash_attention=True, buffer_bytes=self.buffers, engine=True)
+        est = estimate(self.shape, setup)
         cand = None
         for tight in (False, True) if stage == 3 else (False,):
             comm = communication(self.shape, self.on_gpu, tight)
-            setup = TrainingSetup(
-                precision=self.precision, optimizer="adamw", zero_stage=stage,
-                offload=offload, gpus_per_node=self.ranks, nodes=nodes,
-                seq_len=cfg.seq_len, micro_batch=micro,
-                checkpointing=cfg.gradient_checkpointing,
-                # transformers' default attention (sdpa) runs fused kernels that store no
-                # scores, on GPUs and on CPUs alike
-                flash_attention=True, buffer_bytes=self.buffers, engine=True)
-            est = estimate(self.shape, setup)
             peak = step_peak(self.shape, setup, comm, torch_adam=not self.on_gpu)
             if self.on_gpu:
                 need, host = peak.device_peak, peak.host_peak * self.ranks
