@@ -134,6 +134,29 @@ class JobSpec:
     #: Steps before the command (batch.spec's ``setup``): module_use, module_purge,
     #: activate, conda, ulimit, run.
     setup: Mapping[str, Any] | None = None
+    #: A sweep (batch.sweep): one mapping of parameter to value per array task, in task
+    #: order (task i is ``sweep[i - 1]``); ``array`` is then 1-len(sweep).
+    sweep: tuple[Mapping[str, Any], ...] = ()
+    #: At most this many array tasks run at once (None: as many as the scheduler starts).
+    max_concurrent: int | None = None
+    #: Set on each stage of a chain (batch.chain) when it is submitted.
+    chain: ChainStep | None = None
+
+
+@dataclass(frozen=True)
+class ChainStep:
+    """A job's place in a chain of stages (batch.chain): which chain, which stage, and the
+    marker files that carry "the stage before succeeded" from job to job on any scheduler."""
+
+    chain: str
+    stage: str
+    index: int
+    count: int
+    #: The marker the previous stage writes when it succeeds; None for the first stage or an
+    #: ``afterany`` stage (it runs whatever the previous stage did).
+    requires: str | None
+    #: The marker this stage writes when its command succeeds.
+    done: str
 
 
 class JobState(enum.Enum):

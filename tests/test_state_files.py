@@ -21,6 +21,7 @@ from abcitrain.batch.spec import parse_spec
 from abcitrain.batch.store import JobStore
 from abcitrain.points.ledger import Ledger
 from abcitrain.service import jobs as service
+from abcitrain.service import poll
 from abcitrain.transport import RunResult
 
 
@@ -169,8 +170,8 @@ def test_an_unforeseen_error_is_one_line_and_a_saved_trace(
     def boom(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("an internal slip")
 
-    monkeypatch.setattr(service, "refresh", boom)
-    JobStore()                                   # one store, so status asks for a refresh
+    monkeypatch.setattr(poll, "poll_once", boom)
+    JobStore()                                   # one store, so status asks for a poll
     result = cli("status", ok=None)
     assert result.exit_code == 1
     assert "abcitrain failed unexpectedly: ZeroDivisionError: an internal slip" in \

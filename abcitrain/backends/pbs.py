@@ -72,6 +72,9 @@ class PbsBackend(Backend):
             out.append(f"-o {path}")
         if spec.array is not None:
             out.append(f"-J {spec.array.start}-{spec.array.end}:{spec.array.step}")
+            if spec.max_concurrent:
+                # the job attribute (OpenPBS ATTR_max_run_subjobs); -J takes no %N here
+                out.append(f"-W max_run_subjobs={spec.max_concurrent}")
         if spec.depends_on:
             out.append(f"-W depend={spec.dependency}:{':'.join(spec.depends_on)}")
         return out

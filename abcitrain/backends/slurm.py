@@ -75,9 +75,14 @@ class SlurmBackend(Backend):
         output = spec.output or self.default_output(spec)
         out.append(f"--output={self._output(output, spec)}")
         if spec.array is not None:
-            out.append(f"--array={spec.array}")
+            limit = f"%{spec.max_concurrent}" if spec.max_concurrent else ""
+            out.append(f"--array={spec.array}{limit}")
         if spec.depends_on:
             out.append(f"--dependency={spec.dependency}:{':'.join(spec.depends_on)}")
+            if spec.chain is not None and spec.dependency == "afterok":
+                # a failed stage cancels the rest instead of leaving them pending forever
+                # (DependencyNeverSatisfied)
+                out.append("--kill-on-invalid-dep=yes")
         return out
 
     def rank_layout(self, directives: Sequence[str], spec: JobSpec) -> list[str]:

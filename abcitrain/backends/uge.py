@@ -85,6 +85,8 @@ class GridEngineBackend(Backend):
             out.append(f"-o {self._output(spec.output)}")
         if spec.array is not None:
             out.append(f"-t {spec.array}")
+            if spec.max_concurrent:
+                out.append(f"-tc {spec.max_concurrent}")
         if spec.depends_on:
             out.append(f"-hold_jid {','.join(spec.depends_on)}")
         return out

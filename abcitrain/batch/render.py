@@ -21,6 +21,7 @@ from ..model import ClusterProfile, JobSpec
 from ..util.shellquote import quote, quote_expanding
 from .checks import check_job, errors_in
 from .directives import apply_user_changes, fill, request_templates, template_values
+from .sweep import env_of as sweep_env
 
 
 def templates_dir() -> Path:
@@ -41,6 +42,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True, autoescape=False)  # noqa: S701
     env.filters["q"] = quote
     env.filters["qx"] = quote_expanding     # env values and command arguments: ${NAME}
+    env.globals["sweep_env"] = sweep_env
     return env
 
 

@@ -20,6 +20,7 @@ from ..model import DEPENDENCY_KINDS, ArrayRange, ClusterProfile, JobSpec
 from ..profiles import load_profile
 from ..util import validation as v
 from ..util.yamlio import load_yaml_file
+from .sweep import sweep_tasks
 
 # A leading digit is fine for every scheduler (ABCI scripts name jobs 0150_pretrain); digits
 # only are not: qdel, -hold_jid and qstat would read the name as a job id.
@@ -165,6 +166,10 @@ SPEC_SCHEMA = vol.Schema({
     # --cpus-per-task); OMP_NUM_THREADS follows threads_per_rank
     vol.Optional("ranks_per_node"): v.nullable(v.int_between(1, 4096)),
     vol.Optional("threads_per_rank"): v.nullable(v.int_between(1, 4096)),
+    # a parameter sweep: one array job, one task per combination (batch.sweep)
+    vol.Optional("sweep"): v.nullable(dict),
+    # at most this many array tasks at once (Slurm %N, Grid Engine -tc, PBS max_run_subjobs)
+    vol.Optional("max_concurrent"): v.nullable(v.int_between(1)),
     vol.Optional("drop_directives", default=[]): v.string_list(v.matching(
         DROP_RE, "name the option to drop, optionally with its first value (e.g. '-j' or "
         "'-l walltime')")),
@@ -214,6 +219,7 @@ def parse_spec(data: Any, source: str = "job spec", project_dir: Path | None = N
     if profile is not None:
         problems += _cluster_problems(data, profile)
     problems += _training_problems(data)
+    problems += _sweep_problems(data)
     if problems:
         raise InputError(f"{source} has errors", problems)
     clean = SPEC_SCHEMA(data)
@@ -236,6 +242,19 @@ def _training_problems(data: Mapping[str, Any]) -> list[Problem]:
     if data.get("nodes") == "auto" and train is None:
         problems.append(Problem("nodes", "auto is for training jobs (a train: section), "
                                 "where abcitrain plan picks the node count"))
+    return problems
+
+
+def _sweep_problems(data: Mapping[str, Any]) -> list[Problem]:
+    problems = []
+    if data.get("sweep") is not None:
+        problems += sweep_tasks(data["sweep"])[1]
+        if data.get("array") is not None:
+            problems.append(Problem("array", "a sweep is the array (one task per "
+                                    "combination): leave array: out"))
+    elif data.get("max_concurrent") is not None and data.get("array") is None:
+        problems.append(Problem("max_concurrent", "limits an array's tasks: give array: or "
+                                "sweep: too"))
     return problems
 
 
@@ -275,15 +294,17 @@ def _cluster_problems(data: Mapping[str, Any], profile: ClusterProfile) -> list[
 def _build(d: Mapping[str, Any], profile: ClusterProfile) -> JobSpec:
     service = d.get("service") or ("reserved" if d.get("reservation") else
                                    profile.default_service)
+    sweep = tuple(sweep_tasks(d["sweep"])[0]) if d.get("sweep") is not None else ()
+    array = ArrayRange(1, len(sweep)) if sweep else d.get("array")
     return JobSpec(
         name=d["name"], cluster=profile.name, resource=d["resource"],
         command=tuple(d.get("command") or ()), walltime_s=d["walltime"],
         nodes=0 if d["nodes"] == "auto" else d["nodes"], train=d.get("train"),
         group=d.get("group"), service=service, reservation=d.get("reservation"),
-        modules=tuple(d["modules"]), env=dict(d["env"]), array=d.get("array"),
+        modules=tuple(d["modules"]), env=dict(d["env"]), array=array,
         depends_on=tuple(d["depends_on"]), dependency=d["dependency"], output=d.get("output"),
         workdir=d.get("workdir"), extra_directives=tuple(d["extra_directives"]),
         drop_directives=tuple(d["drop_directives"]), hold=d["hold"],
         ranks_per_node=d.get("ranks_per_node"), threads_per_rank=d.get("threads_per_rank"),
-        setup=d.get("setup"),
+        setup=d.get("setup"), sweep=sweep, max_concurrent=d.get("max_concurrent"),
     )

@@ -58,6 +58,14 @@ MIGRATIONS: Sequence[str] = (
         created_at REAL NOT NULL
     );
     """,
+    # 4: when each cluster's scheduler was last asked about this user's jobs, by any of
+    # their abcitrain processes (service.poll: one query per cluster per minimum interval)
+    """
+    CREATE TABLE polls (
+        cluster TEXT PRIMARY KEY,
+        polled_at REAL NOT NULL
+    );
+    """,
 )
 
 
@@ -169,6 +177,20 @@ class JobStore:
             conn.execute("UPDATE jobs SET cancel_requested=1, updated_at=?,"
                          " cancelled_at=COALESCE(cancelled_at, ?) WHERE cluster=? AND job_id=?",
                          (now, now, cluster, job_id))
+
+    def claim_poll(self, cluster: str, min_interval_s: float, now: float | None = None
+                   ) -> bool:
+        """Take the right to ask ``cluster``'s scheduler now: True unless one of this user's
+        processes asked it less than ``min_interval_s`` ago (one atomic statement, so of
+        two processes asking at once exactly one wins)."""
+        now = time.time() if now is None else now
+        with self.connect() as conn:
+            cur = conn.execute(
+                "INSERT INTO polls (cluster, polled_at) VALUES (?, ?)"
+                " ON CONFLICT (cluster) DO UPDATE SET polled_at = excluded.polled_at"
+                " WHERE polls.polled_at <= ? OR polls.polled_at > ?",
+                (cluster, now, now - min_interval_s, now))
+            return cur.rowcount == 1
 
     def get(self, cluster: str, job_id: str) -> JobRecord | None:
         """One job by its key."""

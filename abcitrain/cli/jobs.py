@@ -84,11 +84,16 @@ def re_key(key: str) -> bool:
 def render(spec: Path, output: Path | None, sets: tuple[str, ...],
            depends_on: tuple[str, ...], cluster_override: str | None, walltime: str | None,
            nodes: str | None, hold: bool | None) -> None:
-    """Print the job script for SPEC's cluster and the exact submit command."""
+    """Print the job script for SPEC's cluster and the exact submit command (every stage's,
+    in order, for a chain)."""
     from ..service import plans as service  # not service.jobs: no ledger, store, SQLite
+    from .chains import is_chain_file, render_chain
 
-    plan = service.load_plan(spec, overrides=overrides_of(sets, depends_on, cluster_override,
-                                                          walltime, nodes, hold))
+    overrides = overrides_of(sets, depends_on, cluster_override, walltime, nodes, hold)
+    if is_chain_file(spec) and output is None:
+        render_chain(spec, overrides)
+        return
+    plan = service.load_plan(spec, overrides=overrides)
     service.require_submittable(plan)
     echo_problems(plan.problems)
     if output is not None:
@@ -122,6 +127,11 @@ def check(spec: Path, as_json: bool, sets: tuple[str, ...], depends_on: tuple[st
     from ..service import jobs as service
 
     overrides = overrides_of(sets, depends_on, cluster_override, walltime, nodes, hold)
+    from .chains import check_chain, is_chain_file
+
+    if is_chain_file(spec):
+        check_chain(spec, overrides, as_json)
+        return
     try:
         plan = service.load_plan(spec, overrides=overrides)
         if not as_json:
@@ -171,10 +181,18 @@ def submit(spec: Path, dry_run: bool, wait: bool, as_json: bool, parsable: bool,
            chain_index: int | None, sets: tuple[str, ...], depends_on: tuple[str, ...],
            cluster_override: str | None, walltime: str | None, nodes: str | None,
            hold: bool | None) -> None:
-    """Check, render and submit SPEC; record the job for `abcitrain status`."""
+    """Check, render and submit SPEC; record the job for `abcitrain status`.
+
+    A spec with stages: is a chain: every stage is checked and priced first, then each is
+    submitted waiting for the one before it."""
     from ..batch.store import JobStore
     from ..service import jobs as service
+    from .chains import is_chain_file, submit_chain
 
+    if is_chain_file(spec):
+        submit_chain(spec, overrides_of(sets, depends_on, cluster_override, walltime, nodes,
+                                        hold), dry_run, wait, as_json, parsable)
+        return
     plan = service.load_plan(spec, write_training=not dry_run, chain_index=chain_index,
                              overrides=overrides_of(sets, depends_on, cluster_override,
                                                     walltime, nodes, hold))
@@ -284,6 +302,11 @@ def _recorded(store: Any, job_ids: Sequence[str]) -> Any:
     return store
 
 
+def _chain(record: Any) -> dict[str, Any] | None:
+    step = record.spec.get("chain") if isinstance(record.spec, dict) else None
+    return step if isinstance(step, dict) else None
+
+
 def _fmt_elapsed(seconds: int | None) -> str:
     if seconds is None:
         return "-"
@@ -297,10 +320,17 @@ def _fmt_elapsed(seconds: int | None) -> str:
 @click.option("-n", "--limit", default=20, show_default=True, type=click.IntRange(min=1),
               help="How many recent jobs.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(job_ids: tuple[str, ...], cluster: str | None, limit: int, as_json: bool) -> None:
-    """Show my jobs (or JOB_IDS): one scheduler query per cluster for all of them."""
+@click.option("--fresh", is_flag=True,
+              help="Ask the schedulers now, even if one of your abcitrain processes asked "
+              "within the cluster's minimum poll interval (default: reuse that answer).")
+def status(job_ids: tuple[str, ...], cluster: str | None, limit: int, as_json: bool,
+           fresh: bool) -> None:
+    """Show my jobs (or JOB_IDS): one scheduler query per cluster for all of them.
+
+    A chain's stages show as NAME [CHAIN i/n]; a sweep's jobs show their task count."""
     from ..batch.store import JobStore
     from ..service import jobs as service
+    from ..service.poll import poll_once
 
     store = _recorded(JobStore.existing(), job_ids)
     if store is None:
@@ -310,20 +340,27 @@ def status(job_ids: tuple[str, ...], cluster: str | None, limit: int, as_json: b
     else:
         records = store.recent(limit=limit, cluster=cluster)
     if store is not None:
-        records = service.refresh(records, store)
+        records = (service.refresh(records, store) if fresh
+                   else poll_once(records, store))
     if as_json:
         click.echo(json.dumps([{
             "cluster": r.cluster, "job_id": r.job_id, "name": r.name, "state": r.state,
             "exit_code": r.exit_code, "elapsed_s": r.elapsed_s, "detail": r.detail,
-            "submitted_at": r.submitted_at, "array_tasks": r.array_tasks} for r in records],
-            indent=1))
+            "submitted_at": r.submitted_at, "array_tasks": r.array_tasks,
+            "updated_at": r.updated_at, "chain": _chain(r),
+            "sweep": r.spec.get("sweep") or None} for r in records], indent=1))
         return
     if not records:
         click.echo("no jobs recorded yet: `abcitrain submit JOB.yaml` records each one")
         return
     rows = [("JOB ID", "CLUSTER", "NAME", "STATE", "EXIT", "ELAPSED", "SUBMITTED", "DETAIL")]
     for r in records:
-        rows.append((r.job_id, r.cluster, r.name, r.state,
+        step = _chain(r)
+        name = r.name if step is None else \
+            f"{r.name} [{step['chain']} {step['index']}/{step['count']}]"
+        if r.spec.get("sweep"):
+            name += f" (sweep of {len(r.spec['sweep'])})"
+        rows.append((r.job_id, r.cluster, name, r.state,
                      "-" if r.exit_code is None else str(r.exit_code),
                      _fmt_elapsed(r.elapsed_s),
                      time.strftime("%m-%d %H:%M", time.localtime(r.submitted_at)), r.detail))
@@ -389,11 +426,14 @@ def _follow(store: Any, job_id: str, cluster: str, task: int | None = None,
     from ..errors import TransportError
     from ..model import JobState
     from ..service import jobs as service
+    from ..service.poll import poll_once
 
     shown = 0
     delay = 0.5
     while True:
-        record = service.refresh([service.find_record(store, job_id, cluster)], store)[0]
+        # the job's state through the shared poller (one query per cluster per interval for
+        # all of this user's processes); the output file is read on every round
+        record = poll_once([service.find_record(store, job_id, cluster)], store)[0]
         done = JobState(record.state).terminal
         if show:
             try:

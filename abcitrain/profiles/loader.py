@@ -209,6 +209,10 @@ PROFILE_SCHEMA = vol.Schema({
     vol.Required("job_id_pattern"): _regex,
     vol.Optional("module_init"): vol.Any(None, str),
     vol.Optional("array_max_tasks"): vol.Any(None, v.int_between(1)),
+    # polling (service.poll): the least time between two status queries to this scheduler
+    # from all of a user's abcitrain processes together
+    vol.Optional("poll", default={}): {
+        vol.Optional("min_interval_s"): v.number_at_least(0)},
     # how to reach the login node from elsewhere (README: From a laptop); other keys are hints
     vol.Optional("login", default={}): {
         vol.Optional("mode"): vol.In(["auto", "ssh", "local"]),
