@@ -1,0 +1,136 @@
+"""Sweeps, chains and Python functions on REAL Slurm, REAL Son of Grid Engine (tests/infra)
+and abcitrain's own local scheduler: the same spec or the same Python code on each.
+
+A sweep must reach the scheduler as ONE array job; a chain's stages must run in order and a
+failed stage must stop the rest; a submitted function's value (and exception) must come back.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import cli, wait_for
+
+from abcitrain.batch.store import JobStore
+from abcitrain.points.ledger import Ledger
+
+TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT")
+RESOURCE = {"slurm-test": "gpu", "sge-test": "rt_F", "local": "cpu"}
+
+
+@pytest.fixture(params=["slurm-test", "sge-test", "local"])
+def cluster(request: pytest.FixtureRequest) -> str:
+    if request.param == "slurm-test":
+        request.getfixturevalue("slurm_cluster")
+    elif request.param == "sge-test":
+        request.getfixturevalue("sge_cluster")
+    return str(request.param)
+
+
+def _status(*job_ids: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads(cli("status", *job_ids, "--json").output)
+    return rows
+
+
+def _ended(job_id: str) -> dict[str, Any] | None:
+    row = _status(job_id)[0]
+    return row if row["state"] in TERMINAL else None
+
+
+def test_a_20_task_sweep_is_one_array_and_every_task_gets_its_parameters(
+        cluster: str, tmp_path: Path) -> None:
+    lrs, seeds = ["1e-4", "3e-4", "1e-3", "3e-3"], [1, 2, 3, 4, 5]
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "sweep", "cluster": cluster, "resource": RESOURCE[cluster],
+        "walltime": "0:10:00", "max_concurrent": 2,
+        "sweep": {"grid": {"LR": lrs, "SEED": seeds}},
+        "command": ["bash", "-c", 'mkdir -p out && printf "%s %s %s" "$LR" "$SEED" '
+                    '"$ABCITRAIN_SWEEP_PARAMS" > "out/task-$ABCITRAIN_ARRAY_INDEX"']}))
+    out = cli("submit", str(spec), "--json").output
+    job = json.loads(out[out.index("{"):])["job_id"]
+    row: Any = wait_for(lambda: _ended(job), 240, f"{cluster} sweep {job}")
+    assert row["state"] == "COMPLETED", row
+    # ONE job in the store and ONE charge in the ledger, priced for its 20 tasks
+    assert [r.job_id for r in JobStore().recent(limit=100)] == [job]
+    assert [(c["ref"], c["tasks"]) for c in Ledger().rows()] == [(job, 20)]
+    expected = [(lr, seed) for lr in lrs for seed in seeds]       # grid order: last fastest
+    for index, (lr, seed) in enumerate(expected, start=1):
+        text = (tmp_path / "out" / f"task-{index}").read_text()
+        got_lr, got_seed, params = text.split(" ", 2)
+        assert (got_lr, got_seed) == (lr, str(seed)), index
+        assert json.loads(params) == {"LR": lr, "SEED": seed}
+    assert len(list((tmp_path / "out").iterdir())) == 20
+
+
+def test_a_chain_runs_in_order_and_a_failed_stage_stops_the_rest(
+        cluster: str, tmp_path: Path) -> None:
+    def stage(name: str, fail: bool = False, **more: Any) -> dict[str, Any]:
+        script = f"sleep 1; echo {name} >> order.txt" + ("; exit 7" if fail else "")
+        return {"name": name, "command": ["bash", "-c", script], **more}
+
+    spec = tmp_path / "chain.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "pipeline", "cluster": cluster, "resource": RESOURCE[cluster],
+        "walltime": "0:10:00",
+        "stages": [stage("prep"), stage("train", fail=True), stage("evaluate"),
+                   stage("report", after="afterany")]}))
+    out = cli("submit", str(spec), "--json").output
+    ids = [s["job_id"] for s in json.loads(out[out.index("{"):])["stages"]]
+    rows: Any = wait_for(lambda: all(r["state"] in TERMINAL for r in _status(*ids))
+                         and _status(*ids), 240, f"{cluster} chain {ids}")
+    states = {r["name"]: r for r in rows}
+    assert states["prep"]["state"] == "COMPLETED"
+    assert states["train"]["state"] == "FAILED" and states["train"]["exit_code"] == 7
+    # the stage after the failure never ran its command: the scheduler cancelled it (Slurm,
+    # local) or its script refused to start it (Grid Engine runs -hold_jid jobs anyway)
+    assert states["evaluate"]["state"] in ("CANCELLED", "FAILED"), states["evaluate"]
+    # afterany after a stage that never ran: Slurm and the local scheduler cancel it (its
+    # dependency can never be met once evaluate was cancelled); Grid Engine runs it
+    order = (tmp_path / "order.txt").read_text().split()
+    assert order[:2] == ["prep", "train"] and "evaluate" not in order, order
+    chain = {r["chain"]["stage"]: r["chain"] for r in rows}
+    assert [chain[n]["index"] for n in ("prep", "train", "evaluate", "report")] == [1, 2, 3, 4]
+
+
+#: The user's code, in a module of the folder the jobs are submitted from (the job runs
+#: there and imports it, as a submitit job imports the submitter's modules).
+USER_MODULE = """
+def add(a, b):
+    return a + b
+
+def fail(text):
+    raise ValueError(text)
+"""
+
+
+def test_a_python_function_returns_its_value(cluster: str, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    import submitit
+
+    from abcitrain.api.executor import AbcitrainJob
+
+    (tmp_path / "usercode.py").write_text(USER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    user = importlib.import_module("usercode")
+
+    ex = submitit.AutoExecutor(str(tmp_path / "fn"), cluster="abcitrain",
+                               abcitrain_cluster=cluster)
+    ex.update_parameters(timeout_min=10, abcitrain_resource=RESOURCE[cluster])
+    job = ex.submit(user.add, 2, 3)
+    assert isinstance(job, AbcitrainJob)
+    assert job.result() == 5
+    tasks = ex.map_array(user.add, [1, 2, 3], [10, 20, 30])
+    assert len({t.job_id.rsplit("_", 1)[0] for t in tasks}) == 1     # one array job
+    assert [t.result() for t in tasks] == [11, 22, 33]
+    failed = ex.submit(user.fail, "a clear message")
+    error = failed.exception()
+    assert error is not None and "ValueError: a clear message" in str(error)
+    # every function job is an abcitrain job: recorded (3 submissions: 1, the array, 1)
+    assert len(JobStore().recent(limit=100)) == 3
