@@ -34,6 +34,8 @@ ALLOWED: dict[str, set[str]] = {
     "service": {"batch", "points", "reserve", "train", "backends", "transport", "profiles"},
     "cli": {"service", "batch", "points", "reserve", "train", "launch", "models", "profiles",
             "scaffold"},
+    # the Python API: what the CLI does, from code (and submitit's executor plugin)
+    "api": {"service", "batch", "profiles", "points"},
     # the documented `abcitrain.spec.parse_spec` (README) re-exports the job side
     "spec": {"batch"},
     "__main__": {"cli"},

@@ -6,14 +6,15 @@ SQLite: login nodes read Python from shared file systems, where every import cos
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from ..batch.checks import errors_in
 from ..batch.render import JobPlan, plan_job
-from ..batch.spec import load_spec
+from ..batch.spec import load_spec, parse_spec, with_overrides
 from ..errors import InputError, Problem
+from ..model import ClusterProfile, JobSpec
 
 
 def load_plan(spec_path: Path, project_dir: Path | None = None, write_training: bool = False,
@@ -23,6 +24,19 @@ def load_plan(spec_path: Path, project_dir: Path | None = None, write_training: 
     applied first. A training spec is planned first (``write_training`` writes its DeepSpeed
     config); ``chain_index`` numbers a job that continues an earlier one."""
     spec, profile = load_spec(spec_path, project_dir, overrides)
+    return _planned(spec, profile, project_dir, write_training, chain_index)
+
+
+def plan_mapping(data: Mapping[str, object], project_dir: Path | None = None,
+                 write_training: bool = False,
+                 overrides: Sequence[tuple[str, object]] = ()) -> JobPlan:
+    """``load_plan`` for a spec built in Python (a mapping of the YAML's keys)."""
+    spec, profile = parse_spec(with_overrides(data, overrides), "job spec", project_dir)
+    return _planned(spec, profile, project_dir, write_training, None)
+
+
+def _planned(spec: JobSpec, profile: ClusterProfile, project_dir: Path | None,
+             write_training: bool, chain_index: int | None) -> JobPlan:
     if spec.train is not None:
         from ..train.prepare import prepare
         spec, _ = prepare(spec, profile, write_training, project_dir)

@@ -67,7 +67,7 @@ def follow(records: Sequence[JobRecord], store: JobStore,
     minimum interval), doubles while nothing changes, up to MAX_S, and starts again from
     START_S when something changes."""
     floor = max([START_S, *(min_interval_s(c) for c in {r.cluster for r in records})])
-    delay = floor
+    delay: float | None = None
     deadline = None if timeout_s is None else clock() + timeout_s
     current = list(records)
     seen = _states(current)
@@ -78,7 +78,7 @@ def follow(records: Sequence[JobRecord], store: JobStore,
         if done(current):
             return current
         states = _states(current)
-        delay = floor if states != seen else min(delay * 2, max(MAX_S, floor))
+        delay = floor if delay is None or states != seen else min(delay * 2, max(MAX_S, floor))
         seen = states
         if deadline is not None and clock() + delay > deadline:
             return current
