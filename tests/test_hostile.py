@@ -61,7 +61,7 @@ SAFE_WITH = {"extra_directives": " ", "drop_directives": " ", "output": "{}"}
 # they go to the run's own files, not the script.
 QUOTED_ONLY = ("workdir", "modules", "env-key", "train.model", "train.data")
 # Fields whose value reaches the job only through the script body, quoted: anything but NUL.
-BODY_FIELDS = ("argv", "env-value", "setup-run")
+BODY_FIELDS = ("argv", "env-value", "setup-run", "sweep-value")
 
 
 def _base(cluster: str) -> dict[str, Any]:
@@ -83,6 +83,10 @@ def _fields(value: str) -> dict[str, dict[str, Any]]:
         "train.model": {"train": {"model": value}}, "train.data": {"train": {"data": value}},
         "train.mode": {"train": {"mode": value}},
         "setup-run": {"setup": {"run": [["echo", value]]}},
+        # a sweep's values reach the task as text, never expanded (data, not commands)
+        "sweep-value": {"sweep": {"list": [{"HOSTILE_VAR": value}]}},
+        "sweep-name": {"sweep": {"grid": {value: [1, 2]}}},
+        "max_concurrent": {"array": "1-2", "max_concurrent": value},
     }
 
 
@@ -192,6 +196,10 @@ def _assert_runs_as_intended(script: str, field: str, value: str, sandbox: Path)
     path.write_text(script)
     env = {"PATH": f"{sandbox / 'bin'}:/usr/bin:/bin", "HOME": str(sandbox),
            "MODULE_LOG": str(log), "ABCITRAIN_SUBMIT_DIR": str(run_dir)}
+    if field.startswith("sweep"):
+        # run as the sweep's first task, under each scheduler's own variable
+        env.update(SLURM_ARRAY_TASK_ID="1", SGE_TASK_ID="1", PBS_ARRAY_INDEX="1",
+                   LOCAL_ARRAY_INDEX="1")
     if field.startswith("train."):
         # the last line would start training: run everything before it
         path.write_text(script.rstrip("\n").rsplit("\n", 1)[0] + "\n")
@@ -206,6 +214,8 @@ def _assert_runs_as_intended(script: str, field: str, value: str, sandbox: Path)
         assert got["argv"] == [expected(value, str(sandbox)), "plain"]
     elif field == "env-value":
         assert got["env"] == expected(value, str(sandbox))
+    elif field == "sweep-value":
+        assert got["env"] == value
     elif field == "workdir":
         assert Path(got["cwd"]) == (run_dir / value).resolve()
     elif field == "modules":

@@ -1,0 +1,272 @@
+"""Sweeps, chains, the Python API and the function executor without a scheduler: what each
+renders, refuses and prices. (tests/test_workflows_real.py runs them on real schedulers.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import cli
+
+from abcitrain.batch.render import plan_job
+from abcitrain.batch.spec import parse_spec
+from abcitrain.batch.store import JobStore
+from abcitrain.batch.sweep import sweep_tasks
+from abcitrain.errors import InputError
+from abcitrain.points.ledger import Ledger
+
+RESOURCE = {"slurm": "cpu", "gridengine": "node", "pbs": "node", "abci3": "rt_HG",
+            "abci2": "rt_F", "local": "cpu"}
+
+
+def _spec(cluster: str = "slurm", **more: Any) -> dict[str, Any]:
+    return {"name": "sw", "cluster": cluster, "resource": RESOURCE[cluster], "walltime": 600,
+            "group": "gaa50000", "command": ["echo", "${LR}"], **more}
+
+
+def _plan(data: dict[str, Any]) -> Any:
+    return plan_job(*parse_spec(data))
+
+
+# --- sweeps -----------------------------------------------------------------------------
+
+def test_a_grid_is_every_combination_with_the_last_key_fastest() -> None:
+    tasks, problems = sweep_tasks({"grid": {"LR": [0.1, 0.2], "SEED": [1, 2, 3]}})
+    assert problems == []
+    assert tasks == [{"LR": 0.1, "SEED": 1}, {"LR": 0.1, "SEED": 2}, {"LR": 0.1, "SEED": 3},
+                     {"LR": 0.2, "SEED": 1}, {"LR": 0.2, "SEED": 2}, {"LR": 0.2, "SEED": 3}]
+    listed, problems = sweep_tasks({"list": [{"LR": 1}, {"LR": 2, "SEED": 5}]})
+    assert problems == [] and listed == [{"LR": 1}, {"LR": 2, "SEED": 5}]
+
+
+def test_every_problem_of_a_sweep_is_listed_at_once() -> None:
+    with pytest.raises(InputError) as err:
+        parse_spec(_spec(array="1-3", sweep={"grid": {"LR": [1, 1], "bad-name": [1],
+                                                      "ABCITRAIN_X": [1], "EMPTY": [],
+                                                      "FLAG": [True]}, "extra": 1}))
+    where = sorted(p.where for p in err.value.problems)
+    assert where == ["array", "sweep.extra", "sweep.grid.ABCITRAIN_X", "sweep.grid.EMPTY",
+                     "sweep.grid.FLAG.0", "sweep.grid.LR", "sweep.grid.bad-name"]
+    with pytest.raises(InputError) as err:
+        parse_spec(_spec(max_concurrent=2))
+    assert [p.where for p in err.value.problems] == ["max_concurrent"]
+
+
+@pytest.mark.parametrize(("cluster", "expected"), [
+    ("slurm", ["--array=1-6%2"]), ("gridengine", ["-t 1-6", "-tc 2"]),
+    ("pbs", ["-J 1-6:1", "-W max_run_subjobs=2"]), ("abci3", ["-J 1-6:1",
+                                                          "-W max_run_subjobs=2"]),
+    ("abci2", ["-t 1-6", "-tc 2"]), ("local", ["--array 1-6"])])
+def test_a_sweep_is_one_array_with_its_concurrency_limit(cluster: str,
+                                                         expected: list[str]) -> None:
+    # Slurm: --array=1-6%2 (sbatch(1)); Grid Engine: -tc (qsub(1)); PBS: the job attribute
+    # max_run_subjobs (OpenPBS ATTR_max_run_subjobs, set with -W); the local scheduler runs
+    # an array's tasks one at a time anyway
+    plan = _plan(_spec(cluster, max_concurrent=2,
+                       sweep={"grid": {"LR": [1, 2, 3], "SEED": [7, 8]}}))
+    assert plan.errors == []
+    arrayish = [d for d in plan.directives if d.startswith(("--array", "-t", "-J", "-W max"))]
+    assert arrayish == expected
+
+
+def _run_task(script: str, index: int, tmp_path: Path) -> str:
+    path = tmp_path / "job.sh"
+    # the script up to its command, then print what the task was given
+    body = script.split("\necho ")[0] + '\nprintf "%s|%s|%s" "$LR" "$SEED" ' \
+        '"$ABCITRAIN_SWEEP_PARAMS"\n'
+    path.write_text(body)
+    env = {"PATH": "/usr/bin:/bin", "SLURM_ARRAY_TASK_ID": str(index),
+           "ABCITRAIN_SUBMIT_DIR": str(tmp_path)}
+    proc = subprocess.run(["bash", str(path)], capture_output=True, text=True, env=env,
+                          timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_each_task_runs_with_its_own_parameters_exactly_as_written(tmp_path: Path) -> None:
+    plan = _plan(_spec(sweep={"list": [{"LR": "1e-4", "SEED": 1},
+                                       {"LR": "$(touch PWNED) it's", "SEED": 2.5}]}))
+    assert _run_task(plan.script, 1, tmp_path) == '1e-4|1|{"LR": "1e-4", "SEED": 1}'
+    lr, seed, params = _run_task(plan.script, 2, tmp_path).split("|")
+    assert (lr, seed) == ("$(touch PWNED) it's", "2.5")
+    assert json.loads(params) == {"LR": "$(touch PWNED) it's", "SEED": 2.5}
+    assert not list(tmp_path.rglob("PWNED"))
+    # an index outside the sweep stops the task with a message (exit 2)
+    path = tmp_path / "job.sh"
+    proc = subprocess.run(["bash", str(path)], capture_output=True, text=True, timeout=30,
+                          env={"PATH": "/usr/bin:/bin", "SLURM_ARRAY_TASK_ID": "3",
+                               "ABCITRAIN_SUBMIT_DIR": str(tmp_path)})
+    assert proc.returncode == 2 and "is not one of this sweep's 2 tasks" in proc.stderr
+
+
+def test_a_sweep_over_the_array_cap_is_refused() -> None:
+    # tests/data/clusters/slurm-test.yaml extends slurm: array_max_tasks 1000
+    data = {**_spec(), "cluster": "slurm-test", "resource": "gpu",
+            "sweep": {"grid": {"A": list(range(11)), "B": list(range(100))}}}
+    plan = _plan(data)
+    assert [(p.where, p.message) for p in plan.errors] == [
+        ("array", "1100 tasks is over the cap of 1000 per array job")]
+
+
+def test_a_sweep_is_priced_for_all_its_tasks(tmp_path: Path) -> None:
+    one = {**_spec(), "cluster": "slurm-test", "resource": "gpu", "walltime": "1:00:00"}
+    (tmp_path / "one.yaml").write_text(yaml.safe_dump(one))
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(
+        {**one, "sweep": {"grid": {"LR": [1, 2, 3, 4]}}}))
+    single = cli("submit", "--dry-run", "one.yaml").output
+    swept = cli("submit", "--dry-run", "sweep.yaml").output
+    # slurm-test: 1.2 points per node-hour (tests/data/clusters): 1 task 1.2, 4 tasks 4.8
+    assert "1.2000 points" in single and "4.8000 points" in swept
+    assert "x 4 array tasks" in swept
+    assert not Path(os.environ["ABCITRAIN_DATA_DIR"], "ledger.db").exists()
+
+
+# --- chains -----------------------------------------------------------------------------
+
+def _chain(tmp_path: Path, **top: Any) -> Path:
+    data = {"name": "pipe", "cluster": "slurm", "resource": "cpu", "walltime": 600,
+            "stages": [{"name": "prep", "command": ["true"]},
+                       {"name": "train", "command": ["true"], "walltime": 1200},
+                       {"name": "eval", "after": "afterany", "command": ["true"]}], **top}
+    path = tmp_path / "chain.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_every_stage_problem_is_listed_before_anything_is_submitted(tmp_path: Path) -> None:
+    path = _chain(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["stages"][0]["after"] = "afterok"
+    data["stages"][1]["resource"] = "nope"
+    data["stages"][2]["after"] = "sometimes"
+    data["stages"].append({"name": "prep", "command": ["true"]})
+    path.write_text(yaml.safe_dump(data))
+    out = cli("submit", str(path), ok=None)
+    assert out.exit_code == 2
+    for text in ("stages.0.after: the first stage waits for no stage",
+                 "stages.1.resource: 'nope' is not a resource type",
+                 "stages.2.after: 'sometimes': one of afterok, afterany",
+                 "stages.3.name: 'prep' names two stages"):
+        assert text in out.output, out.output
+    assert "submitted" not in out.output
+
+
+def test_a_dry_run_shows_every_stage_waiting_for_the_one_before(tmp_path: Path) -> None:
+    out = cli("submit", "--dry-run", str(_chain(tmp_path))).output
+    assert out.count("#SBATCH --dependency=") == 2
+    assert "#SBATCH --dependency=afterok:{prep}" in out
+    assert "#SBATCH --kill-on-invalid-dep=yes" in out      # afterok: a failure cancels
+    assert "#SBATCH --dependency=afterany:{train}" in out
+    assert "stage 3 of 3: eval" in out and "nothing was written" in out
+    assert not (tmp_path / ".abcitrain").exists()
+
+
+def test_grid_engine_stages_check_afterok_themselves(tmp_path: Path) -> None:
+    out = cli("render", str(_chain(tmp_path, cluster="gridengine", resource="node"))).output
+    train = out.split("# ===== stage 2")[1].split("# ===== stage 3")[0]
+    assert "#$ -hold_jid {prep}" in train
+    assert 'if [ ! -e "$ABCITRAIN_SUBMIT_DIR"/.abcitrain/chains/pipe-' in train
+    # no "-hold_jid is afterany" warning: the stage's own check makes it afterok
+    assert "whatever their exit status" not in out
+    evaluate = out.split("# ===== stage 3")[1]
+    assert "if [ ! -e" not in evaluate             # afterany runs whatever came before
+
+
+PRICED = """extends: local
+tariffs:
+  minimum_seconds: 1.8
+  services:
+    - {from: 2024-01-01, on-demand: 1.0}
+  types:
+    cpu: [{from: 2024-01-01, rate: 10}]
+"""
+
+
+def test_a_chain_over_budget_is_refused_whole_before_its_first_stage(tmp_path: Path) -> None:
+    clusters = tmp_path / ".abcitrain" / "clusters"
+    clusters.mkdir(parents=True)
+    (clusters / "priced.yaml").write_text(PRICED)
+    (tmp_path / "abcitrain.yaml").write_text(yaml.safe_dump({"budgets": {"team1": 25}}))
+    # 3 stages x 1 hour x 10 points/hour = 30 > 25: each stage alone (10) would fit
+    path = _chain(tmp_path, cluster="priced", resource="cpu", walltime="1:00:00",
+                  group="team1")
+    data = yaml.safe_load(path.read_text())
+    for stage in data["stages"]:
+        stage.pop("walltime", None)
+    path.write_text(yaml.safe_dump(data))
+    out = cli("submit", str(path), ok=None)
+    assert out.exit_code == 2, out.output
+    assert "would cost up to 30.0000 points, but group team1 has 25" in out.output
+    assert Ledger().rows() == []                       # nothing charged, nothing submitted
+    assert JobStore().recent() == []
+
+
+# --- the function executor ----------------------------------------------------------------
+
+def test_submitit_finds_the_abcitrain_executor_and_job_environment() -> None:
+    from submitit.core import plugins
+
+    from abcitrain.api.executor import AbcitrainExecutor, AbcitrainJobEnvironment
+
+    assert plugins.get_executors()["abcitrain"] is AbcitrainExecutor
+    assert isinstance(plugins.get_job_environments()["abcitrain"], AbcitrainJobEnvironment)
+
+
+def test_generic_parameters_choose_a_resource_type_that_fits(tmp_path: Path) -> None:
+    from abcitrain.api.executor import AbcitrainExecutor
+
+    ex = AbcitrainExecutor(tmp_path, cluster="abci3")
+    ex.update_parameters(gpus_per_node=2, timeout_min=90, group="gaa50000")
+    spec = ex._spec(1)
+    # abci3's types in profile order: rt_HF (8 GPUs) is the first with 2 or more
+    assert spec["resource"] == "rt_HF" and spec["walltime"] == 5400
+    ex.update_parameters(resource="rt_HG")
+    assert ex._spec(3)["resource"] == "rt_HG" and ex._spec(3)["array"] == "1-3"
+    with pytest.raises(InputError):
+        ex.update_parameters(not_a_parameter=1)
+    ex.update_parameters(nodes=2)
+    with pytest.raises(InputError, match="one process per job"):
+        ex._spec(1)
+
+
+@pytest.mark.parametrize(("scheduler", "env", "argv"), [
+    ("slurm", {"SLURM_JOB_ID": "42"}, ["scontrol", "requeue", "42"]),
+    ("uge", {"JOB_ID": "7", "SGE_TASK_ID": "undefined"}, ["qmod", "-rj", "7"]),
+    ("uge", {"JOB_ID": "7", "SGE_TASK_ID": "3"}, ["qmod", "-rj", "7.3"]),
+    ("pbs", {"PBS_JOBID": "12[3].pbs1"}, ["qrerun", "12[3].pbs1"]),
+])
+def test_requeue_uses_the_schedulers_own_command(scheduler: str, env: dict[str, str],
+                                                 argv: list[str]) -> None:
+    from abcitrain.api.executor import requeue_argv
+
+    assert requeue_argv(scheduler, env) == argv
+    with pytest.raises(InputError, match="cannot requeue"):
+        requeue_argv("local", {})
+
+
+def test_the_preemption_signal_comes_before_the_walltime() -> None:
+    from abcitrain.api.runner import MAX_MARGIN_S, margin_s
+
+    assert margin_s(60) == 6 and margin_s(30) == 5 and margin_s(86400) == MAX_MARGIN_S
+
+
+# --- the Python API -----------------------------------------------------------------------
+
+def test_the_api_plans_checks_and_dry_runs_like_the_cli(tmp_path: Path) -> None:
+    from abcitrain.api import jobs
+
+    data = _spec("abci3", walltime="1:00:00")
+    (tmp_path / "j.yaml").write_text(yaml.safe_dump(data))
+    assert jobs.plan(data).script == jobs.plan(tmp_path / "j.yaml").script
+    assert "#PBS -l walltime=02:00:00" in jobs.plan(data, {"walltime": "2:00:00"}).script
+    with pytest.raises(InputError) as err:
+        jobs.plan(data, {"walltime": "999:00:00", "resource": "rt_HG", "nodes": 99})
+    assert {p.where for p in err.value.problems} == {"walltime", "nodes"}
+    dry = jobs.submit(data, dry_run=True)
+    assert not isinstance(dry, jobs.Job) and dry.job_id is None
+    assert dry.argv[0] == "qsub"
