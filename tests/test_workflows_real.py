@@ -134,3 +134,58 @@ def test_a_python_function_returns_its_value(cluster: str, tmp_path: Path,
     assert error is not None and "ValueError: a clear message" in str(error)
     # every function job is an abcitrain job: recorded (3 submissions: 1, the array, 1)
     assert len(JobStore().recent(limit=100)) == 3
+
+
+#: A checkpointable function (submitit.helpers.Checkpointable): it counts to ``target``, one
+#: step a second, and writes its pid once so that the test can send the preemption signal.
+COUNTER_MODULE = """
+import os, time
+from pathlib import Path
+import submitit
+
+class Counter(submitit.helpers.Checkpointable):
+    def __init__(self):
+        self.count = 0
+        self.starts = 0
+
+    def __call__(self, target, folder):
+        self.starts += 1
+        Path(folder, f"pid-{self.starts}").write_text(str(os.getpid()))
+        while self.count < target:
+            time.sleep(1)
+            self.count += 1
+        return (self.count, self.starts)
+"""
+
+
+@pytest.mark.parametrize("real", ["slurm-test", "sge-test"])
+def test_a_preempted_checkpointable_function_is_requeued_and_resumes(
+        real: str, request: pytest.FixtureRequest, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """submitit's protocol: on the preemption signal (the runner sends it before the
+    walltime; here the test sends it at once) the function is checkpointed, the job is
+    requeued under the same id by the scheduler's own command, and the second run resumes
+    from the checkpoint."""
+    import importlib
+    import os
+    import signal
+
+    import submitit
+
+    request.getfixturevalue("slurm_cluster" if real == "slurm-test" else "sge_cluster")
+    (tmp_path / "countermod.py").write_text(COUNTER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    counter = importlib.import_module("countermod").Counter()
+    ex = submitit.AutoExecutor(str(tmp_path / "fn"), cluster="abcitrain",
+                               abcitrain_cluster=real)
+    ex.update_parameters(timeout_min=10, abcitrain_resource=RESOURCE[real])
+    job = ex.submit(counter, 12, str(tmp_path))
+    first = tmp_path / "pid-1"
+    wait_for(first.exists, 120, "the function to start")
+    os.kill(int(first.read_text()), signal.SIGUSR2)
+    count, starts = job.result()
+    assert (count, starts) == (12, 2)
+    log = job.stderr() or ""
+    assert "this job is preempted" in log or "this job is timed-out" in log, log[-2000:]
+    # the scheduler saw ONE job: the requeue kept its id
+    assert len(JobStore().recent(limit=10)) == 1

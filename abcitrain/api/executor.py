@@ -210,6 +210,11 @@ class AbcitrainExecutor(core.PicklingExecutor):
             "output": output}
         if count > 1:
             spec["array"] = f"1-{count}"
+        if self.profile.scheduler in ("uge", "pbs"):
+            # rerunnable, so that the requeue of submitit's checkpointing protocol is allowed
+            # (Grid Engine refuses `qmod -rj` for a job in a queue "where jobs are not
+            # rerunable" unless the job itself says -r y; PBS's -r y is its default)
+            spec["extra_directives"] = [*(params.get("extra_directives") or []), "-r y"]
         return spec
 
     def _internal_process_submissions(
@@ -284,7 +289,11 @@ class AbcitrainJobEnvironment(JobEnvironment):
     def _requeue(self, countdown: int) -> None:
         argv = requeue_argv(load_profile(os.environ["ABCITRAIN_CLUSTER"]).scheduler,
                             os.environ)
-        subprocess.run(argv, check=True, timeout=60)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        said = (proc.stdout + proc.stderr).strip()
+        # Grid Engine's qmod answers a refused reschedule on stdout with status 0
+        if proc.returncode != 0 or "not rerun" in said:
+            raise RuntimeError(f"{' '.join(argv)} did not requeue the job: {said}")
 
 
 def requeue_argv(scheduler: str, env: tp.Mapping[str, str]) -> list[str]:

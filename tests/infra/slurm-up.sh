@@ -19,6 +19,9 @@ cat > /etc/slurm/slurm.conf <<CONF
 ClusterName=abcitest
 SlurmctldHost=$H
 AuthType=auth/munge
+# a requeued job waits cred_expire+1 s before it may start again (default 120 s): the
+# requeue tests would spend minutes waiting; a site keeps its own value
+AuthInfo=cred_expire=10
 CredType=cred/munge
 SlurmUser=slurm
 SlurmdUser=root
