@@ -98,6 +98,31 @@ def _jobs_of(run: Path) -> list[str]:
     return sorted({r["job_id"] for r in rows}, key=int)
 
 
+def test_a_training_sweep_gives_each_task_its_run_folder_and_mlflow_run(
+        tmp_path: Path, local_jobs: list[str]) -> None:
+    """A sweep over train.lr is ONE array job; each task trains with its own learning rate
+    in runs/NAME/task-I and logs to one MLflow experiment as a run named by its
+    parameters."""
+    spec = _kit_spec(tmp_path, "lrs", steps=2, warmup_steps=0)
+    data = yaml.safe_load(spec.read_text())
+    data["sweep"] = {"grid": {"train.lr": [0.002, 0.0005]}}
+    spec.write_text(yaml.safe_dump(data))
+    result = cli("submit", "--wait", str(spec), ok=None)
+    assert result.exit_code == 0, result.output
+    base = tmp_path / "runs" / "lrs"
+    for index, lr in ((1, 0.002), (2, 0.0005)):
+        run = base / f"task-{index}"
+        assert json.loads((run / "train.json").read_text())["train"]["lr"] == lr
+        assert json.loads((run / "state.json").read_text())["status"] == "done"
+        assert sorted(_losses(run)) == [1, 2]
+    with sqlite3.connect(base / "mlflow.db") as db:
+        experiments = db.execute("select name from experiments").fetchall()
+        runs = db.execute("select r.name, p.value from runs r join params p on "
+                          "p.run_uuid = r.run_uuid and p.key = 'lr' order by r.name").fetchall()
+    assert ("lrs",) in experiments
+    assert runs == [("task-1 train.lr=0.002", "0.002"), ("task-2 train.lr=0.0005", "0.0005")]
+
+
 @pytest.mark.parametrize("stage", [0, 1, 2, 3])
 def test_every_zero_stage_trains_on_the_local_cluster(tmp_path: Path, stage: int,
                                                       local_jobs: list[str]) -> None:

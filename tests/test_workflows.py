@@ -270,3 +270,38 @@ def test_the_api_plans_checks_and_dry_runs_like_the_cli(tmp_path: Path) -> None:
     dry = jobs.submit(data, dry_run=True)
     assert not isinstance(dry, jobs.Job) and dry.job_id is None
     assert dry.argv[0] == "qsub"
+
+
+def _training(tmp_path: Path, **more: Any) -> dict[str, Any]:
+    if not (tmp_path / "jobs").exists():
+        (tmp_path / "jobs").symlink_to(Path(__file__).resolve().parent.parent / "jobs")
+    return {"name": "lrs", "cluster": "local", "resource": "cpu", "walltime": "0:20:00",
+            "train": {"mode": "sft", "model": "jobs/models/tiny-llama", "init": "random",
+                      "data": "jobs/data/sft.jsonl", "seq_len": 48, "global_batch": 8,
+                      "steps": 2, "precision": "fp32", "ranks_per_node": 2}, **more}
+
+
+def test_a_training_sweep_runs_each_task_in_its_own_folder(tmp_path: Path) -> None:
+    from abcitrain.api import jobs
+
+    plan = jobs.plan(_training(tmp_path, sweep={"grid": {"train.lr": [0.002, 0.001]}}))
+    command = plan.script.rstrip().splitlines()[-1]
+    # the job's shell puts each task in its own folder (the index expands at run time)
+    assert '--state runs/lrs/task-"${ABCITRAIN_ARRAY_INDEX}"/state.json' in command
+    assert 'runs/lrs/task-"${ABCITRAIN_ARRAY_INDEX}"/train.json' in command
+    assert "#LOCAL --array 1-2" in plan.script
+
+
+def test_every_bad_training_sweep_task_is_named(tmp_path: Path) -> None:
+    from abcitrain.api import jobs
+
+    data = _training(tmp_path, sweep={"list": [{"train.lr": 0.1}, {"train.lr": -1},
+                                               {"train.steps": "many"}]})
+    with pytest.raises(InputError) as err:
+        jobs.plan(data)
+    assert [p.where for p in err.value.problems] == ["sweep task 2: train.lr",
+                                                     "sweep task 3: train.steps"]
+    data = _training(tmp_path, sweep={"grid": {"train.lr": [0.1, 0.2]}})
+    data["train"]["walltime"] = {"max_jobs": 2}
+    with pytest.raises(InputError, match="a sweep cannot continue itself"):
+        jobs.plan(data)

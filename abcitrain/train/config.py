@@ -147,6 +147,8 @@ class TrainConfig:
     experiment: str | None = None
     register_as: str | None = None
     walltime: WalltimePolicy = field(default_factory=WalltimePolicy)
+    #: The MLflow run's name (a sweep names each task's run by its parameters).
+    run_name: str | None = None
 
     def output_for(self, job_name: str) -> str:
         """The run's folder, with ``{name}`` replaced by the job's name."""

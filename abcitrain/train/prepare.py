@@ -76,6 +76,8 @@ def prepare(spec: JobSpec, profile: ClusterProfile, write: bool,
     """Plan ``spec``'s training; refuse (InputError) when nothing fits; return the spec with
     its node count and command filled in. ``write`` puts the configs in the run folder."""
     assert spec.train is not None
+    if spec.sweep:
+        return _prepare_sweep(spec, profile, write, project_dir)
     cfg: TrainConfig = parse_train(spec.train)
     if cfg.walltime.stop_before_s >= spec.walltime_s:
         raise InputError(f"{spec.name}: the stop signal would come before the job starts",
@@ -102,3 +104,60 @@ def prepare(spec: JobSpec, profile: ClusterProfile, write: bool,
         # this submission (a scheduler may not pass the environment on).
         env.update({k: os.environ[k] for k in CARRIED if os.environ.get(k)})
     return replace(spec, nodes=plan.nodes, command=command, env=env), plan
+
+
+#: A sweep task's run folder under the spec's: the job shell expands the index per task.
+TASK_DIR = "task-${ABCITRAIN_ARRAY_INDEX}"
+
+
+def _prepare_sweep(spec: JobSpec, profile: ClusterProfile, write: bool,
+                   project_dir: Path | None) -> tuple[JobSpec, TrainPlan]:
+    """A training sweep: each task's training config (the spec's, with the task's train.*
+    parameters) is checked and planned on its own and written to its own run folder
+    (RUN/task-I); all tasks log to ONE MLflow experiment (the spec's, else its name), each
+    as a run named by its parameters. Returns the spec and the first task's plan."""
+    from ..batch.spec import with_overrides
+    from ..batch.sweep import label, train_overrides
+    from .config import train_problems
+
+    assert spec.train is not None
+    problems: list[Problem] = []
+    configs: list[TrainConfig] = []
+    for i, task in enumerate(spec.sweep, start=1):
+        data = with_overrides(dict(spec.train), train_overrides(task))
+        found = train_problems(data)
+        problems += [Problem(f"sweep task {i}: {p.where}", p.message, p.severity)
+                     for p in found]
+        if not found:
+            configs.append(parse_train(data))
+    if problems:
+        raise InputError(f"{spec.name}: sweep tasks have errors", problems)
+    base = configs[0].output_for(spec.name)
+    if any(c.walltime.max_jobs > 1 for c in configs):
+        raise InputError(f"{spec.name}: a sweep cannot continue itself", [Problem(
+            "train.walltime.max_jobs", "a job that resubmits itself would resubmit every "
+            "task of the sweep: use max_jobs 1, or submit the tasks as separate specs")])
+    root = project_dir or Path.cwd()
+    tracking = configs[0].tracking_uri or f"sqlite:///{(root / base / 'mlflow.db').resolve()}"
+    plans: list[TrainPlan] = []
+    for i, (task, cfg) in enumerate(zip(spec.sweep, configs, strict=True), start=1):
+        cfg = replace(cfg, experiment=cfg.experiment or spec.name, tracking_uri=tracking,
+                      run_name=f"task-{i} {label(task)}")
+        plan = plan_training(spec, profile, cfg, project_dir, auto_nodes=spec.nodes == 0)
+        if plan.chosen is None:
+            raise InputError(f"{spec.name}: sweep task {i} ({label(task)}) fits nowhere on "
+                             f"{spec.resource}", why_nothing_fits(plan))
+        plans.append(plan)
+    nodes = {p.nodes for p in plans}
+    if len(nodes) > 1:
+        raise InputError(f"{spec.name}: the sweep's tasks need different node counts", [
+            Problem("sweep", f"the plans ask for {sorted(nodes)} nodes: an array job has one "
+                    "node count; sweep these parameters in separate specs")])
+    if write:
+        if not (root / configs[0].model / "config.json").is_file():
+            raise InputError(f"{spec.name}: the model is not on disk", [Problem(
+                "train.model", f"{configs[0].model!r} has no config.json here")])
+        for i, plan in enumerate(plans, start=1):
+            write_plan(plan, spec, root / base / f"task-{i}")
+    command = spec.command or launch_command(spec, plans[0], f"{base}/{TASK_DIR}")
+    return replace(spec, nodes=plans[0].nodes, command=command), plans[0]

@@ -21,7 +21,7 @@ class Tracker:
     """Logs params, metrics and artifacts for one training run (a no-op off rank 0)."""
 
     def __init__(self, out: Path, experiment: str, tracking_uri: str | None,
-                 active: bool) -> None:
+                 active: bool, run_name: str | None = None) -> None:
         self.out, self.active = out, active
         self.metrics_file = out / "metrics.jsonl"
         self._mlflow: Any = None
@@ -36,11 +36,18 @@ class Tracker:
         mlflow.set_tracking_uri(uri)
         if mlflow.get_experiment_by_name(experiment) is None:
             location = None if tracking_uri else (out / "mlartifacts").resolve().as_uri()
-            mlflow.create_experiment(experiment, artifact_location=location)
+            try:
+                mlflow.create_experiment(experiment, artifact_location=location)
+            except Exception:
+                # a sweep's tasks share one experiment: another task may have created it
+                # between the look-up and here; anything else shows up just below
+                if mlflow.get_experiment_by_name(experiment) is None:
+                    raise
         mlflow.set_experiment(experiment)
         id_file = out / "mlflow_run_id"
         previous = id_file.read_text().strip() if id_file.is_file() else None
-        run = mlflow.start_run(run_id=previous) if previous else mlflow.start_run()
+        run = (mlflow.start_run(run_id=previous) if previous
+               else mlflow.start_run(run_name=run_name))
         self.run_id = run.info.run_id
         id_file.write_text(self.run_id + "\n")
         self._mlflow = mlflow

@@ -148,7 +148,8 @@ def train(train_json: Path) -> int:
     if (ckpt / "latest").is_file():
         _, client = engine.load_checkpoint(str(ckpt))
         step = int((client or {}).get("step", 0))
-    tracker = Tracker(out, cfg.experiment or out.name, cfg.tracking_uri, active=rank == 0)
+    tracker = Tracker(out, cfg.experiment or out.name, cfg.tracking_uri, active=rank == 0,
+                      run_name=cfg.run_name)
     tracker.params({**{k: v for k, v in cfg.to_json().items() if k != "walltime"},
                     "world_size": world, "micro_batch": micro, "grad_accum": accum,
                     "zero_stage": engine.zero_optimization_stage()})
