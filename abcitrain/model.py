@@ -199,3 +199,6 @@ class JobStatus:
     final_usage: bool = False
     #: How many array tasks the answer covers (0 for a plain job).
     tasks_seen: int = 0
+    #: Each array task the answer names: (index, state, exit code), in index order. An index
+    #: may be a range of tasks still waiting together ("[5-20]", Slurm's unsplit tasks).
+    task_states: tuple[tuple[str, str, int | None], ...] = ()

@@ -65,6 +65,11 @@ def test_a_20_task_sweep_is_one_array_and_every_task_gets_its_parameters(
         assert (got_lr, got_seed) == (lr, str(seed)), index
         assert json.loads(params) == {"LR": lr, "SEED": seed}
     assert len(list((tmp_path / "out").iterdir())) == 20
+    # status and results per task: each task's state and exit, with its parameters
+    tasks = _status(job)[0]["tasks"]
+    assert [(t["index"], t["state"], t["exit_code"]) for t in tasks] == \
+        [(str(i), "COMPLETED", 0) for i in range(1, 21)]
+    assert [t["params"] for t in tasks] == [{"LR": lr, "SEED": seed} for lr, seed in expected]
 
 
 def test_a_chain_runs_in_order_and_a_failed_stage_stops_the_rest(

@@ -151,6 +151,13 @@ class TaskEnd:
     exit_code: int | None = None
 
 
+def task_rows(tasks: Sequence[TaskEnd]) -> tuple[tuple[str, str, int | None], ...]:
+    """JobStatus.task_states for ``tasks``: (index, state, exit code), in index order."""
+    ordered = sorted(tasks, key=lambda t: (int(t.index) if t.index.isdigit() else 1 << 62,
+                                           t.index))
+    return tuple((t.index, t.state.value, t.exit_code) for t in ordered if t.index)
+
+
 def task_failures(tasks: Sequence[TaskEnd]) -> str:
     """Which tasks of an array did not complete, in words ("" when all did or none ended):
     a failed task makes the array FAILED, and the user needs to know which one."""

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from ..model import JobSpec, JobState, JobStatus
-from .base import Backend, Output, TaskEnd, map_state, task_failures
+from .base import Backend, Output, TaskEnd, map_state, task_failures, task_rows
 
 STATES = {s.value: s for s in JobState if s is not JobState.UNKNOWN}
 #: The options a #LOCAL line may carry, each with one value (abcitrain.localsched reads
@@ -87,7 +87,7 @@ class LocalBackend(Backend):
                 row["job_id"], state, str(row["state"]), exit_code=row.get("exit_code"),
                 elapsed_s=row.get("elapsed"), detail="; ".join(n for n in notes if n),
                 task_elapsed=tuple(row.get("task_elapsed") or ()),
-                final_usage=state.terminal, tasks_seen=len(tasks))
+                final_usage=state.terminal, tasks_seen=len(tasks), task_states=task_rows(tasks))
         return {k: val for k, val in result.items() if k in job_ids}
 
     def accounting_argvs(self, job_ids: Sequence[str]) -> list[list[str]]:

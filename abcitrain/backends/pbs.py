@@ -24,6 +24,7 @@ from .base import (
     map_state,
     task_counts,
     task_failures,
+    task_rows,
 )
 
 STATES = {
@@ -313,7 +314,7 @@ def _array_status(job_id: str, parent: dict[str, Any], subjobs: list[dict[str, A
     return JobStatus(job_id, state, raw, exit_code=first_failure_exit(tasks) if done else None,
                      elapsed_s=max(elapsed) if elapsed else None, detail=detail,
                      task_elapsed=tuple(e for _, st in ends for e in st.task_elapsed),
-                     final_usage=done, tasks_seen=len(ends))
+                     final_usage=done, tasks_seen=len(ends), task_states=task_rows(tasks))
 
 
 def _dependency(depend: str) -> str:

@@ -16,6 +16,7 @@ from .base import (
     map_state,
     task_counts,
     task_failures,
+    task_rows,
 )
 
 STATES = {
@@ -137,17 +138,19 @@ class SlurmBackend(Backend):
                      cancelled: frozenset[str] = frozenset()) -> dict[str, JobStatus]:
         warn: list[str] = []
         tasks: dict[str, list[tuple[JobState, str, str]]] = {}
+        each: dict[str, list[TaskEnd]] = {}
         for line in out.stdout.splitlines():
             parts = line.strip().split("|")
             if len(parts) < 2:
                 continue
-            base = parts[0].split("_")[0]
+            base, _, index = parts[0].partition("_")
             raw = parts[1]
             reason = parts[2] if len(parts) > 2 else ""
             state = map_state(STATES, raw, warn)
             if state is JobState.PENDING and reason in HELD_REASONS:
                 state = JobState.HELD       # squeue says PENDING; the reason says held
             tasks.setdefault(base, []).append((state, raw, reason))
+            each.setdefault(base, []).append(TaskEnd(index, state))
         result = {}
         for job_id in job_ids:
             if job_id in tasks:
@@ -156,7 +159,7 @@ class SlurmBackend(Backend):
                 reasons = sorted({t[2] for t in tasks[job_id] if t[2] not in ("", "None")})
                 detail = "; ".join(filter(None, [task_counts(states), *reasons, *warn]))
                 result[job_id] = JobStatus(job_id, aggregate(states), ",".join(raws),
-                                           detail=detail)
+                                           detail=detail, task_states=task_rows(each[job_id]))
         return result
 
     def accounting_argvs(self, job_ids: Sequence[str]) -> list[list[str]]:
@@ -203,7 +206,8 @@ class SlurmBackend(Backend):
                 elapsed_s=max(walls) if walls else None, detail=detail,
                 task_elapsed=tuple(float(r.elapsed or 0) for r in got if r.ran),
                 final_usage=all(r.state.terminal for r in got),
-                tasks_seen=sum(1 for t in tasks if t.index.isdigit()))
+                tasks_seen=sum(1 for t in tasks if t.index.isdigit()),
+                task_states=task_rows(tasks))
         return result
 
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:

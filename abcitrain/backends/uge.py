@@ -20,6 +20,7 @@ from .base import (
     first_failure_exit,
     map_state,
     task_failures,
+    task_rows,
 )
 
 # Every state code qstat(1) documents, as printed in the <state> element.
@@ -199,7 +200,8 @@ class GridEngineBackend(Backend):
                 job_id, state, f"failed={raw}",
                 exit_code=first_failure_exit(array) if array else tasks[0].exit_code,
                 elapsed_s=int(max(ran)) if ran else 0, detail=task_failures(array),
-                task_elapsed=tuple(ran), final_usage=True, tasks_seen=len(array))
+                task_elapsed=tuple(ran), final_usage=True, tasks_seen=len(array),
+                task_states=task_rows(array))
         return result
 
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:

@@ -19,6 +19,7 @@ from ..errors import InputError, Problem, UnknownNameError
 from ..model import DEPENDENCY_KINDS, ArrayRange, ClusterProfile, JobSpec
 from ..profiles import load_profile
 from ..util import validation as v
+from ..util.params import with_overrides
 from ..util.yamlio import load_yaml_file
 from .sweep import sweep_tasks
 
@@ -182,23 +183,6 @@ def load_spec(path: Path, project_dir: Path | None = None,
     result against its cluster's profile, exactly as if the file had said so."""
     data = with_overrides(load_yaml_file(path), overrides)
     return parse_spec(data, source=str(path), project_dir=project_dir, source_path=path)
-
-
-def with_overrides(data: Any, overrides: Sequence[tuple[str, Any]]) -> Any:
-    """``data`` with each (key, value) set; a dotted key (``train.steps``) sets a key in a
-    nested mapping. Nothing is checked here: the result is validated like any spec."""
-    if not overrides or not isinstance(data, Mapping):
-        return data
-    out = dict(data)
-    for key, value in overrides:
-        *parents, last = key.split(".")
-        node = out
-        for part in parents:
-            child = node.get(part)
-            node[part] = dict(child) if isinstance(child, Mapping) else {}
-            node = node[part]
-        node[last] = value
-    return out
 
 
 def parse_spec(data: Any, source: str = "job spec", project_dir: Path | None = None,

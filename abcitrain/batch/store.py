@@ -66,6 +66,8 @@ MIGRATIONS: Sequence[str] = (
         polled_at REAL NOT NULL
     );
     """,
+    # 5: each array task's last known state, exit code and index (JSON list)
+    "ALTER TABLE jobs ADD COLUMN tasks_json TEXT",
 )
 
 
@@ -92,6 +94,8 @@ class JobRecord:
     updated_at: float = 0.0
     #: When the user first asked to cancel it (seconds since the epoch), if they did.
     cancelled_at: float | None = None
+    #: An array's tasks as last known: (index, state, exit code) each.
+    tasks: tuple[tuple[str, str, int | None], ...] = ()
 
 
 class JobStore:
@@ -161,14 +165,17 @@ class JobStore:
         return [row[0] for row in rows]
 
     def update_state(self, cluster: str, job_id: str, state: str, exit_code: int | None,
-                     elapsed_s: int | None, detail: str) -> None:
-        """Store what the scheduler last said about a job."""
+                     elapsed_s: int | None, detail: str,
+                     tasks: Sequence[tuple[str, str, int | None]] = ()) -> None:
+        """Store what the scheduler last said about a job (and its tasks, when it named
+        them: an answer that names none keeps the last known)."""
         with self.connect() as conn:
             conn.execute(
                 "UPDATE jobs SET state=?, exit_code=COALESCE(?, exit_code),"
-                " elapsed_s=COALESCE(?, elapsed_s), detail=?, updated_at=?"
-                " WHERE cluster=? AND job_id=?",
-                (state, exit_code, elapsed_s, detail, time.time(), cluster, job_id))
+                " elapsed_s=COALESCE(?, elapsed_s), detail=?, updated_at=?,"
+                " tasks_json=COALESCE(?, tasks_json) WHERE cluster=? AND job_id=?",
+                (state, exit_code, elapsed_s, detail, time.time(),
+                 json.dumps([list(t) for t in tasks]) if tasks else None, cluster, job_id))
 
     def mark_cancel(self, cluster: str, job_id: str) -> None:
         """Remember that the user cancelled a job (accounting alone cannot always tell)."""
@@ -232,4 +239,5 @@ def _record(row: sqlite3.Row) -> JobRecord:
         state=row["state"], exit_code=row["exit_code"], elapsed_s=row["elapsed_s"],
         detail=row["detail"], cancel_requested=bool(row["cancel_requested"]),
         spec=json.loads(row["spec_json"]), updated_at=row["updated_at"],
-        cancelled_at=row["cancelled_at"])
+        cancelled_at=row["cancelled_at"],
+        tasks=tuple((str(i), str(s), e) for i, s, e in json.loads(row["tasks_json"] or "[]")))

@@ -24,6 +24,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import Problem
+from ..util.params import label as label
+from ..util.params import param_text
+from ..util.params import train_overrides as train_overrides
 
 ENV_PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 TRAIN_PARAM = re.compile(r"train\.[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -129,25 +132,9 @@ def _canonical(value: Any) -> str:
 def env_of(task: Mapping[str, Any]) -> dict[str, str]:
     """What one task exports: its environment-variable parameters, as text, and all of its
     parameters as JSON in ABCITRAIN_SWEEP_PARAMS."""
-    out = {k: _text(v) for k, v in task.items() if ENV_PARAM.fullmatch(k)}
+    out = {k: param_text(v) for k, v in task.items() if ENV_PARAM.fullmatch(k)}
     out["ABCITRAIN_SWEEP_PARAMS"] = json.dumps(dict(task), sort_keys=True)
     return out
-
-
-def train_overrides(task: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    """The (dotted key under train, value) pairs one task sets in its training config."""
-    return [(k[len("train."):], v) for k, v in task.items() if k.startswith("train.")]
-
-
-def label(task: Mapping[str, Any]) -> str:
-    """A short human name of one task's parameters ("LR=0.0003 SEED=2")."""
-    return " ".join(f"{k}={_text(v)}" for k, v in task.items())
-
-
-def _text(value: Any) -> str:
-    # YAML reads 1e-4 as text and 1.0e-4 as a float; either way the task sees what was
-    # written (repr of a float is its shortest round-tripping form)
-    return repr(value) if isinstance(value, float) else str(value)
 
 
 def names(tasks: Sequence[Mapping[str, Any]]) -> list[str]:

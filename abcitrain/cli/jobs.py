@@ -302,6 +302,17 @@ def _recorded(store: Any, job_ids: Sequence[str]) -> Any:
     return store
 
 
+def _tasks(record: Any) -> list[dict[str, Any]]:
+    """An array's tasks as last known, each with its sweep parameters (if a sweep)."""
+    sweep = record.spec.get("sweep") or [] if isinstance(record.spec, dict) else []
+    out = []
+    for index, state, exit_code in record.tasks:
+        params = sweep[int(index) - 1] if index.isdigit() and 0 < int(index) <= len(sweep) \
+            else None
+        out.append({"index": index, "state": state, "exit_code": exit_code, "params": params})
+    return out
+
+
 def _chain(record: Any) -> dict[str, Any] | None:
     step = record.spec.get("chain") if isinstance(record.spec, dict) else None
     return step if isinstance(step, dict) else None
@@ -320,11 +331,13 @@ def _fmt_elapsed(seconds: int | None) -> str:
 @click.option("-n", "--limit", default=20, show_default=True, type=click.IntRange(min=1),
               help="How many recent jobs.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--tasks", "show_tasks", is_flag=True,
+              help="List each array task (a sweep's with its parameters).")
 @click.option("--fresh", is_flag=True,
               help="Ask the schedulers now, even if one of your abcitrain processes asked "
               "within the cluster's minimum poll interval (default: reuse that answer).")
 def status(job_ids: tuple[str, ...], cluster: str | None, limit: int, as_json: bool,
-           fresh: bool) -> None:
+           show_tasks: bool, fresh: bool) -> None:
     """Show my jobs (or JOB_IDS): one scheduler query per cluster for all of them.
 
     A chain's stages show as NAME [CHAIN i/n]; a sweep's jobs show their task count."""
@@ -348,7 +361,8 @@ def status(job_ids: tuple[str, ...], cluster: str | None, limit: int, as_json: b
             "exit_code": r.exit_code, "elapsed_s": r.elapsed_s, "detail": r.detail,
             "submitted_at": r.submitted_at, "array_tasks": r.array_tasks,
             "updated_at": r.updated_at, "chain": _chain(r),
-            "sweep": r.spec.get("sweep") or None} for r in records], indent=1))
+            "sweep": r.spec.get("sweep") or None, "tasks": _tasks(r)} for r in records],
+            indent=1))
         return
     if not records:
         click.echo("no jobs recorded yet: `abcitrain submit JOB.yaml` records each one")
@@ -366,6 +380,18 @@ def status(job_ids: tuple[str, ...], cluster: str | None, limit: int, as_json: b
                      time.strftime("%m-%d %H:%M", time.localtime(r.submitted_at)), r.detail))
     for line in table_lines(rows):
         click.echo(line)
+    for r in records if show_tasks else ():
+        tasks = _tasks(r)
+        if not tasks:
+            continue
+        click.echo(f"\n{r.cluster} job {r.job_id} ({r.name}): {len(tasks)} task(s)")
+        task_table = [("TASK", "STATE", "EXIT", "PARAMETERS")]
+        for t in tasks:
+            params = " ".join(f"{k}={v}" for k, v in (t["params"] or {}).items())
+            task_table.append((t["index"], t["state"],
+                               "-" if t["exit_code"] is None else str(t["exit_code"]), params))
+        for line in table_lines(task_table):
+            click.echo(line)
 
 
 @click.command()

@@ -11,12 +11,12 @@ from pathlib import Path
 
 from ..batch.chain import Chain, Stage, after, chain_id, linked, parse_chain
 from ..batch.render import JobPlan, plan_job
-from ..batch.spec import with_overrides
 from ..batch.store import JobRecord, JobStore
 from ..errors import AbcitrainError, InputError, Problem
 from ..points.budget import guard, load_budgets
 from ..points.ledger import Ledger
 from ..transport import Transport
+from ..util.params import with_overrides
 from ..util.yamlio import load_yaml_file
 from . import jobs
 from .common import existing_ledger

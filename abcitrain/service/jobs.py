@@ -367,7 +367,7 @@ def refresh(records: Sequence[JobRecord], store: JobStore,
             job_id = rec.job_id
             st = _complete_or_waiting(rec, statuses[job_id])
             store.update_state(cluster, job_id, st.state.value, st.exit_code, st.elapsed_s,
-                               st.detail)
+                               st.detail, st.task_states)
             if ledger is not None and st.state.terminal and st.final_usage:
                 ledger.settle(cluster, job_id, st.state.value, st.task_elapsed)
     return [store.get(r.cluster, r.job_id) or r for r in records]

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from ..batch.checks import errors_in
 from ..batch.render import JobPlan, plan_job
-from ..batch.spec import load_spec, parse_spec, with_overrides
+from ..batch.spec import load_spec, parse_spec
 from ..errors import InputError, Problem
 from ..model import ClusterProfile, JobSpec
+from ..util.params import with_overrides
 
 
 def load_plan(spec_path: Path, project_dir: Path | None = None, write_training: bool = False,

@@ -116,8 +116,7 @@ def _prepare_sweep(spec: JobSpec, profile: ClusterProfile, write: bool,
     parameters) is checked and planned on its own and written to its own run folder
     (RUN/task-I); all tasks log to ONE MLflow experiment (the spec's, else its name), each
     as a run named by its parameters. Returns the spec and the first task's plan."""
-    from ..batch.spec import with_overrides
-    from ..batch.sweep import label, train_overrides
+    from ..util.params import label, train_overrides, with_overrides
     from .config import train_problems
 
     assert spec.train is not None
