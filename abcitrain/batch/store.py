@@ -98,6 +98,19 @@ class JobRecord:
     tasks: tuple[tuple[str, str, int | None], ...] = ()
 
 
+@dataclass(frozen=True)
+class StateUpdate:
+    """What the scheduler said about one job, to be stored (``JobStore.update_states``)."""
+
+    cluster: str
+    job_id: str
+    state: str
+    exit_code: int | None
+    elapsed_s: int | None
+    detail: str
+    tasks: tuple[tuple[str, str, int | None], ...] = ()
+
+
 class JobStore:
     """Submitted jobs in one SQLite file."""
 
@@ -169,13 +182,38 @@ class JobStore:
                      tasks: Sequence[tuple[str, str, int | None]] = ()) -> None:
         """Store what the scheduler last said about a job (and its tasks, when it named
         them: an answer that names none keeps the last known)."""
+        self.update_states([StateUpdate(cluster, job_id, state, exit_code, elapsed_s, detail,
+                                        tuple(tasks))])
+
+    def update_states(self, updates: Sequence[StateUpdate]) -> None:
+        """``update_state`` for many jobs in ONE transaction (a poll of 1,000 jobs would
+        otherwise open and commit 1,000 times)."""
+        if not updates:
+            return
+        now = time.time()
         with self.connect() as conn:
-            conn.execute(
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
                 "UPDATE jobs SET state=?, exit_code=COALESCE(?, exit_code),"
                 " elapsed_s=COALESCE(?, elapsed_s), detail=?, updated_at=?,"
                 " tasks_json=COALESCE(?, tasks_json) WHERE cluster=? AND job_id=?",
-                (state, exit_code, elapsed_s, detail, time.time(),
-                 json.dumps([list(t) for t in tasks]) if tasks else None, cluster, job_id))
+                [(u.state, u.exit_code, u.elapsed_s, u.detail, now,
+                  json.dumps([list(t) for t in u.tasks]) if u.tasks else None, u.cluster,
+                  u.job_id) for u in updates])
+            conn.execute("COMMIT")
+
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], JobRecord]:
+        """The recorded jobs among ``keys`` ((cluster, job id) each), in one read."""
+        found: dict[tuple[str, str], JobRecord] = {}
+        with self.connect() as conn:
+            for start in range(0, len(keys), 400):      # SQLite's variable limit: 999+
+                chunk = keys[start:start + 400]
+                where = " OR ".join(["(cluster=? AND job_id=?)"] * len(chunk))
+                args = [part for key in chunk for part in key]
+                for row in conn.execute(f"SELECT * FROM jobs WHERE {where}", args):
+                    rec = _record(row)
+                    found[(rec.cluster, rec.job_id)] = rec
+        return found
 
     def mark_cancel(self, cluster: str, job_id: str) -> None:
         """Remember that the user cancelled a job (accounting alone cannot always tell)."""

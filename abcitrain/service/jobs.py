@@ -21,7 +21,7 @@ from ..backends import get_backend
 from ..backends.base import Backend, Output
 from ..batch.checks import retirement_problem
 from ..batch.render import JobPlan
-from ..batch.store import JobRecord, JobStore
+from ..batch.store import JobRecord, JobStore, StateUpdate
 from ..errors import (
     AbcitrainError,
     InputError,
@@ -363,14 +363,15 @@ def refresh(records: Sequence[JobRecord], store: JobStore,
                                           long_cancelled)
             statuses.update({i: st for i, st in accounted.items()
                              if i in missing or st.state is not JobState.UNKNOWN})
-        for rec in recs:
-            job_id = rec.job_id
-            st = _complete_or_waiting(rec, statuses[job_id])
-            store.update_state(cluster, job_id, st.state.value, st.exit_code, st.elapsed_s,
-                               st.detail, st.task_states)
+        answers = [(rec, _complete_or_waiting(rec, statuses[rec.job_id])) for rec in recs]
+        store.update_states([StateUpdate(cluster, rec.job_id, st.state.value, st.exit_code,
+                                         st.elapsed_s, st.detail, st.task_states)
+                             for rec, st in answers])
+        for rec, st in answers:
             if ledger is not None and st.state.terminal and st.final_usage:
-                ledger.settle(cluster, job_id, st.state.value, st.task_elapsed)
-    return [store.get(r.cluster, r.job_id) or r for r in records]
+                ledger.settle(cluster, rec.job_id, st.state.value, st.task_elapsed)
+    latest = store.get_many([(r.cluster, r.job_id) for r in records])
+    return [latest.get((r.cluster, r.job_id), r) for r in records]
 
 
 def _complete_or_waiting(rec: JobRecord, st: JobStatus) -> JobStatus:

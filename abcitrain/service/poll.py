@@ -53,7 +53,8 @@ def poll_once(records: Sequence[JobRecord], store: JobStore,
         for other in store.recent(limit=100_000, cluster=cluster, active_only=True):
             followed.setdefault(other.job_id, other)
         refresh(list(followed.values()), store, transport)
-    return [store.get(r.cluster, r.job_id) or r for r in records]
+    latest = store.get_many([(r.cluster, r.job_id) for r in records])
+    return [latest.get((r.cluster, r.job_id), r) for r in records]
 
 
 def follow(records: Sequence[JobRecord], store: JobStore,
