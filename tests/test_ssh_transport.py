@@ -11,6 +11,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -410,3 +411,38 @@ def test_a_profile_reaches_its_login_node_over_ssh_only_away_from_it(
     with pytest.raises(InputError, match="mode"):
         transport({"ssh": "abci", "mode": "sometimes"})
     common.close_transports()
+
+
+def test_a_function_runs_on_a_cluster_reached_over_ssh(
+        remote: Path, tmp_path: Path, slurm_cluster: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The function executor from a laptop: the project (with the user's module) goes up,
+    the pickled call goes to the login node's copy of the executor's folder, the job runs
+    there, and its result and log come back."""
+    import importlib
+
+    import submitit
+
+    project = tmp_path / "laptop" / "proj"
+    (project / ".abcitrain" / "clusters").mkdir(parents=True)
+    (project / "usercode.py").write_text("import socket\n\ndef add(a, b):\n"
+                                         "    print('adding on', socket.gethostname())\n"
+                                         "    return a + b\n")
+    there = tmp_path / "cluster-home" / "work"
+    (project / ".abcitrain" / "clusters" / "slurm-test.yaml").write_text(yaml.safe_dump(
+        {"login": {"ssh": "login", "workdir": str(there), "mode": "ssh"}}))
+    monkeypatch.chdir(project)
+    monkeypatch.syspath_prepend(str(project))
+    user = importlib.import_module("usercode")
+    ex = submitit.AutoExecutor(str(project / "fn"), cluster="abcitrain",
+                               abcitrain_cluster="slurm-test")
+    # this machine plays the login node too: its Python has abcitrain installed
+    ex.update_parameters(timeout_min=5, abcitrain_resource="gpu",
+                         abcitrain_python=sys.executable)
+    job = ex.submit(user.add, 20, 22)
+    assert job.result() == 42
+    copy = there / "proj" / "fn"
+    assert (copy / f"{job.job_id}_submitted.pkl").is_file()        # went up under its name
+    assert (project / "fn" / f"{job.job_id}_0_result.pkl").is_file()   # came back
+    assert "adding on" in (job.stdout() or "")
+    assert (there / "proj" / "usercode.py").is_file()

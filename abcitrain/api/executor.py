@@ -34,10 +34,11 @@ from submitit.core.job_environment import JobEnvironment
 from ..batch.render import plan_job
 from ..batch.spec import parse_spec
 from ..batch.store import JobRecord, JobStore
-from ..errors import InputError, Problem
+from ..errors import InputError, Problem, TransportError
 from ..model import ClusterProfile, JobState
 from ..profiles import load_profile
 from ..service import jobs as service
+from ..service.common import is_remote, transport_for
 from ..service.poll import poll_once
 
 #: submitit's states for abcitrain's (submitit's Job.done() treats the first five as running)
@@ -106,15 +107,50 @@ def _base_id(job_id: str) -> str:
 
 class AbcitrainJob(core.Job[tp.Any]):
     """A submitted function: ``result()``, ``exception()``, ``done()``, ``stdout()`` as
-    submitit's, its state from the shared poller."""
+    submitit's, its state from the shared poller. On a cluster reached over SSH the job's
+    result and logs are fetched from the login node's copy of the folder."""
 
     watcher = AbcitrainInfoWatcher()
+    #: Seconds between two looks for a remote job's result while it runs.
+    FETCH_EVERY_S = 5.0
 
     def __init__(self, folder: str | Path, job_id: str, tasks: tp.Sequence[int] = (0,),
-                 cluster: str = "local") -> None:
+                 cluster: str = "local", project_dir: str | None = None) -> None:
         self.cluster = cluster
+        self.project_dir = project_dir
+        self._fetched_at = 0.0
         self.watcher.clusters[job_id] = cluster
         super().__init__(folder, job_id, tasks)
+
+    def _fetch(self) -> None:
+        """Copy the job's result and logs from the login node (a remote cluster only)."""
+        if self.project_dir is None:
+            return
+        tr = transport_for(self.cluster, self.project_dir)
+        if not is_remote(tr):
+            return
+        self._fetched_at = _now()
+        for path in (self.paths.result_pickle, self.paths.stdout, self.paths.stderr):
+            if path.exists() and path == self.paths.result_pickle:
+                continue
+            try:
+                data = tr.read_bytes(str(path))     # type: ignore[attr-defined]
+            except TransportError:
+                continue                              # not written (yet)
+            tmp = path.with_name(f".{path.name}.part")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+
+    def done(self, force_check: bool = False) -> bool:
+        if self.project_dir is not None and not self.paths.result_pickle.exists() and (
+                force_check or _now() - self._fetched_at > self.FETCH_EVERY_S):
+            self._fetch()
+        return super().done(force_check)
+
+    def _get_outcome_and_result(self) -> tuple[str, tp.Any]:
+        if self.project_dir is not None and not self.paths.result_pickle.exists():
+            self._fetch()
+        return super()._get_outcome_and_result()
 
     def cancel(self, check: bool = True) -> None:
         """Cancel the job (a task of an array: the whole array, abcitrain's unit)."""
@@ -197,8 +233,10 @@ class AbcitrainExecutor(core.PicklingExecutor):
         params = {k: v for k, v in self.parameters.items()
                   if k in SPEC_KEYS and k not in ("python", "name")}
         name = str(self.parameters.get("name") or "submitit")
-        python = str(self.parameters.get("python") or sys.executable)
-        folder = str(self.folder)
+        remote = is_remote(transport_for(self.cluster, str(Path.cwd())))
+        # a login node has its own Python: the one on its PATH unless python= says
+        python = str(self.parameters.get("python") or ("python3" if remote else sys.executable))
+        folder = self._job_folder(remote)
         output = f"{folder}/{name}.o{{job_id}}"
         if count > 1:
             output = (f"{folder}/{name}.{{array_index}}.log" if self.profile.scheduler == "pbs"
@@ -217,6 +255,18 @@ class AbcitrainExecutor(core.PicklingExecutor):
             spec["extra_directives"] = [*(params.get("extra_directives") or []), "-r y"]
         return spec
 
+    def _job_folder(self, remote: bool) -> str:
+        """The folder as the job names it: relative to the submit folder (the project) when
+        inside it, so that the login node's copy of the project is meant there too."""
+        try:
+            return str(self.folder.relative_to(Path.cwd().resolve()))
+        except ValueError:
+            if remote:
+                raise InputError("the executor's folder is outside the project", [Problem(
+                    "folder", f"{self.folder} is not under {Path.cwd()}: on a cluster reached "
+                    "over SSH only the project folder has a copy on the login node")]) from None
+            return str(self.folder)
+
     def _internal_process_submissions(
             self, delayed_submissions: list[utils.DelayedSubmission]) -> list[core.Job[tp.Any]]:
         if not delayed_submissions:
@@ -228,7 +278,7 @@ class AbcitrainExecutor(core.PicklingExecutor):
         self.folder.mkdir(parents=True, exist_ok=True)
         pickles = []
         for delayed in delayed_submissions:
-            path = self.folder / f".{uuid.uuid4().hex}.pkl"
+            path = self.folder / f".{uuid.uuid4().hex}.abcitrain-pending.pkl"
             delayed.set_timeout(int(self.parameters["timeout_min"]), self.max_num_timeout)
             delayed.dump(path)
             pickles.append(path)
@@ -241,9 +291,16 @@ class AbcitrainExecutor(core.PicklingExecutor):
         assert sub.job_id is not None
         ids = ([sub.job_id] if count == 1 else
                [f"{sub.job_id}_{i}" for i in range(1, count + 1)])
+        tr = transport_for(self.cluster, sub.submit_dir)
+        remote = is_remote(tr)
         jobs: list[core.Job[tp.Any]] = []
         for job_id, path in zip(ids, pickles, strict=True):
-            job = AbcitrainJob(self.folder, job_id, cluster=self.cluster)
+            job = AbcitrainJob(self.folder, job_id, cluster=self.cluster,
+                               project_dir=sub.submit_dir if remote else None)
+            if remote:
+                # the job waits up to a minute for its pickle (submitit's process_job)
+                tr.write_bytes(str(job.paths.submitted_pickle),  # type: ignore[attr-defined]
+                               path.read_bytes())
             job.paths.move_temporary_file(path, "submitted_pickle")
             jobs.append(job)
         return jobs

@@ -57,6 +57,11 @@ def transport_for(cluster: str, project_dir: str | None = None) -> Transport:
     return ssh
 
 
+def is_remote(transport: Transport) -> bool:
+    """True when ``transport`` reaches another machine (files must be copied to and fro)."""
+    return not isinstance(transport, LocalTransport)
+
+
 def close_transports() -> None:
     """Close every SSH connection this process opened."""
     while _OPEN:

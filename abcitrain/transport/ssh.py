@@ -245,6 +245,10 @@ class SshTransport:
 
     def read_text(self, path: str) -> str:
         """Read a file on the target."""
+        return self.read_bytes(path).decode("utf-8", errors="replace")
+
+    def read_bytes(self, path: str) -> bytes:
+        """Read a file on the target, as bytes."""
         sftp = self._sftp_client()
         path = self.remote_path(path)
         try:
@@ -253,7 +257,7 @@ class SshTransport:
         except FileNotFoundError:
             raise TransportError(f"{path} does not exist (yet) on {self.target.label}: the "
                                  "job may not have started writing output") from None
-        return data.decode("utf-8", errors="replace")
+        return data
 
     def makedirs(self, path: str) -> None:
         """Create ``path`` and its parents on the target, as ``mkdir -p`` does."""

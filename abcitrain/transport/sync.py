@@ -27,6 +27,9 @@ DEFAULT_EXCLUDES = (
     "*.ckpt", "*.pt", "*.pth", "*.safetensors",
     # job output files (NAME.oJOBID, NAME.eJOBID, slurm-JOBID.out)
     "*.o[0-9]*", "*.e[0-9]*", "slurm-*.out",
+    # submitted functions (abcitrain.api.executor, submitit): their pickles and logs travel
+    # on their own, each once
+    "*_submitted.pkl", "*_result.pkl", "*_log.out", "*_log.err", "*.abcitrain-pending.pkl",
 )
 IGNORE_FILE = ".abcitrainignore"
 #: Files from this size on report their progress.
