@@ -305,3 +305,53 @@ def test_every_bad_training_sweep_task_is_named(tmp_path: Path) -> None:
     data["train"]["walltime"] = {"max_jobs": 2}
     with pytest.raises(InputError, match="a sweep cannot continue itself"):
         jobs.plan(data)
+
+
+USER_MODULE = "def add(a, b):\n    return a + b\n"
+
+
+def test_functions_on_pbs_run_as_pbs_would_run_them(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """PBS Pro cannot be installed here. `qsub` and `qstat` are stand-ins that answer with a
+    live OpenPBS server's captured output (tests/data/samples/openpbs: array 6[].vm, its
+    three subjobs finished); each task's script is then run by bash with the variables a
+    PBS mom sets (PBS_JOBID 6[I].vm, PBS_ARRAY_INDEX, PBS_O_WORKDIR)."""
+    import importlib
+
+    from conftest import DATA
+
+    from abcitrain.api.executor import AbcitrainExecutor
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls.log"
+    captured = DATA / "samples" / "openpbs" / "c-t.json"
+    (bin_dir / "qsub").write_text(f'#!/bin/bash\necho "qsub $*" >> {calls}\necho "6[].vm"\n')
+    (bin_dir / "qstat").write_text(f'#!/bin/bash\necho "qstat $*" >> {calls}\n'
+                                   f'cat {captured}\n')
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    (tmp_path / "usercode.py").write_text(USER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    user = importlib.import_module("usercode")
+
+    ex = AbcitrainExecutor(tmp_path / "fn", cluster="pbs")
+    ex.update_parameters(resource="node", timeout_min=5, max_concurrent=2)
+    tasks = ex.map_array(user.add, [1, 2, 3], [10, 20, 30])
+    assert [t.job_id for t in tasks] == ["6[].vm_1", "6[].vm_2", "6[].vm_3"]
+    [record] = JobStore().recent()
+    script = Path(record.script_path).read_text()
+    for directive in ("#PBS -J 1-3:1", "#PBS -W max_run_subjobs=2", "#PBS -r y"):
+        assert directive in script
+    for index in (1, 2, 3):
+        env = {**os.environ, "PBS_JOBID": f"6[{index}].vm", "PBS_ARRAY_INDEX": str(index),
+               "PBS_O_WORKDIR": str(tmp_path), "PBS_JOBNAME": "submitit"}
+        proc = subprocess.run(["bash", record.script_path], env=env, capture_output=True,
+                              text=True, timeout=120, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    assert [t.result() for t in tasks] == [11, 22, 33]
+    # the state came from ONE qstat for the whole array (the captured answer: finished)
+    assert all(t.state == "COMPLETED" for t in tasks)
+    qstats = [line for line in calls.read_text().splitlines() if line.startswith("qstat")]
+    assert qstats == ["qstat -x -t -f -F json 6[].vm"]
