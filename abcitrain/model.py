@@ -141,6 +141,8 @@ class JobSpec:
     max_concurrent: int | None = None
     #: Set on each stage of a chain (batch.chain) when it is submitted.
     chain: ChainStep | None = None
+    #: The image the command runs in (batch.image): image, binds, pattern.
+    container: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ def test_init_for_abci3_scaffolds_specs_that_plan(tmp_path: Path,
     assert "huggingface-cli download" in readme and "YOUR_GROUP" in readme
     definition = (root / "containers" / "train.def").read_text()
     assert "Bootstrap: docker\nFrom: nvcr.io/nvidia/pytorch:" in definition
-    for section in ("%files", "%environment", "%post", "%labels", "%help"):
+    for section in ("%files", "%environment", "%post", "%test", "%labels", "%help"):
         assert f"\n{section}\n" in definition, section
     assert "--nv" in definition and "HF_HUB_OFFLINE=1" in definition
     # before the download, plan says what is missing; with the model's config.json (what a
@@ -69,5 +69,5 @@ def test_the_shipped_container_definitions_are_current() -> None:
         assert shipped == container_definition("abcitrain-kit", gpu), (
             f"containers/train-{flavour}.def is stale: regenerate it with "
             "abcitrain.scaffold.init.container_definition")
-    assert "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in (
-        ROOT / "containers" / "train-cpu.def").read_text()
+    cpu = (ROOT / "containers" / "train-cpu.def").read_text()
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu torch==2.13.0+cpu " in cpu

@@ -30,10 +30,12 @@ ALLOWED: dict[str, set[str]] = {
     "batch": {"profiles", "train", "backends"},
     "points": {"backends"},
     "reserve": {"backends", "points", "batch"},
-    "scaffold": {"batch", "train"},
-    "service": {"batch", "points", "reserve", "train", "backends", "transport", "profiles"},
+    "scaffold": {"batch", "train", "container"},
+    "container": {"batch"},
+    "service": {"batch", "points", "reserve", "train", "backends", "transport", "profiles",
+                "container"},
     "cli": {"service", "batch", "points", "reserve", "train", "launch", "models", "profiles",
-            "scaffold"},
+            "scaffold", "container"},
     # the Python API: what the CLI does, from code (and submitit's executor plugin)
     "api": {"service", "batch", "profiles", "points"},
     # the documented `abcitrain.spec.parse_spec` (README) re-exports the job side

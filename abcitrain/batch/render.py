@@ -21,6 +21,7 @@ from ..model import ClusterProfile, JobSpec
 from ..util.shellquote import quote, quote_expanding
 from .checks import check_job, errors_in
 from .directives import apply_user_changes, fill, request_templates, template_values
+from .image import inside, runtime_of
 from .sweep import env_of as sweep_env
 
 
@@ -67,11 +68,26 @@ class JobPlan:
         return get_backend(self.profile.scheduler).submit_argv(script_path, self.submit_args)
 
 
+def _in_image(spec: JobSpec, profile: ClusterProfile) -> JobSpec:
+    """The spec with its command run inside its image, the runtime's module loaded (a
+    training job's: its ranks, or its whole launcher, by the container's pattern)."""
+    assert spec.container is not None
+    _, module, _ = runtime_of(profile)
+    gpus = profile.resource_types[spec.resource].gpus
+    command = inside(spec.command, spec.container, profile, gpus,
+                     training=spec.train is not None)
+    modules = spec.modules if not module or module in spec.modules else (*spec.modules,
+                                                                          module)
+    return replace(spec, command=command, modules=modules)
+
+
 def plan_job(spec: JobSpec, profile: ClusterProfile) -> JobPlan:
     """Check and render ``spec`` for ``profile``'s scheduler."""
     backend = get_backend(profile.scheduler)
     if spec.threads_per_rank and "OMP_NUM_THREADS" not in spec.env:
         spec = replace(spec, env={**spec.env, "OMP_NUM_THREADS": str(spec.threads_per_rank)})
+    if spec.container:
+        spec = _in_image(spec, profile)
     problems = check_job(spec, profile)
     values = template_values(spec, profile, backend.walltime_text(spec.walltime_s))
     rendered = backend.header_directives(spec, profile)

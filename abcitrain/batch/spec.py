@@ -171,6 +171,14 @@ SPEC_SCHEMA = vol.Schema({
     vol.Optional("sweep"): v.nullable(dict),
     # at most this many array tasks at once (Slurm %N, Grid Engine -tc, PBS max_run_subjobs)
     vol.Optional("max_concurrent"): v.nullable(v.int_between(1)),
+    # run the command inside a Singularity/Apptainer image (batch.image)
+    vol.Optional("container"): vol.Any(None, {
+        vol.Required("image"): v.matching(r"[A-Za-z0-9_./+-]{1,1024}", "a path to a .sif "
+                                          "image: letters, digits and _ . / + -"),
+        vol.Optional("binds", default=[]): v.string_list(v.matching(
+            r"[A-Za-z0-9_./+:-]{1,1024}", "a folder to bind: letters, digits and _ . / + : -")),
+        vol.Optional("pattern", default="ranks"): v.one_of(("ranks", "launcher"),
+                                                            "pattern")}),
     vol.Optional("drop_directives", default=[]): v.string_list(v.matching(
         DROP_RE, "name the option to drop, optionally with its first value (e.g. '-j' or "
         "'-l walltime')")),
@@ -291,4 +299,5 @@ def _build(d: Mapping[str, Any], profile: ClusterProfile) -> JobSpec:
         drop_directives=tuple(d["drop_directives"]), hold=d["hold"],
         ranks_per_node=d.get("ranks_per_node"), threads_per_rank=d.get("threads_per_rank"),
         setup=d.get("setup"), sweep=sweep, max_concurrent=d.get("max_concurrent"),
+        container=d.get("container"),
     )

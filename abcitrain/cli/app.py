@@ -40,7 +40,8 @@ _VERBS = {"render": "jobs", "check": "jobs", "submit": "jobs", "status": "jobs",
           "cancel": "jobs", "release": "jobs", "logs": "jobs", "points": "points",
           "clusters": "clusters",
           "reserve": "reserve", "memory": "memory", "plan": "train", "launch": "train",
-          "init": "train", "move-aside": "state", "import": "importer", "ssh": "ssh"}
+          "init": "train", "move-aside": "state", "import": "importer", "ssh": "ssh",
+          "container": "container"}
 
 
 class _Group(click.Group):

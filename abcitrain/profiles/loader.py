@@ -209,6 +209,12 @@ PROFILE_SCHEMA = vol.Schema({
     vol.Required("job_id_pattern"): _regex,
     vol.Optional("module_init"): vol.Any(None, str),
     vol.Optional("array_max_tasks"): vol.Any(None, v.int_between(1)),
+    # the container runtime on the compute nodes: the command (singularity | apptainer), the
+    # environment module that provides it, and the folders an image sees (--bind)
+    vol.Optional("container", default={}): {
+        vol.Optional("runtime", default="apptainer"): vol.In(["singularity", "apptainer"]),
+        vol.Optional("module"): vol.Any(None, vol.All(str, vol.Length(min=1, max=128))),
+        vol.Optional("binds", default=[]): [vol.All(str, vol.Length(min=1, max=4096))]},
     # polling (service.poll): the least time between two status queries to this scheduler
     # from all of a user's abcitrain processes together
     vol.Optional("poll", default={}): {

@@ -11,18 +11,24 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
 import yaml
 
-from .. import __version__
-from ..batch.render import templates_dir
 from ..errors import InputError, Problem
 from ..model import ClusterProfile
 
 GPU_IMAGE = "nvcr.io/nvidia/pytorch:24.10-py3"
 CPU_IMAGE = "python:3.11-slim"
-STACK = ("deepspeed>=0.19", "transformers>=5", "accelerate>=1", "tokenizers", "safetensors",
-         "mlflow-skinny>=3", "sqlalchemy", "alembic")
+#: The kit's Python stack, pinned to versions that resolved and ran together here
+#: (abcitrain's own dependencies too: its wheel goes in with --no-deps). NGC's image brings
+#: its own CUDA torch; the CPU image gets torch's CPU build.
+STACK = ("deepspeed==0.19.8", "transformers==5.24.0", "accelerate==1.15.0",
+         "tokenizers==0.23.3", "safetensors==0.8.0", "mlflow-skinny==3.17.2",
+         "sqlalchemy==2.1.9", "alembic==1.20.1")
+ABCITRAIN_DEPS = ("click==8.5.1", "jinja2==3.1.6", "pyyaml==6.0.4", "voluptuous==0.16.0",
+                  "platformdirs==4.14.9", "paramiko==5.1.0", "submitit==1.5.4",
+                  "spython==0.3.14")
+CPU_TORCH = "torch==2.13.0+cpu"
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
 def kit_dir() -> Path:
@@ -43,15 +49,36 @@ class Scaffold:
     resource: str
 
 
+def kit_container(project: str, gpu: bool) -> dict[str, object]:
+    """The container spec of the kit's stack (GPU: NVIDIA's PyTorch image; CPU:
+    python:3.11-slim with the CPU build of torch), every Python package pinned."""
+    spec: dict[str, object] = {
+        "name": "train", "base": f"docker://{GPU_IMAGE if gpu else CPU_IMAGE}",
+        "system_packages": [] if gpu else ["libaio-dev"],
+        "python_packages": ([] if gpu else [CPU_TORCH]) + list(STACK + ABCITRAIN_DEPS),
+        # abcitrain itself, as a wheel: pip wheel --no-deps -w containers/wheels abcitrain
+        "files": [{"from": "containers/wheels", "to": "/opt/wheels"}],
+        "post": [["sh", "-c", "python3 -m pip install --no-cache-dir --no-deps "
+                  "/opt/wheels/*.whl"]],
+        "environment": {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                        "PYTHONUNBUFFERED": "1"},
+        "labels": {"Project": project},
+        "test": [["python3", "-c", "import torch, deepspeed, transformers, abcitrain"]],
+        "help": (f"The training stack for {project}: torch, DeepSpeed, transformers, MLflow "
+                 "and abcitrain. Run a rank: singularity exec "
+                 + ("--nv " if gpu else "") + "train.sif python jobs/train.py RUN/train.json"),
+    }
+    if not gpu:
+        spec["pip_index_url"] = CPU_INDEX
+    return spec
+
+
 def container_definition(project: str, gpu: bool) -> str:
-    """An Apptainer/SingularityPRO definition of the kit's stack (GPU: NVIDIA's PyTorch
-    image; CPU: python:3.11-slim with the CPU build of torch)."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                             trim_blocks=True, lstrip_blocks=True, autoescape=False)  # noqa: S701
-    return env.get_template("container.def.j2").render(
-        project=project, gpu=gpu, base_image=GPU_IMAGE if gpu else CPU_IMAGE,
-        torch_version="2.13.0", packages=STACK, version=__version__)
+    """The kit's definition file, rendered from its container spec."""
+    from ..container.render import render_definition
+    from ..container.spec import parse_container
+
+    return render_definition(parse_container(kit_container(project, gpu), "kit container"))
 
 
 def pick_resource(profile: ClusterProfile) -> tuple[str, bool]:

@@ -160,3 +160,4 @@ def _prepare_sweep(spec: JobSpec, profile: ClusterProfile, write: bool,
             write_plan(plan, spec, root / base / f"task-{i}")
     command = spec.command or launch_command(spec, plans[0], f"{base}/{TASK_DIR}")
     return replace(spec, nodes=plans[0].nodes, command=command), plans[0]
+
