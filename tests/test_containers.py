@@ -225,3 +225,28 @@ def test_the_cpu_kit_images_pinned_packages_resolve_together(tmp_path: Path) -> 
     for pin in spec.python_packages:
         name, version = pin.split("==")
         assert got[name.lower()] == version, pin
+
+
+@pytest.mark.parametrize("kind", ["torchrun", "mpirun"])
+def test_ranks_start_inside_the_image_through_the_launcher(kind: str, tmp_path: Path) -> None:
+    """MPI (or torchrun) outside, each rank inside: `abcitrain launch` starts every rank as
+    `apptainer exec IMAGE ...`; the stand-in runtime records each call and runs the rank."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "argv.log"
+    (bin_dir / "apptainer").write_text(
+        f"#!/bin/bash\nprintf '%s\\n' \"$*\" >> {log}\n"
+        "while [ \"$1\" != img.sif ]; do shift; done; shift\nexec \"$@\"\n")
+    (bin_dir / "apptainer").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}",
+           "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+    probe = ("import os; print('rank', os.environ.get('RANK') or "
+             "os.environ.get('OMPI_COMM_WORLD_RANK'))")
+    proc = subprocess.run([sys.executable, "-m", "abcitrain", "launch", "--launcher", kind,
+                           "--nproc-per-node", "2", "--", "apptainer", "exec", "img.sif",
+                           "python3", "-c", probe], env=env, capture_output=True, text=True,
+                          timeout=180, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(line for line in proc.stdout.splitlines() if line.startswith("rank ")) == \
+        ["rank 0", "rank 1"]
+    assert log.read_text().splitlines() == [f"exec img.sif python3 -c {probe}"] * 2
