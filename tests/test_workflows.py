@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import cli
+from test_points import PRICED
 
 from abcitrain.batch.render import plan_job
 from abcitrain.batch.spec import parse_spec
@@ -175,16 +176,6 @@ def test_grid_engine_stages_check_afterok_themselves(tmp_path: Path) -> None:
     assert "whatever their exit status" not in out
     evaluate = out.split("# ===== stage 3")[1]
     assert "if [ ! -e" not in evaluate             # afterany runs whatever came before
-
-
-PRICED = """extends: local
-tariffs:
-  minimum_seconds: 1.8
-  services:
-    - {from: 2024-01-01, on-demand: 1.0}
-  types:
-    cpu: [{from: 2024-01-01, rate: 10}]
-"""
 
 
 def test_a_chain_over_budget_is_refused_whole_before_its_first_stage(tmp_path: Path) -> None:
