@@ -87,6 +87,8 @@ def _fields(value: str) -> dict[str, dict[str, Any]]:
         "sweep-value": {"sweep": {"list": [{"HOSTILE_VAR": value}]}},
         "sweep-name": {"sweep": {"grid": {value: [1, 2]}}},
         "max_concurrent": {"array": "1-2", "max_concurrent": value},
+        "container.image": {"container": {"image": value}},
+        "container.binds": {"container": {"image": "img.sif", "binds": [value]}},
     }
 
 
@@ -106,6 +108,14 @@ def sandbox(tmp_path: Path) -> Path:
     module = bin_dir / "module"
     module.write_text('#!/bin/bash\nprintf "%s\\0" "$@" >> "$MODULE_LOG"\n')
     module.chmod(0o755)
+    # a stand-in container runtime: `RUNTIME exec [--nv] [--bind PATH]... IMAGE CMD...`
+    # runs CMD (no real runtime can be installed here)
+    for runtime in ("apptainer", "singularity"):
+        stand_in = bin_dir / runtime
+        stand_in.write_text('#!/bin/bash\nshift\nwhile [ "${1#--}" != "$1" ]; do\n'
+                            '  if [ "$1" = --bind ]; then shift 2; else shift; fi\ndone\n'
+                            'shift\nexec "$@"\n')
+        stand_in.chmod(0o755)
     (tmp_path / "run").mkdir()
     return tmp_path
 

@@ -173,10 +173,13 @@ SPEC_SCHEMA = vol.Schema({
     vol.Optional("max_concurrent"): v.nullable(v.int_between(1)),
     # run the command inside a Singularity/Apptainer image (batch.image)
     vol.Optional("container"): vol.Any(None, {
-        vol.Required("image"): v.matching(r"[A-Za-z0-9_./+-]{1,1024}", "a path to a .sif "
-                                          "image: letters, digits and _ . / + -"),
+        # never starting with '-': the runtime would read it as one of its options
+        vol.Required("image"): v.matching(r"[A-Za-z0-9_./+][A-Za-z0-9_./+-]{0,1023}",
+                                          "a path to a .sif image: letters, digits and "
+                                          "_ . / + -, not starting with '-'"),
         vol.Optional("binds", default=[]): v.string_list(v.matching(
-            r"[A-Za-z0-9_./+:-]{1,1024}", "a folder to bind: letters, digits and _ . / + : -")),
+            r"[A-Za-z0-9_./+][A-Za-z0-9_./+:-]{0,1023}", "a folder to bind: letters, "
+            "digits and _ . / + : -, not starting with '-'")),
         vol.Optional("pattern", default="ranks"): v.one_of(("ranks", "launcher"),
                                                             "pattern")}),
     vol.Optional("drop_directives", default=[]): v.string_list(v.matching(
