@@ -433,6 +433,7 @@ def test_a_function_runs_on_a_cluster_reached_over_ssh(
         {"login": {"ssh": "login", "workdir": str(there), "mode": "ssh"}}))
     monkeypatch.chdir(project)
     monkeypatch.syspath_prepend(str(project))
+    monkeypatch.delitem(sys.modules, "usercode", raising=False)
     user = importlib.import_module("usercode")
     ex = submitit.AutoExecutor(str(project / "fn"), cluster="abcitrain",
                                abcitrain_cluster="slurm-test")

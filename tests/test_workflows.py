@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -240,6 +241,17 @@ def test_requeue_uses_the_schedulers_own_command(scheduler: str, env: dict[str, 
         requeue_argv("local", {})
 
 
+def test_the_job_knows_its_scheduler_from_the_schedulers_own_variables() -> None:
+    """A Grid Engine job gets none of the submitter's environment (no profile search path):
+    the requeue goes by what each scheduler sets in every job."""
+    from abcitrain.api.executor import scheduler_from_env
+
+    assert scheduler_from_env({"PBS_JOBID": "12[3].pbs1"}) == "pbs"
+    assert scheduler_from_env({"SLURM_JOB_ID": "42"}) == "slurm"
+    assert scheduler_from_env({"JOB_ID": "7", "SGE_TASK_ID": "undefined"}) == "uge"
+    assert scheduler_from_env({"LOCAL_JOB_ID": "3"}) == "local"
+
+
 def test_the_preemption_signal_comes_before_the_walltime() -> None:
     from abcitrain.api.runner import MAX_MARGIN_S, margin_s
 
@@ -325,6 +337,7 @@ def test_functions_on_pbs_run_as_pbs_would_run_them(tmp_path: Path,
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     (tmp_path / "usercode.py").write_text(USER_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "usercode", raising=False)
     user = importlib.import_module("usercode")
 
     ex = AbcitrainExecutor(tmp_path / "fn", cluster="pbs")

@@ -8,6 +8,7 @@ failed stage must stop the rest; a submitted function's value (and exception) mu
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,8 @@ def test_a_python_function_returns_its_value(cluster: str, tmp_path: Path,
 
     (tmp_path / "usercode.py").write_text(USER_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
+    # this test's module, not one another test imported under the same name
+    monkeypatch.delitem(sys.modules, "usercode", raising=False)
     user = importlib.import_module("usercode")
 
     ex = submitit.AutoExecutor(str(tmp_path / "fn"), cluster="abcitrain",
@@ -180,6 +183,7 @@ def test_a_preempted_checkpointable_function_is_requeued_and_resumes(
     request.getfixturevalue("slurm_cluster" if real == "slurm-test" else "sge_cluster")
     (tmp_path / "countermod.py").write_text(COUNTER_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "countermod", raising=False)
     counter = importlib.import_module("countermod").Counter()
     ex = submitit.AutoExecutor(str(tmp_path / "fn"), cluster="abcitrain",
                                abcitrain_cluster=real)

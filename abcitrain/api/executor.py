@@ -344,13 +344,26 @@ class AbcitrainJobEnvironment(JobEnvironment):
             else None
 
     def _requeue(self, countdown: int) -> None:
-        argv = requeue_argv(load_profile(os.environ["ABCITRAIN_CLUSTER"]).scheduler,
-                            os.environ)
+        # from the scheduler's own variables: a job's environment may not carry the
+        # profiles' search path (Grid Engine passes none of the submitter's environment)
+        argv = requeue_argv(scheduler_from_env(os.environ), os.environ)
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
         said = (proc.stdout + proc.stderr).strip()
         # Grid Engine's qmod answers a refused reschedule on stdout with status 0
         if proc.returncode != 0 or "not rerun" in said:
             raise RuntimeError(f"{' '.join(argv)} did not requeue the job: {said}")
+
+
+def scheduler_from_env(env: tp.Mapping[str, str]) -> str:
+    """Which scheduler runs this job, by the variables each sets (abcitrain's backend
+    names): PBS_JOBID, SLURM_JOB_ID, Grid Engine's JOB_ID with SGE_TASK_ID; else local."""
+    if env.get("PBS_JOBID"):
+        return "pbs"
+    if env.get("SLURM_JOB_ID"):
+        return "slurm"
+    if env.get("JOB_ID") and "SGE_TASK_ID" in env:
+        return "uge"
+    return "local"
 
 
 def requeue_argv(scheduler: str, env: tp.Mapping[str, str]) -> list[str]:
