@@ -359,3 +359,17 @@ def test_functions_on_pbs_run_as_pbs_would_run_them(tmp_path: Path,
     assert all(t.state == "COMPLETED" for t in tasks)
     qstats = [line for line in calls.read_text().splitlines() if line.startswith("qstat")]
     assert qstats == ["qstat -x -t -f -F json 6[].vm"]
+
+
+def test_a_function_task_is_followed_by_its_own_state_where_the_scheduler_named_it() -> None:
+    """A task that failed without a result is over even while its array runs on."""
+    import time as clock
+
+    from abcitrain.api.executor import _task_state
+    from abcitrain.batch.store import JobRecord
+
+    rec = JobRecord("slurm-test", "41", "slurm", "fn", clock.time(), ".", "x.sh", "x", "1-3",
+                    "RUNNING", None, None, "", False, {},
+                    tasks=(("1", "COMPLETED", 0), ("2", "FAILED", 1), ("[3]", "PENDING", None)))
+    assert [_task_state(rec, j) for j in ("41_1", "41_2", "41_3", "41")] == \
+        ["COMPLETED", "FAILED", "RUNNING", "RUNNING"]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import typing as tp
 import uuid
 from pathlib import Path
@@ -86,17 +87,20 @@ class AbcitrainInfoWatcher(core.InfoWatcher):
         for job_id in wanted:
             rec = fresh.get((self.clusters[job_id], _base_id(job_id)))
             if rec is not None:
-                self._info_dict[job_id] = {"State": SUBMITIT_STATE[JobState(rec.state)],
+                state = JobState(_task_state(rec, job_id))
+                self._info_dict[job_id] = {"State": SUBMITIT_STATE[state],
                                            "Detail": rec.detail}
-                if JobState(rec.state).terminal:
+                if state.terminal:
                     self._finished.add(job_id)
-        self._last_status_check = _now()
+        self._last_status_check = time.time()
 
 
-def _now() -> float:
-    import time
-
-    return time.time()
+def _task_state(record: JobRecord, job_id: str) -> str:
+    """An array task's own state where the scheduler named it, else its array's."""
+    base = _base_id(job_id)
+    index = job_id[len(base) + 1:] if job_id != base else ""
+    return next((state for i, state, _ in record.tasks if index and i == index),
+                record.state)
 
 
 def _base_id(job_id: str) -> str:
@@ -129,7 +133,7 @@ class AbcitrainJob(core.Job[tp.Any]):
         tr = transport_for(self.cluster, self.project_dir)
         if not is_remote(tr):
             return
-        self._fetched_at = _now()
+        self._fetched_at = time.time()
         for path in (self.paths.result_pickle, self.paths.stdout, self.paths.stderr):
             if path.exists() and path == self.paths.result_pickle:
                 continue
@@ -143,7 +147,7 @@ class AbcitrainJob(core.Job[tp.Any]):
 
     def done(self, force_check: bool = False) -> bool:
         if self.project_dir is not None and not self.paths.result_pickle.exists() and (
-                force_check or _now() - self._fetched_at > self.FETCH_EVERY_S):
+                force_check or time.time() - self._fetched_at > self.FETCH_EVERY_S):
             self._fetch()
         return super().done(force_check)
 
