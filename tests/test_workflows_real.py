@@ -188,12 +188,12 @@ def test_a_preempted_checkpointable_function_is_requeued_and_resumes(
     ex = submitit.AutoExecutor(str(tmp_path / "fn"), cluster="abcitrain",
                                abcitrain_cluster=real)
     ex.update_parameters(timeout_min=10, abcitrain_resource=RESOURCE[real])
-    job = ex.submit(counter, 12, str(tmp_path))
+    job = ex.submit(counter, 6, str(tmp_path))
     first = tmp_path / "pid-1"
     wait_for(first.exists, 120, "the function to start")
     os.kill(int(first.read_text()), signal.SIGUSR2)
     count, starts = job.result()
-    assert (count, starts) == (12, 2)
+    assert (count, starts) == (6, 2)
     log = job.stderr() or ""
     assert "this job is preempted" in log or "this job is timed-out" in log, log[-2000:]
     # the scheduler saw ONE job: the requeue kept its id

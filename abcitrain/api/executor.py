@@ -350,12 +350,24 @@ class AbcitrainJobEnvironment(JobEnvironment):
     def _requeue(self, countdown: int) -> None:
         # from the scheduler's own variables: a job's environment may not carry the
         # profiles' search path (Grid Engine passes none of the submitter's environment)
-        argv = requeue_argv(scheduler_from_env(os.environ), os.environ)
+        scheduler = scheduler_from_env(os.environ)
+        if scheduler == "uge":
+            # Grid Engine reschedules a job that exits with status 99 (sge_conf(5),
+            # FORBID_RESCHEDULE); `qmod -rj` from inside the job is refused on an
+            # execution host that is not an admin host. The checkpoint is written already.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(GE_RESCHEDULE_EXIT)
+        argv = requeue_argv(scheduler, os.environ)
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
         said = (proc.stdout + proc.stderr).strip()
         # Grid Engine's qmod answers a refused reschedule on stdout with status 0
         if proc.returncode != 0 or "not rerun" in said:
             raise RuntimeError(f"{' '.join(argv)} did not requeue the job: {said}")
+
+
+#: The exit status that makes Grid Engine put a job back in the queue under its id.
+GE_RESCHEDULE_EXIT = 99
 
 
 def scheduler_from_env(env: tp.Mapping[str, str]) -> str:
@@ -373,7 +385,8 @@ def scheduler_from_env(env: tp.Mapping[str, str]) -> str:
 def requeue_argv(scheduler: str, env: tp.Mapping[str, str]) -> list[str]:
     """The command that puts the running job (or array task) back in the queue under the
     same id: Slurm ``scontrol requeue`` (a task's own SLURM_JOB_ID), Grid Engine
-    ``qmod -rj`` (JOB.TASK for a task), PBS ``qrerun``. The local scheduler has none."""
+    ``qmod -rj`` (JOB.TASK for a task; from an admin host only: a job itself exits with
+    GE_RESCHEDULE_EXIT instead), PBS ``qrerun``. The local scheduler has none."""
     if scheduler == "slurm":
         return ["scontrol", "requeue", env["SLURM_JOB_ID"]]
     if scheduler == "uge":

@@ -21,7 +21,7 @@ SlurmctldHost=$H
 AuthType=auth/munge
 # a requeued job waits cred_expire+1 s before it may start again (default 120 s): the
 # requeue tests would spend minutes waiting; a site keeps its own value
-AuthInfo=cred_expire=10
+AuthInfo=cred_expire=30
 CredType=cred/munge
 SlurmUser=slurm
 SlurmdUser=root
