@@ -20,13 +20,11 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import Problem
-from ..util.params import label as label
 from ..util.params import param_text
-from ..util.params import train_overrides as train_overrides
 
 ENV_PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 TRAIN_PARAM = re.compile(r"train\.[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -135,8 +133,3 @@ def env_of(task: Mapping[str, Any]) -> dict[str, str]:
     out = {k: param_text(v) for k, v in task.items() if ENV_PARAM.fullmatch(k)}
     out["ABCITRAIN_SWEEP_PARAMS"] = json.dumps(dict(task), sort_keys=True)
     return out
-
-
-def names(tasks: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Every parameter name of a sweep, in first-seen order."""
-    return list(dict.fromkeys(k for task in tasks for k in task))
