@@ -2,6 +2,6 @@
 (``spec``, ``render``), checked before anything is built (``lint``, and spython's parser);
 jobs build images and run inside them through the job side (``service.containers``).
 
-Pure: builds and parses text, runs nothing. May import ``batch`` (for names) and
-``profiles``.
+Pure: builds and parses text, runs nothing (spython's parser reads a temporary file). May
+import ``batch`` (its template folder).
 """
