@@ -25,7 +25,7 @@ from typing import Any
 
 import voluptuous as vol
 
-from ..errors import InputError
+from ..errors import InputError, Problem
 from ..util import validation as v
 from ..util.yamlio import load_yaml_file
 
@@ -124,7 +124,8 @@ class ContainerSpec:
 def parse_container(data: Any, source: str = "container spec") -> ContainerSpec:
     """Validate a mapping and build the spec; InputError lists every problem."""
     if not isinstance(data, Mapping):
-        raise InputError(f"{source} is not a container spec", [])
+        raise InputError(f"{source} is not a container spec", [Problem(
+            "", "expected a mapping with name:, base: and what goes in the image")])
     clean = v.validate(SCHEMA, dict(data), f"{source} has errors")
     m = re.fullmatch(BASE_RE, clean["base"])
     assert m is not None
