@@ -313,9 +313,10 @@ def _tasks(record: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _chain(record: Any) -> dict[str, Any] | None:
-    step = record.spec.get("chain") if isinstance(record.spec, dict) else None
-    return step if isinstance(step, dict) else None
+def _chain(record: Any) -> dict[str, object] | None:
+    from ..service.chains import chain_of
+
+    return chain_of(record)
 
 
 def _fmt_elapsed(seconds: int | None) -> str:
