@@ -44,11 +44,40 @@ OWNER_ENV = {"ABCITRAIN_TEST_OWNER": f"pytest-{os.getpid()}-{uuid.uuid4().hex[:8
              "ABCITRAIN_TEST_OWNER_PID": str(os.getpid())}
 
 
+def _isolate(mp: pytest.MonkeyPatch, home: Path, torch_extensions: Path) -> None:
+    """Point HOME, the XDG folders, torch's extension folder and abcitrain's own folders
+    under ``home``; drop every ABCITRAIN_* setting of the caller's."""
+    for name in list(os.environ):
+        if name.startswith("ABCITRAIN_"):
+            mp.delenv(name)
+    home.mkdir(exist_ok=True)
+    mp.setenv("HOME", str(home))
+    for var, sub in (("XDG_CONFIG_HOME", ".config"), ("XDG_DATA_HOME", ".local/share"),
+                     ("XDG_CACHE_HOME", ".cache"), ("XDG_STATE_HOME", ".local/state")):
+        mp.setenv(var, str(home / sub))
+    mp.setenv("TORCH_EXTENSIONS_DIR", str(torch_extensions))
+    mp.setenv("ABCITRAIN_DATA_DIR", str(home / "data"))
+    mp.setenv("ABCITRAIN_CONFIG_DIR", str(home / "config"))
+    mp.setenv("ABCITRAIN_CLUSTERS_PATH", str(DATA / "clusters"))
+
+
 @pytest.fixture(scope="session")
 def torch_extensions(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """torch's extension folder for the whole run (DeepSpeed compiles its ops once per run,
     never into, or waiting on a lock in, the user's ~/.cache)."""
     return tmp_path_factory.mktemp("torch_extensions")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_session(tmp_path_factory: pytest.TempPathFactory,
+                     torch_extensions: Path) -> Iterator[Path]:
+    """The same isolation for the whole run, so that session- and module-scoped fixtures
+    (test clusters, calibration and measurement runs), which are set up before any test's
+    own fixtures, never see the caller's home, ledger or ~/.cache either."""
+    home = tmp_path_factory.mktemp("session-home")
+    with pytest.MonkeyPatch.context() as mp:
+        _isolate(mp, home, torch_extensions)
+        yield home
 
 
 @pytest.fixture(autouse=True)
@@ -57,18 +86,7 @@ def abcitrain_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     """Each test gets its own home, data, config and local-spool folders and runs in
     tmp_path; no ABCITRAIN_* setting of the caller's reaches it."""
     home = tmp_path / "home"
-    for name in list(os.environ):
-        if name.startswith("ABCITRAIN_"):
-            monkeypatch.delenv(name)
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    for var, sub in (("XDG_CONFIG_HOME", ".config"), ("XDG_DATA_HOME", ".local/share"),
-                     ("XDG_CACHE_HOME", ".cache"), ("XDG_STATE_HOME", ".local/state")):
-        monkeypatch.setenv(var, str(home / sub))
-    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(torch_extensions))
-    monkeypatch.setenv("ABCITRAIN_DATA_DIR", str(home / "data"))
-    monkeypatch.setenv("ABCITRAIN_CONFIG_DIR", str(home / "config"))
-    monkeypatch.setenv("ABCITRAIN_CLUSTERS_PATH", str(DATA / "clusters"))
+    _isolate(monkeypatch, home, torch_extensions)
     monkeypatch.chdir(tmp_path)
     return home
 
