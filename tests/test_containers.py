@@ -4,8 +4,9 @@ No singularity or apptainer binary can be installed on this machine, so nothing 
 or runs a real image. What is checked for real: every rendered definition is read back by
 spython's Singularity recipe parser (a real parser) and by the lint; the exact build and
 exec command lines; a job that names an image, run by the local scheduler with a stand-in
-runtime that records its argv and runs the command; and pip resolving the shipped CPU
-definition's pinned package set against the registry.
+runtime that records its argv and runs the command; and the shipped CPU definition's
+pinned package set installed from the registry into a fresh virtual environment, where the
+definition's own %test imports it.
 """
 
 from __future__ import annotations
@@ -208,23 +209,49 @@ def test_training_runs_its_ranks_or_its_launcher_inside_the_image(
 
 @pytest.mark.skipif(os.environ.get("ABCITRAIN_SKIP_REGISTRY") == "1",
                     reason="ABCITRAIN_SKIP_REGISTRY=1")
-def test_the_cpu_kit_images_pinned_packages_resolve_together(tmp_path: Path) -> None:
-    """pip resolves the CPU definition's pinned set against the registry (a dry run: nothing
-    is installed). The GPU definition's set is the same without torch, which NVIDIA's image
-    brings."""
+def test_the_cpu_kit_images_pinned_packages_install_together_and_import(
+        tmp_path: Path) -> None:
+    """What the CPU image's %post does, done in a fresh virtual environment instead of the
+    image (no runtime here to build one): pip installs the definition's pinned set from the
+    registry, every package at exactly its pin, then abcitrain's wheel without
+    dependencies (the /opt/wheels step); then the definition's own %test commands run there
+    and import everything. The GPU definition's set is the same without torch, which
+    NVIDIA's image brings."""
     from abcitrain.scaffold.init import kit_container
 
     spec = parse_container(kit_container("kit", gpu=False))
+    venv = tmp_path / "image-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
     report = tmp_path / "report.json"
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run",
-                           "--ignore-installed", "--quiet", "--report", str(report),
-                           *spec.python_packages], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--report",
+                           str(report), *spec.python_packages],
+                          capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = {i["metadata"]["name"].lower(): i["metadata"]["version"]
            for i in json.loads(report.read_text())["install"]}
     for pin in spec.python_packages:
         name, version = pin.split("==")
         assert got[name.lower()] == version, pin
+    wheels = tmp_path / "wheels"         # pip wheel --no-deps -w containers/wheels abcitrain
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "--no-build-isolation", "-w", str(wheels), str(ROOT)],
+                   check=True, capture_output=True, timeout=300)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps",
+                    *map(str, wheels.glob("*.whl"))], check=True, capture_output=True,
+                   timeout=300)
+    assert spec.test, "the kit image has a %test section"
+    env = {**os.environ, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}",
+           **spec.environment}
+    for argv in spec.test:               # e.g. python3 -c "import torch, deepspeed, ..."
+        done = subprocess.run(list(argv), env=env, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=600, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+    where = subprocess.run([str(python), "-c", "import abcitrain, torch; "
+                            "print(abcitrain.__file__); print(torch.__version__)"],
+                           cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert where.splitlines()[0].startswith(str(venv))      # the installed copy, not ROOT's
+    assert where.splitlines()[1] == "2.13.0+cpu"
 
 
 @pytest.mark.parametrize("kind", ["torchrun", "mpirun"])
