@@ -170,10 +170,10 @@ for name in ("ShareMemCommBuilder", "FusedAdamBuilder"):
 @dataclass(frozen=True)
 class Wall:
     """The walltime runs, sized from this machine's speed measured now (never assumed): a
-    job's walltime leaves room for a start-up 3 times slower than the one measured (slower
+    job's walltime leaves room for a start-up 3 times slower than the one measured, and the
+    run needs more training time than one job can give, however fast the machine. (Slower
     still, the ranks stop after their first step and the next job goes on; only a start-up
-    longer than the whole walltime would end the chain), and the
-    run needs more training time than one job can give, however fast the machine."""
+    longer than the whole walltime would end the chain.)"""
 
     steps: int
     walltime_s: int
