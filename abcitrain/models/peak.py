@@ -29,23 +29,32 @@ the gathered parameters: DeepSpeed releases a gathered parameter only when its n
 more than ``stage3_max_reuse_distance`` elements away (``partitioned_param_coordinator.
 __params_to_release``); with activation checkpointing every parameter is used again in the
 backward pass, so up to that many elements (plus a prefetch bucket) stay gathered, w bytes
-each. Measured on CPU: the whole model stays gathered when it is smaller than that.
+each, and when that cap is below the model one layer gathered on its own can come on top.
+Each coalesced all-gather receives into one flat buffer and copies the parameters out of it
+(``AllGatherCoalescedHandle.wait``): one prefetch bucket's flat buffer more, while it is
+copied. Measured on CPU: the whole model stays gathered when it is smaller than the cap.
 
-Backward (an upper bound: the gradients and the forward's activations counted together):
+Backward: the activations are freed as the gradients appear, so the phase counts the
+larger of two moments: its start, when every activation is still held and the first
+gradient, the output layer's (w*L at worst), appears beside them; and its end, when the
+activations are gone and these gradient terms are held:
 - ZeRO-0: the full gradients (w*P) and the flat buffer that all-reduces them, up to
   DeepSpeed's fixed 5e8 elements (``engine.allreduce_gradients``, ``MEMORY_OPT_ALLREDUCE_SIZE``);
 - ZeRO-1: the full gradients (reduced only at the end of the pass), the averaged partition
   (w*P/N, ``copy_grads_in_partition``) and the reduce bucket (``reduce_bucket_size``);
-- ZeRO-2: the averaged partition and the reduce bucket (gradients are reduced as they come);
-- offload (ZeRO 1-2): no averaged partition (gradients go to the host's buffer), but each
-  gradient is cloned for its reduction and copied to fp64 for its norm: (w + 8) x L;
-- ZeRO-3: the gathered parameters, the reduce bucket;
+- ZeRO-2: the averaged partition, the reduce bucket and one gradient not yet reduced (w*L at
+  worst: gradients are reduced as they come and freed then);
+- offload (ZeRO 1-2): no averaged partition (gradients go to the host's buffer), but a
+  gradient larger than the bucket is cloned for its reduction (the clone replaces it: w*L
+  more only while both exist) and its part in this rank's partition is copied to fp64 for
+  its norm (8 bytes each, freed after it): max(w, 8) x L, measured on CPU to the byte;
+- ZeRO-3: the gathered parameters, the reduce bucket and one gradient not yet reduced;
 - with ``overlap_comm`` DeepSpeed keeps double reduce buffers and overlaps the all-gather:
   4.5 x (reduce + all-gather bucket) x w, the rule the transformers DeepSpeed guide gives
   (5e8-element buckets: 9 GB in fp32, 4.5 GB in 16 bits). Not measurable on CPU.
 
-Optimizer step (ZeRO-3: with the gathered parameters, which are not all released before
-the step begins; measured on CPU, varying from run to run):
+Optimizer step (ZeRO-3: some gathered parameters are not yet released when the step
+begins; measured on CPU, up to the largest layer's worth, counted as that):
 - the fp32 gradients the optimizer reads: 16-bit gradients are copied to fp32 (4P without
   ZeRO, ``unfused_optimizer.step``; 4P/N with ZeRO 1-3, ``stage_1_and_2.step`` /
   ``stage3._prepare_fp32_grad_for_sub_group``), and ZeRO-0 still holds the 16-bit ones;
@@ -55,10 +64,6 @@ the step begins; measured on CPU, varying from run to run):
   largest tensor it steps: L without ZeRO, the flat partition P/N with ZeRO (at most
   ``sub_group_size`` under ZeRO-3). DeepSpeed's fused Adam (GPU) and CPU Adam (offload)
   allocate none.
-
-- ZeRO 1-2: an allowance of one partition in the weights' precision (w*P/N): measured on
-  CPU, the step's peak exceeds the terms above by 0 to that much, varying from run to run
-  and with the machine's load; the allocations are small and not attributed yet.
 
 Fixed allowances, stated not derived: the CUDA context, NCCL and allocator fragmentation
 (``buffer_bytes``, 2 GB per GPU by default, tunable).
@@ -216,18 +221,18 @@ def step_peak(model: ModelShape, setup: TrainingSetup, comm: Comm | None = None,
     gathered = 0
     if stage == 3:
         gathered = w * min(psi, comm.max_reuse_distance + comm.prefetch_bucket)
-        # A coalesced all-gather receives into one flat buffer, then copies each parameter
-        # out of it (``AllGatherCoalescedHandle.wait``: ``torch.cat``); both live while the
-        # parameters stay gathered.
     overlap = int(4.5 * (comm.reduce_bucket + comm.allgather_bucket) * w) \
         if comm.overlap_comm and stage else 0
 
-    gathering = [("gathered parameters (ZeRO-3)", gathered),
-                 ("all-gather buffers (ZeRO-3)", gathered),
-                 ("largest layer, gathered alone", w * largest)] if gathered else []
+    gathering: list[tuple[str, int]] = []
+    if gathered:
+        gathering += [("gathered parameters (ZeRO-3)", gathered),
+                      ("all-gather flat buffer (ZeRO-3)",
+                       w * min(psi, comm.prefetch_bucket))]
+        if gathered < w * psi:
+            gathering.append(("largest layer, gathered alone", w * largest))
     forward = [*held, ("activations", act), *gathering]
 
-    # The activations are freed as the gradients appear: the phase counts the larger side.
     grads: list[tuple[str, int]] = []
     if stage == 0:
         grads += [("gradients", w * psi),
@@ -239,14 +244,20 @@ def step_peak(model: ModelShape, setup: TrainingSetup, comm: Comm | None = None,
             grads.append(("averaged gradient partition", w * part))
         if stage in (1, 2) and offload:
             # a gradient cloned for its reduction (reduce_independent_p_g_buckets_and_
-            # remove_grads) and copied to fp64 for its norm (set_norm_for_param_grad_in_gpu,
-            # zero.utils.get_norm_dtype), the largest one at worst
-            grads.append(("gradient copies for the host", (w + 8) * largest))
+            # remove_grads; the clone then replaces it) or copied to fp64 for its norm
+            # (set_norm_for_param_grad_in_gpu, zero.utils.get_norm_dtype): never both
+            # beside the original, the largest one at worst
+            grads.append(("gradient copy for the host", max(w, 8) * largest))
+        if stage == 3 or (stage == 2 and not offload):
+            # each gradient is whole until its bucket is reduced (``reduce_ready_partitions_
+            # and_remove_grads`` frees it then): the largest one at worst
+            grads.append(("a gradient before its reduction", w * largest))
         grads.append(("reduce bucket", w * min(psi, comm.reduce_bucket)))
         if overlap:
             grads.append(("overlap_comm buffers", overlap))
     backward = [*held, *gathering]
-    backward += grads if sum(b for _, b in grads) >= act else [("activations", act)]
+    start = [("activations", act), ("first gradient (output layer)", w * largest)]
+    backward += grads if sum(b for _, b in grads) >= sum(b for _, b in start) else start
 
     step = list(held)
     step_host = list(host)
@@ -256,14 +267,10 @@ def step_peak(model: ModelShape, setup: TrainingSetup, comm: Comm | None = None,
             step.append(("fp32 gradient copies", 4 * psi))
     elif not offload:
         step.append(("fp32 gradient partition", 4 * part))
-    if stage in (1, 2):
-        # measured, not attributed: up to one more partition in the weights' precision
-        # while the step runs (tests/test_peak_memory.py gives the spread)
-        step.append(("step allowance (measured)", w * part))
     if stage == 3:
-        # Parameters gathered for the backward pass are not all released before the step
-        # begins (measured: up to the whole gathered set, varying from run to run).
-        step += [("parameters still gathered", gathered), ("last gathered layer", w * largest)]
+        # Parameters gathered for the backward pass are not all released when the step
+        # begins (measured on CPU: up to about the largest layer's worth).
+        step.append(("parameters still gathered", w * largest))
     if torch_adam:
         stepped = largest if stage == 0 else min(part, comm.sub_group_size) if stage == 3 \
             else part
