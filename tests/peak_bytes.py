@@ -83,29 +83,33 @@ def _running_total(events: list) -> list[tuple[int, int]]:  # type: ignore[type-
     return totals
 
 
-def measure(stage: int, precision: str, offload: bool) -> dict[str, object]:
+def measure(stage: int, precision: str, offload: str) -> dict[str, object]:
     gc.collect()
     marks: list[tuple[str, int]] = []
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         marks.append(("build", time.time_ns()))
         torch.manual_seed(0)
         model = LlamaForCausalLM(LlamaConfig(**SHAPE))
-        if precision == "bf16":
-            model = model.to(torch.bfloat16)
+        if precision != "fp32":
+            model = model.to(torch.bfloat16 if precision == "bf16" else torch.float16)
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         params = sum(p.numel() for p in model.parameters())
         zero = {"stage": stage, "contiguous_gradients": True,
                 **communication(PROBE, on_gpu=False).zero_config(stage)}
-        if offload:
+        if offload != "none":
             zero["offload_optimizer"] = {"device": "cpu", "pin_memory": False}
+        if offload == "optimizer+params":
+            zero["offload_param"] = {"device": "cpu", "pin_memory": False}
         config = {"train_micro_batch_size_per_gpu": MICRO, "gradient_accumulation_steps": 1,
                   "train_batch_size": 2 * MICRO, "steps_per_print": 10**9,
                   "gradient_clipping": 1.0, "zero_optimization": zero,
                   "optimizer": {"type": "AdamW", "params": {"lr": 1e-3, "torch_adam": True}}}
-        if offload:
+        if offload != "none":
             config["zero_force_ds_cpu_optimizer"] = False
         if precision == "bf16":
             config["bf16"] = {"enabled": True}
+        if precision == "fp16":
+            config["fp16"] = {"enabled": True}
         engine, *_ = deepspeed.initialize(model=model, model_parameters=model.parameters(),
                                           config=config)
         del model
@@ -139,7 +143,7 @@ def main() -> None:
         stage, precision, offload = case.split(":")
         # one write(2) per line, under PIPE_BUF: the two ranks share the pipe, and print()
         # writes the text and its newline separately (their lines were seen interleaved)
-        line = "PEAK " + json.dumps(measure(int(stage), precision, offload == "optimizer"))
+        line = "PEAK " + json.dumps(measure(int(stage), precision, offload))
         os.write(1, (line + "\n").encode())
     torch.distributed.destroy_process_group()
 

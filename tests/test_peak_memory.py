@@ -1,5 +1,6 @@
 """The peak memory model (``abcitrain.models.peak``) against a real DeepSpeed engine: 2 ranks on
-CPU (gloo), ZeRO 0-3 x fp32/bf16 x offload none/optimizer, every allocation counted by torch's
+CPU (gloo), every configuration the planner offers (ZeRO 0-3 x fp32/bf16/fp16 x offload none,
+optimizer and, for ZeRO-3, optimizer+params: 24 cases), every allocation counted by torch's
 profiler while two full training steps run (tests/peak_bytes.py says exactly what it counts).
 
 The model is a 34M-parameter Llama (8 layers, hidden 512, vocabulary 8192): large enough that
@@ -30,12 +31,16 @@ from conftest import ROOT, tagged_rows
 from abcitrain.models.memory import TrainingSetup
 from abcitrain.models.peak import step_peak
 from abcitrain.models.shapes import ModelShape
-from abcitrain.train.planner import communication
+from abcitrain.train.planner import OFFLOAD_ORDER, communication
 
 #: How far the estimated peak may lie from the measured one, either way.
 TOLERANCE = 0.05
-CASES = [(stage, precision, offload) for stage in (0, 1, 2, 3) for precision in ("fp32", "bf16")
-         for offload in ("none", "optimizer") if stage or offload == "none"]
+#: Every configuration the planner can choose (train.planner: OFFLOAD_ORDER, offload needs
+#: ZeRO 1-3 and offloading the parameters ZeRO-3), in each precision it trains in (fp16 on
+#: V100, bf16 on later GPUs, fp32 without one).
+CASES = [(stage, precision, offload) for stage in (0, 1, 2, 3)
+         for precision in ("fp32", "bf16", "fp16") for offload in OFFLOAD_ORDER
+         if (stage or offload == "none") and (stage == 3 or offload != "optimizer+params")]
 # tests/peak_bytes.py's model, as the planner sees it (its architecture count is exact)
 PROBE = ModelShape("probe", params=0, layers=8, hidden=512, heads=8, kv_heads=8,
                    intermediate=1408, vocab=8192, params_source="architecture")
@@ -64,7 +69,7 @@ def measured() -> list[dict[str, Any]]:
 def test_estimated_peak_matches_the_measured_peak(measured: list[dict[str, Any]], stage: int,
                                                   precision: str, offload: str) -> None:
     rows = [r for r in measured if (r["stage"], r["precision"], r["offload"]) ==
-            (stage, precision, offload == "optimizer")]
+            (stage, precision, offload)]
     assert sorted(r["rank"] for r in rows) == [0, 1]
     setup = TrainingSetup(precision=precision, zero_stage=stage, offload=offload,
                           gpus_per_node=2, seq_len=128, micro_batch=2, checkpointing=True,

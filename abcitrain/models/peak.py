@@ -5,7 +5,8 @@ states, or what a DeepSpeed engine keeps, ``engine=True``). A step needs more, a
 moments. This module adds, phase by phase, what DeepSpeed 0.19 (``deepspeed>=0.19``, the
 kit's pin) allocates on top; every term names the code that allocates it, and
 tests/test_peak_memory.py measures the sum on a real engine (2 ranks on CPU, every
-allocation counted) for ZeRO 0-3 x fp32/bf16 x offload none/optimizer.
+allocation counted) for every configuration the planner offers: ZeRO 0-3 x fp32/bf16/fp16 x
+offload none/optimizer (and optimizer+params with ZeRO-3), within 5% of the estimate.
 
 Per rank, P parameters, N data-parallel ranks, w bytes per weight (4 fp32, 2 bf16/fp16),
 L the largest single tensor (an embedding or an MLP projection):
@@ -18,7 +19,8 @@ Held throughout (the engine's states):
   cloned, ``stage_1_and_2.__init__``); none for fp32 without ZeRO;
 - the optimizer's states (Adam: 8 bytes per parameter), over N from ZeRO-1 up;
 - offload (ZeRO 1-3) moves the master copy and the optimizer states to host memory (and,
-  ``optimizer+params`` under ZeRO-3, the 16-bit partitions: not measured here), with a
+  ``optimizer+params`` under ZeRO-3, the 16-bit partitions; on CPU, where host and device
+  are one, the measurement sees only the sum), with a
   persistent fp32 gradient partition (4P/N, ``initialize_optimizer_states``); ZeRO 1-2 add
   a 16-bit parameter partition buffer (w*P/N) and one gradient buffer of the largest tensor
   on each side (w*L, ``temp_grad_buffer_for_cpu_offload`` / ``..._gpu_offload``).
