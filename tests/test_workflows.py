@@ -226,19 +226,23 @@ def test_generic_parameters_choose_a_resource_type_that_fits(tmp_path: Path) -> 
         ex._spec(1)
 
 
-@pytest.mark.parametrize(("scheduler", "env", "argv"), [
-    ("slurm", {"SLURM_JOB_ID": "42"}, ["scontrol", "requeue", "42"]),
-    ("uge", {"JOB_ID": "7", "SGE_TASK_ID": "undefined"}, ["qmod", "-rj", "7"]),
-    ("uge", {"JOB_ID": "7", "SGE_TASK_ID": "3"}, ["qmod", "-rj", "7.3"]),
-    ("pbs", {"PBS_JOBID": "12[3].pbs1"}, ["qrerun", "12[3].pbs1"]),
+@pytest.mark.parametrize(("scheduler", "env", "argv", "status"), [
+    ("slurm", {"SLURM_JOB_ID": "42"}, ("scontrol", "requeue", "42"), None),
+    # Grid Engine: exit status 99 reschedules the job, or the task of an array (sge_conf(5))
+    ("uge", {"JOB_ID": "7", "SGE_TASK_ID": "undefined"}, (), 99),
+    ("uge", {"JOB_ID": "7", "SGE_TASK_ID": "3"}, (), 99),
+    ("pbs", {"PBS_JOBID": "12[3].pbs1"}, ("qrerun", "12[3].pbs1"), None),
 ])
-def test_requeue_uses_the_schedulers_own_command(scheduler: str, env: dict[str, str],
-                                                 argv: list[str]) -> None:
-    from abcitrain.api.executor import requeue_argv
+def test_requeue_uses_the_schedulers_own_means(scheduler: str, env: dict[str, str],
+                                              argv: tuple[str, ...], status: int | None) -> None:
+    from abcitrain.api.executor import requeue_for
 
-    assert requeue_argv(scheduler, env) == argv
+    way = requeue_for(scheduler, env)
+    assert (way.argv, way.exit_status) == (argv, status)
+    # qrerun(1B): "PBS Manager or Operator privilege is required" -- said when refused
+    assert ("Operator privilege" in way.needs) == (scheduler == "pbs")
     with pytest.raises(InputError, match="cannot requeue"):
-        requeue_argv("local", {})
+        requeue_for("local", {})
 
 
 def test_the_job_knows_its_scheduler_from_the_schedulers_own_variables() -> None:

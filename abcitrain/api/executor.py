@@ -27,6 +27,7 @@ import sys
 import time
 import typing as tp
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from submitit.core import core, utils
@@ -350,24 +351,33 @@ class AbcitrainJobEnvironment(JobEnvironment):
     def _requeue(self, countdown: int) -> None:
         # from the scheduler's own variables: a job's environment may not carry the
         # profiles' search path (Grid Engine passes none of the submitter's environment)
-        scheduler = scheduler_from_env(os.environ)
-        if scheduler == "uge":
-            # Grid Engine reschedules a job that exits with status 99 (sge_conf(5),
-            # FORBID_RESCHEDULE); `qmod -rj` from inside the job is refused on an
-            # execution host that is not an admin host. The checkpoint is written already.
+        way = requeue_for(scheduler_from_env(os.environ), os.environ)
+        if way.exit_status is not None:
+            # the checkpoint is written already; the scheduler reschedules on this status
             sys.stdout.flush()
             sys.stderr.flush()
-            os._exit(GE_RESCHEDULE_EXIT)
-        argv = requeue_argv(scheduler, os.environ)
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-        said = (proc.stdout + proc.stderr).strip()
-        # Grid Engine's qmod answers a refused reschedule on stdout with status 0
-        if proc.returncode != 0 or "not rerun" in said:
-            raise RuntimeError(f"{' '.join(argv)} did not requeue the job: {said}")
+            os._exit(way.exit_status)
+        proc = subprocess.run(list(way.argv), capture_output=True, text=True, timeout=60,
+                              check=False)
+        if proc.returncode != 0:
+            said = (proc.stdout + proc.stderr).strip()
+            raise RuntimeError(f"{' '.join(way.argv)} did not requeue the job: {said}"
+                               + (f" ({way.needs})" if way.needs else ""))
 
 
 #: The exit status that makes Grid Engine put a job back in the queue under its id.
 GE_RESCHEDULE_EXIT = 99
+
+
+@dataclass(frozen=True)
+class Requeue:
+    """How a running job goes back in its queue under the same id: by the scheduler's
+    command (``argv``), or by ending with a status the scheduler reschedules
+    (``exit_status``); ``needs`` says what the command requires, for when it is refused."""
+
+    argv: tuple[str, ...] = ()
+    exit_status: int | None = None
+    needs: str = ""
 
 
 def scheduler_from_env(env: tp.Mapping[str, str]) -> str:
@@ -382,19 +392,20 @@ def scheduler_from_env(env: tp.Mapping[str, str]) -> str:
     return "local"
 
 
-def requeue_argv(scheduler: str, env: tp.Mapping[str, str]) -> list[str]:
-    """The command that puts the running job (or array task) back in the queue under the
-    same id: Slurm ``scontrol requeue`` (a task's own SLURM_JOB_ID), Grid Engine
-    ``qmod -rj`` (JOB.TASK for a task; from an admin host only: a job itself exits with
-    GE_RESCHEDULE_EXIT instead), PBS ``qrerun``. The local scheduler has none."""
+def requeue_for(scheduler: str, env: tp.Mapping[str, str]) -> Requeue:
+    """How the running job (or array task) goes back in the queue under the same id:
+    Slurm ``scontrol requeue`` (a task's own SLURM_JOB_ID); Grid Engine reschedules a job or
+    task that exits with GE_RESCHEDULE_EXIT (sge_conf(5): ``qmod -rj`` is refused from an
+    execution host that is not an admin host); PBS ``qrerun``, which qrerun(1B) reserves to
+    PBS Managers and Operators. The local scheduler has none."""
     if scheduler == "slurm":
-        return ["scontrol", "requeue", env["SLURM_JOB_ID"]]
+        return Requeue(argv=("scontrol", "requeue", env["SLURM_JOB_ID"]))
     if scheduler == "uge":
-        task = env.get("SGE_TASK_ID", "undefined")
-        job = env["JOB_ID"] + (f".{task}" if task not in ("", "undefined") else "")
-        return ["qmod", "-rj", job]
+        return Requeue(exit_status=GE_RESCHEDULE_EXIT)
     if scheduler == "pbs":
-        return ["qrerun", env["PBS_JOBID"]]
+        return Requeue(argv=("qrerun", env["PBS_JOBID"]), needs=(
+            "qrerun needs PBS Manager or Operator privilege; where the site does not grant "
+            "it, the function stops at its checkpoint: submit it again to resume"))
     raise InputError("cannot requeue", [Problem(
         "cluster", f"the {scheduler} scheduler cannot requeue a running job: the function "
         "stops at its checkpoint and the job ends without a result")])
