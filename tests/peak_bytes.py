@@ -132,9 +132,11 @@ def measure(stage: int, precision: str, offload: str) -> dict[str, object]:
         for (name, start), (_, stop) in phases:
             if start <= when < stop and name != "build":
                 peaks[name] = max(peaks.get(name, 0), running)
+    # fp16's loss scaler skips a step that overflows: a skipped step measures no optimizer step
+    skipped = engine.skipped_steps
     engine.destroy()
     return {"stage": stage, "precision": precision, "offload": offload, "params": params,
-            "peaks": peaks, "rank": int(os.environ["RANK"])}
+            "peaks": peaks, "skipped": skipped, "rank": int(os.environ["RANK"])}
 
 
 def main() -> None:
