@@ -117,6 +117,25 @@ def test_walltime_is_enforced(tmp_path: Path, local_jobs: list[str]) -> None:
     assert row["state"] == "TIMEOUT"
 
 
+def test_each_task_has_its_own_tmpdir_removed_when_it_ends(tmp_path: Path,
+                                                            local_jobs: list[str]) -> None:
+    """Like a cluster's per-job scratch: what a task leaves in $TMPDIR (the job script's
+    node file, a launcher's folder) is gone after it, a walltime kill included."""
+    fill = ('echo "tmp=$TMPDIR nodes=$ABCITRAIN_NODEFILE"; touch "$TMPDIR/left-behind"; '
+            'mkdir "$TMPDIR/launch"; sleep 30')
+    job = _submit(_spec(tmp_path, "scratch", walltime=3, array="1-2",
+                        command=["bash", "-c", fill]), local_jobs)
+    row: Any = wait_for(lambda: _ended(job), 60)
+    assert row["state"] == "TIMEOUT"
+    seen = []
+    for task in (1, 2):
+        log = cli("logs", job, "--task", str(task)).output
+        tmp = log.split("tmp=")[1].split()[0]
+        assert Path(tmp).name.startswith(f"abcitrain-{job}-") and not Path(tmp).exists()
+        seen.append(tmp)
+    assert seen[0] != seen[1]                                # one per task
+
+
 def test_unknown_job_id_is_a_clear_error() -> None:
     result = cli("status", "424242", ok=None)
     assert result.exit_code == 2 and "did not submit a job with this id" in result.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -100,14 +101,18 @@ class Runner:
         job = self.job
         out_path = job.output_for(task)
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", prefix="abcitrain-local-nodes.",
-                                         delete=False) as nf:
-            nf.write("localhost\n")
+        # The task's own scratch folder, its TMPDIR, removed when the task ends however it
+        # ends (a walltime kill included), as a cluster's per-job scratch is: what the job
+        # script and its launcher put in $TMPDIR (node files, launch folders) goes with it.
+        # Short, under the caller's TMPDIR: Open MPI puts unix sockets below it.
+        scratch = Path(tempfile.mkdtemp(prefix=f"abcitrain-{job.job_id}-"))
+        node_file = scratch / "nodes"
+        node_file.write_text("localhost\n")
         env = dict(os.environ)
         env.update(LOCAL_JOB_ID=job.job_id, LOCAL_JOB_NAME=job.name,
                    LOCAL_ARRAY_INDEX="" if task is None else str(task),
-                   LOCAL_NODEFILE=nf.name, LOCAL_SUBMIT_DIR=job.submit_dir,
-                   LOCAL_GPUS=str(job.gpus))
+                   LOCAL_NODEFILE=str(node_file), LOCAL_SUBMIT_DIR=job.submit_dir,
+                   LOCAL_GPUS=str(job.gpus), TMPDIR=str(scratch))
         start = time.time()
         outcome: dict[str, Any] = {"started": start}
         try:
@@ -119,7 +124,7 @@ class Runner:
                 state = self.supervise(self.child, start + job.walltime_s)
                 code = self.child.returncode
         finally:
-            Path(nf.name).unlink(missing_ok=True)
+            shutil.rmtree(scratch, ignore_errors=True)
         if state == "RUNNING":
             state = "COMPLETED" if code == 0 else "FAILED"
         outcome.update(state=state, exit_code=code if code >= 0 else 128 - code,
