@@ -15,7 +15,7 @@ allocations and frees: the profiler's own running total misses frees made on glo
 threads and stayed too high by a varying amount (0.4 to 3.5 bytes/param here), which earlier
 versions of this test took for DeepSpeed's peak moving from run to run and answered with
 one-sided bounds (up to 25% over). Rebuilt, the same case measured over three runs moved by
-at most 0.6 bytes/param (the table in README.md)."""
+at most 0.63 bytes/param (the table in README.md)."""
 
 from __future__ import annotations
 
