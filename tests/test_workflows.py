@@ -245,6 +245,29 @@ def test_requeue_uses_the_schedulers_own_means(scheduler: str, env: dict[str, st
         requeue_for("local", {})
 
 
+def test_a_refused_pbs_requeue_reaches_the_user_in_pbs_words_and_plain_ones(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in qrerun (HAND-MADE, not captured: PBS cannot run here) answers as OpenPBS
+    does to a user without Operator privilege: prt_job_err's "qrerun: <text> <job id>" with
+    PBSE_PERM's text, "Unauthorized Request", and a non-zero status (qrerun(1B))."""
+    from abcitrain.api.executor import AbcitrainJobEnvironment
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    qrerun = bin_dir / "qrerun"
+    qrerun.write_text('#!/bin/sh\necho "qrerun: Unauthorized Request  $1" >&2\nexit 1\n')
+    qrerun.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    for name in ("SLURM_JOB_ID", "JOB_ID", "SGE_TASK_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PBS_JOBID", "12.pbs1")
+    with pytest.raises(RuntimeError) as refused:
+        AbcitrainJobEnvironment()._requeue(0)
+    said = str(refused.value)
+    assert "qrerun: Unauthorized Request  12.pbs1" in said          # the scheduler's words
+    assert "Operator privilege" in said and "submit it again" in said   # and plain ones
+
+
 def test_the_job_knows_its_scheduler_from_the_schedulers_own_variables() -> None:
     """A Grid Engine job gets none of the submitter's environment (no profile search path):
     the requeue goes by what each scheduler sets in every job."""
