@@ -321,6 +321,28 @@ def _jobs_from(scripts_dir: Path) -> list[str]:
             if line.split("|", 1)[-1].startswith(str(scripts_dir))]
 
 
+def test_a_jump_hosts_channel_closes_quietly_once_its_connection_is_gone() -> None:
+    """The inner connection's transport thread closes its socket, the jump host's channel,
+    as it shuts down; with the jump host's connection already gone that close raised
+    EOFError in the thread (seen as a thread traceback in the connection-cut test below,
+    which the pytest configuration now fails on)."""
+    from abcitrain.transport.ssh import HopSocket
+
+    class GoneChannel:          # what paramiko's Channel does once its transport is dead
+        closes = 0
+
+        def close(self) -> None:
+            GoneChannel.closes += 1
+            raise EOFError
+
+        def recv(self, n: int) -> bytes:
+            return b"x" * n
+
+    sock = HopSocket(GoneChannel())
+    sock.close()                                  # no exception
+    assert GoneChannel.closes == 1 and sock.recv(3) == b"xxx"   # the channel's own methods
+
+
 def test_a_connection_cut_mid_submit_yields_exactly_one_job(
         remote: Path, tmp_path: Path, slurm_cluster: None,
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ local transport does.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import stat
 import time
@@ -31,6 +32,27 @@ from .hostkeys import fingerprint
 from .sshconfig import CONNECT_TIMEOUT, SYSTEM_KNOWN_HOSTS, Hop, resolve
 
 KEEPALIVE_S = 30
+
+
+class HopSocket:
+    """The channel through a jump host, as the next hop's socket (everything but ``close``
+    is the channel's own).
+
+    Closing the channel sends a message over the jump host's connection. When that
+    connection is already gone (the network cut, the jump host restarted), paramiko's
+    transport thread raised EOFError from its shutdown, which Python printed as a thread
+    traceback (paramiko/paramiko#1585, open upstream). A link that is gone is closed."""
+
+    def __init__(self, channel: Any) -> None:
+        self._channel = channel
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._channel, name)
+
+    def close(self) -> None:
+        """Close the channel; nothing to do when the connection under it is gone."""
+        with contextlib.suppress(EOFError, OSError):
+            self._channel.close()
 
 
 class UnknownHostKey(TransportError):
@@ -112,9 +134,9 @@ class SshTransport:
         import paramiko
 
         try:
-            return via.get_transport().open_channel(
+            return HopSocket(via.get_transport().open_channel(
                 "direct-tcpip", (hop.hostname, hop.port), ("127.0.0.1", 0),
-                timeout=self.connect_timeout)
+                timeout=self.connect_timeout))
         except (paramiko.ChannelException, paramiko.SSHException, OSError) as exc:
             raise Unreachable(f"cannot reach {hop.label} through the jump host: {exc}; "
                               "check its HostName and Port, and that the jump host allows "
