@@ -245,17 +245,22 @@ def test_requeue_uses_the_schedulers_own_means(scheduler: str, env: dict[str, st
         requeue_for("local", {})
 
 
+#: Hand-made: qrerun's error line as OpenPBS's prt_job_err prints it ("qrerun: <text> <job
+#: id>") with PBSE_PERM's text, and a non-zero status (qrerun(1B): "Greater than zero upon
+#: failure").
+HANDMADE_QRERUN_REFUSED = '#!/bin/sh\necho "qrerun: Unauthorized Request  $1" >&2\nexit 1\n'
+
+
 def test_a_refused_pbs_requeue_reaches_the_user_in_pbs_words_and_plain_ones(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A stand-in qrerun (HAND-MADE, not captured: PBS cannot run here) answers as OpenPBS
-    does to a user without Operator privilege: prt_job_err's "qrerun: <text> <job id>" with
-    PBSE_PERM's text, "Unauthorized Request", and a non-zero status (qrerun(1B))."""
+    """A stand-in qrerun answers as OpenPBS does to a user without Operator privilege
+    (HANDMADE_QRERUN_REFUSED: no capture holds it, PBS cannot run here)."""
     from abcitrain.api.executor import AbcitrainJobEnvironment
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     qrerun = bin_dir / "qrerun"
-    qrerun.write_text('#!/bin/sh\necho "qrerun: Unauthorized Request  $1" >&2\nexit 1\n')
+    qrerun.write_text(HANDMADE_QRERUN_REFUSED)
     qrerun.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     for name in ("SLURM_JOB_ID", "JOB_ID", "SGE_TASK_ID"):
