@@ -4,7 +4,8 @@ Run it where CUDA GPUs are present (it refuses clearly elsewhere)::
 
     python -m torch.distributed.run --nproc_per_node=<GPUs> bench/memory_gpu.py [--layers 8]
 
-For ZeRO 0-3 x offload none/optimizer in bf16 it builds a Llama-shaped model from a config
+For every configuration the planner offers in bf16 (ZeRO 0-3 x offload none/optimizer, and
+optimizer+params with ZeRO-3) it builds a Llama-shaped model from a config
 (Llama-2 7B's widths, fewer layers so that ZeRO-0 fits one GPU; random weights, nothing is
 downloaded), trains two full steps with the DeepSpeed config ``abcitrain plan`` would write
 (DeepSpeed's fused Adam, overlap_comm, the planner's bucket sizes), and reports per phase
@@ -48,7 +49,7 @@ def main() -> None:
     from abcitrain.models.memory import TrainingSetup
     from abcitrain.models.peak import step_peak
     from abcitrain.models.shapes import ModelShape
-    from abcitrain.train.planner import communication
+    from abcitrain.train.planner import OFFLOAD_ORDER, communication
 
     deepspeed.init_distributed()
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
@@ -58,7 +59,10 @@ def main() -> None:
     shape = ModelShape(**{**shape.__dict__, "params": shape.architecture_params() or 0})
     comm = communication(shape, on_gpu=True)
     for stage in (0, 1, 2, 3):
-        for offload in ("none", "optimizer") if stage else ("none",):
+        for offload in OFFLOAD_ORDER:
+            if (offload != "none" and not stage) or (offload == "optimizer+params" and
+                                                      stage != 3):
+                continue
             setup = TrainingSetup(precision="bf16", zero_stage=stage, offload=offload,
                                   gpus_per_node=world, seq_len=args.seq_len,
                                   micro_batch=args.micro_batch, checkpointing=True,
@@ -68,7 +72,7 @@ def main() -> None:
                                 stage, offload, comm.zero_config(stage), world)
             if rank == 0:
                 est, got = max(estimated.values()), max(measured.values())
-                print(f"ZeRO-{stage} offload {offload:9s} measured {got / 1e9:7.2f} GB "
+                print(f"ZeRO-{stage} offload {offload:16s} measured {got / 1e9:7.2f} GB "
                       f"({max(measured, key=measured.__getitem__)}), estimated "
                       f"{est / 1e9:7.2f} GB ({max(estimated, key=estimated.__getitem__)}), "
                       f"ratio {est / got:.3f}", flush=True)
@@ -87,6 +91,8 @@ def _measure(deepspeed, torch, config_cls, model_cls, args, stage: int,  # type:
     zero: dict[str, object] = {"stage": stage, "contiguous_gradients": True, **zero_keys}
     if offload != "none":
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
+    if offload == "optimizer+params":
+        zero["offload_param"] = {"device": "cpu", "pin_memory": True}
     config = {"train_micro_batch_size_per_gpu": args.micro_batch,
               "gradient_accumulation_steps": 1,
               "train_batch_size": args.micro_batch * world, "steps_per_print": 10**9,
