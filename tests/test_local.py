@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +136,29 @@ def test_each_task_has_its_own_tmpdir_removed_when_it_ends(tmp_path: Path,
         assert Path(tmp).name.startswith(f"abcitrain-{job}-") and not Path(tmp).exists()
         seen.append(tmp)
     assert seen[0] != seen[1]                                # one per task
+
+
+def test_a_job_submitted_from_inside_a_task_gets_scratch_of_its_own(
+        tmp_path: Path, local_jobs: list[str]) -> None:
+    """A job submitted from inside a task (a walltime chain's next job) inherits that task's
+    TMPDIR; its own scratch must not lie inside it: the first task's goes when it ends."""
+    inner = _spec(tmp_path, "inner", command=[
+        "bash", "-c", 'sleep 2; echo "tmp=$TMPDIR"; touch "$TMPDIR/x" && echo wrote'])
+    submit = f'echo "tmp=$TMPDIR"; exec {shlex.quote(sys.executable)} -m abcitrain submit ' \
+             f'{shlex.quote(inner)}'
+    outer = _submit(_spec(tmp_path, "outer", command=["bash", "-c", submit]), local_jobs)
+    row: Any = wait_for(lambda: _ended(outer), 60, "the outer job to end")
+    outer_log = cli("logs", outer).output
+    assert row["state"] == "COMPLETED", outer_log
+    inner_id = outer_log.split("submitted")[1].split()[2]
+    local_jobs.append(inner_id)
+    row = wait_for(lambda: _ended(inner_id), 60, "the inner job to end")
+    inner_log = cli("logs", inner_id).output
+    assert row["state"] == "COMPLETED" and "wrote" in inner_log, inner_log
+    outer_tmp = Path(outer_log.split("tmp=")[1].split()[0])
+    inner_tmp = Path(inner_log.split("tmp=")[1].split()[0])
+    assert inner_tmp.name.startswith(f"abcitrain-{inner_id}-")
+    assert inner_tmp.parent == outer_tmp.parent and not inner_tmp.exists()
 
 
 def test_unknown_job_id_is_a_clear_error() -> None:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -104,15 +105,16 @@ class Runner:
         # The task's own scratch folder, its TMPDIR, removed when the task ends however it
         # ends (a walltime kill included), as a cluster's per-job scratch is: what the job
         # script and its launcher put in $TMPDIR (node files, launch folders) goes with it.
-        # Short, under the caller's TMPDIR: Open MPI puts unix sockets below it.
-        scratch = Path(tempfile.mkdtemp(prefix=f"abcitrain-{job.job_id}-"))
+        # Short (Open MPI puts unix sockets below it), and never inside another task's.
+        base = scratch_base(os.environ)
+        scratch = Path(tempfile.mkdtemp(prefix=f"abcitrain-{job.job_id}-", dir=base))
         node_file = scratch / "nodes"
         node_file.write_text("localhost\n")
         env = dict(os.environ)
         env.update(LOCAL_JOB_ID=job.job_id, LOCAL_JOB_NAME=job.name,
                    LOCAL_ARRAY_INDEX="" if task is None else str(task),
                    LOCAL_NODEFILE=str(node_file), LOCAL_SUBMIT_DIR=job.submit_dir,
-                   LOCAL_GPUS=str(job.gpus), TMPDIR=str(scratch))
+                   LOCAL_GPUS=str(job.gpus), TMPDIR=str(scratch), LOCAL_TMPDIR_BASE=base)
         start = time.time()
         outcome: dict[str, Any] = {"started": start}
         try:
@@ -156,6 +158,17 @@ class Runner:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGKILL)
             child.wait()
+
+
+def scratch_base(env: Mapping[str, str]) -> str:
+    """Where tasks' scratch folders go: the TMPDIR the local cluster's first job was given
+    (LOCAL_TMPDIR_BASE, passed on to every job submitted from inside a task), else TMPDIR,
+    else /tmp. Never a task's own scratch, which a job submitted from inside the task
+    inherits as its TMPDIR: it goes when that task ends, with anything made inside it."""
+    for candidate in (env.get("LOCAL_TMPDIR_BASE"), env.get("TMPDIR")):
+        if candidate and Path(candidate).is_dir():
+            return candidate
+    return tempfile.gettempdir()
 
 
 def run_job(root: Path, job_id: str) -> None:
