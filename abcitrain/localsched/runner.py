@@ -163,7 +163,7 @@ class Runner:
 def scratch_base(env: Mapping[str, str]) -> str:
     """Where tasks' scratch folders go: the TMPDIR the local cluster's first job was given
     (LOCAL_TMPDIR_BASE, passed on to every job submitted from inside a task), else TMPDIR,
-    else /tmp. Never a task's own scratch, which a job submitted from inside the task
+    else the system's (/tmp). Never a task's own scratch, which a job submitted from inside the task
     inherits as its TMPDIR: it goes when that task ends, with anything made inside it."""
     for candidate in (env.get("LOCAL_TMPDIR_BASE"), env.get("TMPDIR")):
         if candidate and Path(candidate).is_dir():
