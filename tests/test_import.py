@@ -48,3 +48,16 @@ def test_bad_sacct_header_is_one_clear_error(tmp_path: Path) -> None:
     result = cli("points", "import", "bad.txt", "--format", "sacct", "--cluster",
                  "slurm-test", ok=None)
     assert result.exit_code == 2 and "lacks User, Account, Partition" in result.output
+
+
+def test_sacct_allocnodes_tells_a_0_s_run_from_a_job_that_never_started(
+        tmp_path: Path) -> None:
+    # jobs 16 and 17 of tests/data/samples/slurm/ (Slurm 22.05 here): both 0 s, AllocCPUS 1
+    (tmp_path / "acct.txt").write_text(
+        "JobID|User|Account|Partition|NNodes|Submit|ElapsedRaw|State|AllocCPUS|AllocNodes\n"
+        "16|bob|grp1|gpu|1|2026-12-01T08:59:00|0|CANCELLED by 0|1|0\n"
+        "17|bob|grp1|gpu|1|2026-12-01T08:59:00|0|COMPLETED|1|1\n")
+    cli("points", "import", "acct.txt", "--format", "sacct", "--cluster", "slurm-test")
+    rows = {r["ref"]: r for r in Ledger().rows()}
+    assert rows["16"]["actual_e4"] == 0            # never started: nothing
+    assert rows["17"]["actual_e4"] == 6            # 1.2 points/h x the 1.8 s minimum

@@ -163,12 +163,13 @@ class SlurmBackend(Backend):
         return result
 
     def accounting_argvs(self, job_ids: Sequence[str]) -> list[list[str]]:
-        # AllocCPUS tells a job that ran 0 s (charged the minimum) from one that never
-        # started: 0 for a job cancelled while pending (Start is no help: Slurm sets it to
-        # the cancel time)
+        # AllocNodes tells a job that ran 0 s (charged the minimum) from one that never
+        # started: 0 for a job cancelled while pending. Start is no help (Slurm sets it to
+        # the cancel time), nor is AllocCPUS (22.05 prints the requested count once the
+        # scheduler has looked at the pending job)
         return [["sacct", "--noheader", "--parsable2", "--allocations", "--duplicates",
                  f"--jobs={','.join(job_ids)}",
-                 "--format=JobID,State,ExitCode,ElapsedRaw,AllocCPUS"]]
+                 "--format=JobID,State,ExitCode,ElapsedRaw,AllocNodes"]]
 
     def parse_accounting(self, outs: Sequence[Output], job_ids: Sequence[str],
                          cancelled: frozenset[str] = frozenset()) -> dict[str, JobStatus]:
@@ -182,9 +183,9 @@ class SlurmBackend(Backend):
                 base, _, index = parts[0].partition("_")
                 raw = parts[1].split()[0] if parts[1] else ""   # "CANCELLED by 0"
                 code = parts[2].split(":")[0]
-                cpus = parts[4] if len(parts) > 4 else None
+                nodes = parts[4] if len(parts) > 4 else None
                 elapsed = int(parts[3]) if parts[3].isdigit() else None
-                ran = cpus not in ("0", "") if cpus is not None else bool(elapsed)
+                ran = nodes not in ("0", "") if nodes is not None else bool(elapsed)
                 rows.setdefault(base, []).append(_AcctRow(
                     index, map_state(STATES, raw, warn), raw,
                     int(code) if code.isdigit() else None, elapsed, ran))

@@ -176,7 +176,7 @@ def points_import(accounting: Any, fmt: str, cluster: str) -> None:
     """Import accounting records (sacct --parsable2 or qacct -j output) into the ledger.
 
     For sacct, ask for --format=JobID,User,Account,Partition,NNodes,Submit,ElapsedRaw,State,
-    AllocCPUS: AllocCPUS tells a job that ran under a second (charged the minimum) from one
+    AllocNodes: AllocNodes tells a job that ran under a second (charged the minimum) from one
     that never ran (charged nothing)."""
     from ..errors import InputError, Problem
     from ..points.accounting import import_accounting

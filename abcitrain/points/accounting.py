@@ -70,9 +70,10 @@ def sacct_records(lines: Iterable[str], profile: ClusterProfile,
                          f"--parsable2 --format={','.join(need)}")
     # column positions as locals: this loop runs once per record, a million times
     job, usr, acc, part, nn, sub, ela, st = (header.index(name) for name in need)
-    # AllocCPUS (optional) tells a job that ran 0 s from one that never ran (0 CPUs: it
-    # was cancelled while pending); without it, a 0 s record is taken as never started
-    cpus = header.index("AllocCPUS") if "AllocCPUS" in header else None
+    # AllocNodes (optional) tells a job that ran 0 s from one that never ran (0 nodes: it
+    # was cancelled while pending); without it, a 0 s record is taken as never started.
+    # Not AllocCPUS: Slurm prints the requested CPUs for a pending job it has looked at.
+    nodes = header.index("AllocNodes") if "AllocNodes" in header else None
     width = len(header)
     types = _partition_types(profile)
     days: set[str] = set()
@@ -101,7 +102,7 @@ def sacct_records(lines: Iterable[str], profile: ClusterProfile,
             value = f[{"Submit": sub, "ElapsedRaw": ela, "NNodes": nn}[column]]
             result.skip(f"unreadable {column}", f"line {number}: {value[:40]!r}")
             continue
-        ran = f[cpus] not in ("0", "") if cpus is not None else elapsed > 0
+        ran = f[nodes] not in ("0", "") if nodes is not None else elapsed > 0
         yield (f[job], f[usr], f[acc], resource, count, submitted,
                elapsed if ran else NEVER_STARTED, f[st].split(" ", 1)[0])
 
