@@ -62,6 +62,17 @@ def _isolate(mp: pytest.MonkeyPatch, home: Path, torch_extensions: Path) -> None
 
 
 @pytest.fixture(scope="session")
+def alloc_counter(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/alloc_bytes.c compiled, for LD_PRELOAD: it counts torch's CPU tensor bytes on
+    every thread (tests/peak_bytes.py and tests/engine_bytes.py read it)."""
+    library = tmp_path_factory.mktemp("alloc-counter") / "alloc_bytes.so"
+    subprocess.run([os.environ.get("CC", "cc"), "-O2", "-shared", "-fPIC", "-Wall", "-Wextra",
+                    "-Werror", "-o", str(library), str(ROOT / "tests" / "alloc_bytes.c")],
+                   check=True)
+    return library
+
+
+@pytest.fixture(scope="session")
 def torch_extensions(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """torch's extension folder for the whole run (DeepSpeed compiles its ops once per run,
     never into, or waiting on a lock in, the user's ~/.cache)."""

@@ -1,18 +1,23 @@
-"""Run under torchrun (2 ranks, gloo): the bytes of tensors a DeepSpeed engine really holds.
+"""Run under torchrun (2 ranks, gloo) with tests/alloc_bytes.c preloaded: the bytes of
+tensors a DeepSpeed engine really holds.
 
 For each ZeRO stage and precision it builds a Llama-shaped model, takes one optimizer step
-(optimizer states exist only after the first), then a second backward pass, and counts every
-tensor storage alive in the process at that moment (parameters, gradient partitions, fp32
-master copies, Adam moments), less what was alive before the model was built.
+(optimizer states exist only after the first), then a second backward pass, and counts the
+bytes of every tensor storage allocated since before the model was built and still live at
+that moment (parameters, gradient partitions, fp32 master copies, Adam moments), on each
+rank, whoever holds it: Python objects, DeepSpeed's C++ side or gloo's threads
+(tests/alloc_bytes.c counts torch's CPU allocations themselves). An earlier version found
+tensors through ``gc`` and could not see storage held only by C++; the two counts agree
+wherever both apply (measured: every case, after the warm-up below).
 
-What it shows, exactly: the bytes of tensor storages that Python objects reach (found
-through ``gc``), at ONE moment (after the second backward pass, before the step), on each
-rank. It does not see storage held only by C++ (DeepSpeed's internal flat buffers while not
-exposed as tensors, the allocator's cache), nor the transient peak of the optimizer step.
-The communication buckets are forced down to 1000 elements and ZeRO-3 keeps no gathered
-layer, so that the count is the model states alone, which is what the estimator's
-``model_states`` term predicts. Prints one JSON line per case from EVERY rank. Not a test
-module itself: tests/test_engine_bytes.py runs it.
+What it shows, exactly: what each rank holds at ONE moment (after the second backward pass,
+before the step), not the transient peak of the optimizer step (tests/peak_bytes.py). Each
+precision's CPU kernels run once before anything is measured (alloc_counter.warm_up:
+oneDNN keeps its 16-bit kernels for the whole process). The communication buckets are
+forced down to 1000 elements and ZeRO-3 keeps no gathered layer, so that the count is the
+model states alone, which is what the estimator's ``model_states`` term predicts. Prints one
+JSON line per case from EVERY rank. Not a test module itself: tests/test_engine_bytes.py
+runs it.
 """
 
 import gc
@@ -22,6 +27,7 @@ import sys
 
 import deepspeed
 import torch
+from alloc_counter import AllocCounter, warm_up
 from transformers import LlamaConfig, LlamaForCausalLM
 
 SHAPE = {"hidden_size": 256, "intermediate_size": 704, "num_hidden_layers": 4,
@@ -29,21 +35,24 @@ SHAPE = {"hidden_size": 256, "intermediate_size": 704, "num_hidden_layers": 4,
          "max_position_embeddings": 128, "tie_word_embeddings": False}
 
 
-def alive_bytes() -> int:
-    storages = {}
-    for obj in gc.get_objects():
-        if isinstance(obj, torch.Tensor) and not obj.is_meta:
-            storage = obj.untyped_storage()
-            storages[storage.data_ptr()] = storage.nbytes()
-    return sum(storages.values())
+def _model(precision: str) -> LlamaForCausalLM:
+    torch.manual_seed(0)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    return LlamaForCausalLM(LlamaConfig(**SHAPE)).to(dtype)
+
+
+def _tokens() -> torch.Tensor:
+    return torch.randint(0, SHAPE["vocab_size"], (1, 16))
+
+
+def _loss(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    return model(input_ids=tokens, labels=tokens).loss
 
 
 def measure(stage: int, precision: str) -> dict[str, object]:
     gc.collect()
-    before = alive_bytes()
-    torch.manual_seed(0)
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    model = LlamaForCausalLM(LlamaConfig(**SHAPE)).to(dtype)
+    counter = AllocCounter()
+    model = _model(precision)
     params = sum(p.numel() for p in model.parameters())
     small = 1000
     config = {"train_micro_batch_size_per_gpu": 1, "gradient_accumulation_steps": 1,
@@ -59,14 +68,14 @@ def measure(stage: int, precision: str) -> dict[str, object]:
     engine, *_ = deepspeed.initialize(model=model, model_parameters=model.parameters(),
                                       config=config)
     del model
-    tokens = torch.randint(0, SHAPE["vocab_size"], (1, 16))
+    tokens = _tokens()
     engine.backward(engine(input_ids=tokens, labels=tokens).loss)
     engine.step()
     loss = engine(input_ids=tokens, labels=tokens).loss
     engine.backward(loss)
     del loss
     gc.collect()
-    held = alive_bytes() - before
+    held = counter.live()
     engine.step()
     engine.destroy()
     del engine
@@ -77,7 +86,10 @@ def measure(stage: int, precision: str) -> dict[str, object]:
 
 def main() -> None:
     deepspeed.init_distributed(dist_backend="gloo")
-    cases = [(s, p) for s in (0, 1, 2, 3) for p in sys.argv[1:] or ("fp32", "bf16")]
+    precisions = sys.argv[1:] or ["fp32", "bf16"]
+    for precision in precisions:
+        warm_up(_model(precision), _tokens(), _loss)
+    cases = [(s, p) for s in (0, 1, 2, 3) for p in precisions]
     for stage, precision in cases:
         # one write(2) per line: the two ranks share the pipe (print() writes the text and
         # its newline separately, and lines can interleave)

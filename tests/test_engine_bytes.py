@@ -1,7 +1,7 @@
 """The memory estimator against a live DeepSpeed engine: 2 ranks on CPU, ZeRO stages 0-3,
 fp32 and bf16. What EACH rank holds (parameters, gradients, optimizer states, master copies:
-the Python-visible tensors alive after a backward pass, counted by tests/engine_bytes.py,
-whose docstring says what that count leaves out) must be within 1% of
+every tensor byte live after a backward pass, whoever holds it, counted by
+tests/engine_bytes.py with tests/alloc_bytes.c) must be within 1% of
 ``estimate(..., engine=True)``'s model states.
 
 What this shows, and what it does not: the engine form of the estimate (README: "Training:
@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, tagged_rows
@@ -24,8 +25,9 @@ from abcitrain.models.shapes import ModelShape
 
 
 @pytest.fixture(scope="module")
-def measured() -> list[dict[str, int | str]]:
-    env = {**os.environ, "DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1"}
+def measured(alloc_counter: Path) -> list[dict[str, int | str]]:
+    env = {**os.environ, "DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1",
+           "LD_PRELOAD": str(alloc_counter)}
     with socket.socket() as sock:      # a free port, never a fixed one another run may hold
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

@@ -1,7 +1,8 @@
 """The peak memory model (``abcitrain.models.peak``) against a real DeepSpeed engine: 2 ranks on
 CPU (gloo), every configuration the planner offers (ZeRO 0-3 x fp32/bf16/fp16 x offload none,
-optimizer and, for ZeRO-3, optimizer+params: 24 cases), every allocation counted by torch's
-profiler while two full training steps run (tests/peak_bytes.py says exactly what it counts).
+optimizer and, for ZeRO-3, optimizer+params: 24 cases), every tensor allocation and free
+counted on every thread (tests/alloc_bytes.c, preloaded) while two full training steps run
+(tests/peak_bytes.py says exactly what it counts).
 
 The model is a 34M-parameter Llama (8 layers, hidden 512, vocabulary 8192): large enough that
 the model states dominate the fixed overheads, small enough for CI. On CPU the device is the
@@ -9,14 +10,11 @@ host, so what offload moves is counted with the rest (``StepPeak.total_peak``), 
 AdamW steps (as the kit's runs without a GPU do). The DeepSpeed config carries the very
 communication settings ``abcitrain plan`` writes.
 
-Tolerance (BELOW, ABOVE below): within 5% both ways in every standalone run; one CI run
-measured one case 5.5% over the estimate. It comes that close because tests/peak_bytes.py
-rebuilds the peak from the recorded
-allocations and frees: the profiler's own running total misses frees made on gloo's worker
-threads and stayed too high by a varying amount (0.4 to 3.5 bytes/param here), which earlier
-versions of this test took for DeepSpeed's peak moving from run to run and answered with
-one-sided bounds (up to 25% over). Rebuilt, the same case measured over three runs moved by
-at most 0.63 bytes/param (the table in README.md)."""
+The estimate must lie within 5% of the measured peak both ways, per case and rank: the
+issue's bound. Earlier versions read torch's profiler, which misses what gloo's worker
+threads allocate and free; its peaks moved by up to 0.8 bytes/param between runs, and the
+bounds had to be wider than 5% on one side. Counted on every thread, the peaks are the same
+bytes in every run and on both ranks."""
 
 from __future__ import annotations
 
@@ -24,6 +22,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,11 +33,8 @@ from abcitrain.models.peak import step_peak
 from abcitrain.models.shapes import ModelShape
 from abcitrain.train.planner import OFFLOAD_ORDER, communication
 
-#: How far the estimated peak may lie below / above the measured one. 5% both ways held in
-#: three runs of every case, but one full CI run measured ZeRO-2 bf16 rank 1 at 14.82
-#: bytes/param against 14.00 estimated (5.5% under; earlier runs 14.04-14.33): a residual
-#: spread not yet attributed, so below is 8% until it is (issue 16 stays open for it).
-BELOW, ABOVE = 0.08, 0.05
+#: How far the estimated peak may lie below / above the measured one.
+BELOW, ABOVE = 0.05, 0.05
 #: Every configuration the planner can choose (train.planner: OFFLOAD_ORDER, offload needs
 #: ZeRO 1-3 and offloading the parameters ZeRO-3), in each precision it trains in (fp16 on
 #: V100, bf16 on later GPUs, fp32 without one).
@@ -52,9 +48,9 @@ PROBE = ModelShape(**{**PROBE.__dict__, "params": PROBE.architecture_params() or
 
 
 @pytest.fixture(scope="module")
-def measured() -> list[dict[str, Any]]:
+def measured(alloc_counter: Path) -> list[dict[str, Any]]:
     env = {**os.environ, "DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(ROOT), "LD_PRELOAD": str(alloc_counter)}
     with socket.socket() as sock:      # a free port, never a fixed one another run may hold
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

@@ -55,8 +55,9 @@ activations are gone and these gradient terms are held:
   4.5 x (reduce + all-gather bucket) x w, the rule the transformers DeepSpeed guide gives
   (5e8-element buckets: 9 GB in fp32, 4.5 GB in 16 bits). Not measurable on CPU.
 
-Optimizer step (ZeRO-3: some gathered parameters are not yet released when the step
-begins; measured on CPU, up to the largest layer's worth, counted as that):
+Optimizer step (ZeRO-3: the gathered parameters are released by then; an earlier version
+counted the largest layer still gathered, which a measurement that missed frees made on
+gloo's threads had suggested):
 - the fp32 gradients the optimizer reads: 16-bit gradients are copied to fp32 (4P without
   ZeRO, ``unfused_optimizer.step``; 4P/N with ZeRO 1-3, ``stage_1_and_2.step`` /
   ``stage3._prepare_fp32_grad_for_sub_group``), and ZeRO-0 still holds the 16-bit ones;
@@ -269,10 +270,6 @@ def step_peak(model: ModelShape, setup: TrainingSetup, comm: Comm | None = None,
             step.append(("fp32 gradient copies", 4 * psi))
     elif not offload:
         step.append(("fp32 gradient partition", 4 * part))
-    if stage == 3:
-        # Parameters gathered for the backward pass are not all released when the step
-        # begins (measured on CPU: up to about the largest layer's worth).
-        step.append(("parameters still gathered", w * largest))
     if torch_adam:
         stepped = largest if stage == 0 else min(part, comm.sub_group_size) if stage == 3 \
             else part
