@@ -1,7 +1,8 @@
 #!/bin/bash
 # Install the Debian packages the integration tests need (root): Slurm + munge + slurmdbd with
 # MariaDB, Son of Grid Engine, the tools for network namespaces, and OpenSSH, pdsh and Open MPI
-# for the launchers that cross nodes by ssh. Safe to run again.
+# for the launchers that cross nodes by ssh, and a C/C++ compiler (DeepSpeed builds its CPU
+# ops; the memory tests build tests/alloc_bytes.c). Safe to run again.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd); . "$HERE/common.sh"
 H=$(hostname)
@@ -15,4 +16,4 @@ SEL
 fi
 apt_install slurmctld slurmd slurm-client munge slurmdbd mariadb-server \
   gridengine-master gridengine-exec gridengine-client iproute2 util-linux bc \
-  openssh-server openssh-client pdsh openmpi-bin
+  openssh-server openssh-client pdsh openmpi-bin gcc g++ libc6-dev
