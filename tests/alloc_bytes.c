@@ -5,9 +5,12 @@
  * 64-byte alignment) and frees it with free(). This file replaces those two (and the
  * one other function that may receive such a pointer, realloc), as glibc allows
  * ("Replacing malloc" in its manual), and hands the real work to glibc's own __libc_memalign
- * and __libc_free. A counted block carries a 32-byte header in front of what the caller gets:
- * a tag derived from its own address (so a stale or foreign header never matches), its size
- * and its alignment. Everything else passes through uncounted.
+ * and __libc_free. Every block posix_memalign hands out at an alignment of 32 bytes or more
+ * is counted: torch's tensor storages, and any other library's aligned buffers that come
+ * this way (oneDNN's, for one: real memory of the step too). A counted block carries a
+ * 32-byte header in front of what the caller gets: a tag derived from its own address (so a
+ * stale or foreign header never matches), its size and its alignment. Everything else
+ * (malloc, calloc, smaller alignments) passes through uncounted.
  *
  * Why: torch's profiler sees only the threads it started on, and gloo's worker threads free
  * the buffers they communicated; here the free is counted on whatever thread makes it.
