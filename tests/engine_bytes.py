@@ -11,7 +11,8 @@ tensors through ``gc`` and could not see storage held only by C++; the two count
 wherever both apply (measured: every case, after the warm-up below).
 
 What it shows, exactly: what each rank holds at ONE moment (after the second backward pass,
-before the step), not the transient peak of the optimizer step (tests/peak_bytes.py). Each
+before the step, once gloo's worker threads have let go of what they communicated: see
+``settled``), not the transient peak of the optimizer step (tests/peak_bytes.py). Each
 precision's CPU kernels run once before anything is measured (alloc_counter.warm_up:
 oneDNN keeps its 16-bit kernels for the whole process). The communication buckets are
 forced down to 1000 elements and ZeRO-3 keeps no gathered layer, so that the count is the
@@ -24,6 +25,7 @@ import gc
 import json
 import os
 import sys
+import time
 
 import deepspeed
 import torch
@@ -47,6 +49,21 @@ def _tokens() -> torch.Tensor:
 
 def _loss(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     return model(input_ids=tokens, labels=tokens).loss
+
+
+def settled(counter: AllocCounter, quiet_s: float = 0.5, deadline_s: float = 30) -> int:
+    """The bytes live once none has been freed for ``quiet_s``. gloo's worker thread keeps
+    the last reference to a buffer it communicated a moment after the collective completes
+    (ProcessGroupGloo drops its work item only when the thread next runs): on a loaded
+    machine a reading taken at once can still count a gradient-sized temporary."""
+    start = since = time.monotonic()
+    last = counter.live()
+    while time.monotonic() - since < quiet_s and time.monotonic() - start < deadline_s:
+        time.sleep(0.01)
+        now = counter.live()
+        if now != last:
+            last, since = now, time.monotonic()
+    return last
 
 
 def measure(stage: int, precision: str) -> dict[str, object]:
@@ -75,12 +92,13 @@ def measure(stage: int, precision: str) -> dict[str, object]:
     engine.backward(loss)
     del loss
     gc.collect()
-    held = counter.live()
+    first = counter.live()
+    held = settled(counter)
     engine.step()
     engine.destroy()
     del engine
     gc.collect()
-    return {"stage": stage, "precision": precision, "params": params, "bytes": held,
+    return {"stage": stage, "precision": precision, "params": params, "bytes": held, "first": first,
             "rank": int(os.environ["RANK"])}
 
 
