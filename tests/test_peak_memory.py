@@ -13,8 +13,8 @@ communication settings ``abcitrain plan`` writes.
 The estimate must lie within 5% of the measured peak both ways, per case and rank: the
 issue's bound. Earlier versions read torch's profiler, which misses what gloo's worker
 threads allocate and free; its peaks moved by up to 0.8 bytes/param between runs, and the
-bounds had to be wider than 5% on one side. Counted on every thread, the peaks are the same
-bytes in every run and on both ranks."""
+bounds had to be wider than 5% on one side. Counted on every thread, each case and rank
+measured the same bytes in three runs (the ranks differ only where their partitions do)."""
 
 from __future__ import annotations
 
