@@ -5,7 +5,6 @@ on every thread. Used by tests/peak_bytes.py and tests/engine_bytes.py."""
 import ctypes
 import gc
 import sys
-from collections.abc import Callable
 
 import torch
 
@@ -38,12 +37,12 @@ class AllocCounter:
         self.phase = name
 
 
-def warm_up(model: torch.nn.Module, tokens: torch.Tensor,
-            loss: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor]) -> None:
-    """One forward and backward pass of ``model`` before anything is measured: oneDNN keeps
+def warm_up(model: torch.nn.Module, tokens: torch.Tensor) -> None:
+    """One forward and backward pass of the causal language ``model`` on ``tokens`` (as
+    labels too) before anything is measured: oneDNN keeps
     the 16-bit matmul kernels it builds (and their buffers, allocated as tensors) for the
     whole process, a fixed few MB on a process's first 16-bit step, which is a cost of the
     CPU backend and not of the training step measured after it."""
-    loss(model, tokens).backward()
+    model(input_ids=tokens, labels=tokens).loss.backward()
     del model
     gc.collect()

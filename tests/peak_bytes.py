@@ -16,8 +16,8 @@ read: it records the allocations and frees of the threads it was started on only
 worker threads allocate (a 16-bit all-reduce's temporary: 2 bytes/param here) and free
 (the last reference to a bucket or a gathered parameter they communicated) out of its
 sight; rebuilt from what it did record, the peaks came out up to 0.8 bytes/param too high,
-a different amount each run, and 0.25 too low where a worker's allocation was live at the
-peak. Counted here, the same case gives the same bytes on both ranks and in every run.
+a different amount each run. Counted here, each case and rank gives the same bytes in every
+run.
 
 Before measuring, each precision's CPU kernels run once on the same model: oneDNN caches
 the 16-bit matmul kernels it builds (and their buffers, through torch's allocator) for the
@@ -62,10 +62,6 @@ def _model(precision: str) -> LlamaForCausalLM:
 
 def _tokens() -> torch.Tensor:
     return torch.randint(0, SHAPE["vocab_size"], (MICRO, SEQ))
-
-
-def _loss(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
-    return model(input_ids=tokens, labels=tokens).loss
 
 
 def measure(stage: int, precision: str, offload: str) -> dict[str, object]:
@@ -115,7 +111,7 @@ def measure(stage: int, precision: str, offload: str) -> dict[str, object]:
 def main() -> None:
     deepspeed.init_distributed(dist_backend="gloo")
     for precision in dict.fromkeys(case.split(":")[1] for case in sys.argv[1:]):
-        warm_up(_model(precision), _tokens(), _loss)
+        warm_up(_model(precision), _tokens())
     for case in sys.argv[1:]:
         stage, precision, offload = case.split(":")
         # one write(2) per line, under PIPE_BUF: the two ranks share the pipe, and print()
