@@ -119,7 +119,7 @@ def main() -> int:
         medians["abcitrain kit"].append(statistics.median(kit_steps()[args.skip:]))
         medians["HF Trainer + DeepSpeed"].append(statistics.median(hf_steps()[args.skip:]))
     plan = json.loads((run / "train.json").read_text())
-    from abcitrain.models.shapes import from_hf_config
+    from abcitrain.memory.shapes import from_hf_config
     shape = from_hf_config(model_dir / "config.json")
     tokens_per_step_rank = args.global_batch * args.seq_len / args.ranks
     flops_per_token = 6 * shape.params + 12 * shape.layers * shape.hidden * args.seq_len

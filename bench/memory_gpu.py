@@ -10,7 +10,7 @@ optimizer+params with ZeRO-3) it builds a Llama-shaped model from a config
 downloaded), trains two full steps with the DeepSpeed config ``abcitrain plan`` would write
 (DeepSpeed's fused Adam, overlap_comm, the planner's bucket sizes), and reports per phase
 the most bytes the CUDA caching allocator handed out (``max_memory_allocated``, reset
-before each phase) beside ``abcitrain.models.peak``'s device figure without its fixed
+before each phase) beside ``abcitrain.memory.peak``'s device figure without its fixed
 allowance (the allowance is for what the allocator does not count: the CUDA context, NCCL,
 fragmentation). Rank 0 prints one table line per case and a JSON line; the ratio
 estimate/measured is the figure to record (README: Training memory). Not run in CI: this
@@ -46,9 +46,9 @@ def main() -> None:
     import deepspeed
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from abcitrain.models.memory import TrainingSetup
-    from abcitrain.models.peak import step_peak
-    from abcitrain.models.shapes import ModelShape
+    from abcitrain.memory.peak import step_peak
+    from abcitrain.memory.shapes import ModelShape
+    from abcitrain.memory.states import TrainingSetup
     from abcitrain.train.planner import OFFLOAD_ORDER, communication
 
     deepspeed.init_distributed()

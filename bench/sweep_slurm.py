@@ -42,9 +42,9 @@ def main() -> None:
 
 
 def run(tasks: int, polls: int, tmp: Path) -> None:
-    from abcitrain.api import jobs
+    from abcitrain.api import submission as jobs
     from abcitrain.batch.store import JobRecord, JobStore
-    from abcitrain.service.jobs import refresh
+    from abcitrain.service.following import refresh
     from abcitrain.transport import LocalTransport
 
     spec = {"name": "sweep", "cluster": "slurm-test", "resource": "gpu", "walltime": 60,

@@ -213,7 +213,7 @@ def local_jobs() -> Iterator[list[str]]:
     """Local job ids a test started; any still running at the end are cancelled by id."""
     started: list[str] = []
     yield started
-    from abcitrain.localsched.__main__ import cancel
+    from abcitrain.localsched.commands import cancel
 
     cancel(started)
 

@@ -40,7 +40,7 @@ import torch
 from alloc_counter import AllocCounter, warm_up
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from abcitrain.models.shapes import ModelShape
+from abcitrain.memory.shapes import ModelShape
 from abcitrain.train.planner import communication
 
 SHAPE = {"hidden_size": 512, "intermediate_size": 1408, "num_hidden_layers": 8,

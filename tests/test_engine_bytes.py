@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, tagged_rows
 
-from abcitrain.models.memory import TrainingSetup, estimate
-from abcitrain.models.shapes import ModelShape
+from abcitrain.memory.shapes import ModelShape
+from abcitrain.memory.states import TrainingSetup, estimate
 
 
 @pytest.fixture(scope="module")

@@ -195,7 +195,7 @@ def test_what_qsub_and_sbatch_users_script_against(tmp_path: Path,
     ("COMPLETED", 0, 0), ("FAILED", 3, 3), ("TIMEOUT", None, 1), ("CANCELLED", 271, 1),
     ("CANCELLED", None, 1), ("FAILED", -29, 1)])
 def test_wait_status_is_the_jobs_own(state: str, code: int | None, status: int) -> None:
-    from abcitrain.cli.jobs import wait_status
+    from abcitrain.cli.following import wait_status
 
     assert wait_status(state, code) == status
 
@@ -221,7 +221,7 @@ def test_check_refuses_what_the_local_scheduler_would(tmp_path: Path) -> None:
     """A #LOCAL line the local scheduler's own parser refuses is refused by check already,
     and the two option lists are the same."""
     from abcitrain.backends.local import OPTIONS
-    from abcitrain.localsched.__main__ import _options
+    from abcitrain.localsched.commands import _options
 
     parsed = {a.option_strings[0] for a in _options()._actions if a.option_strings}
     assert parsed == set(OPTIONS)

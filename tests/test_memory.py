@@ -10,8 +10,8 @@ import pytest
 from conftest import cli
 
 from abcitrain.errors import InputError
-from abcitrain.models.memory import GB, TrainingSetup, deepspeed_estimate, estimate
-from abcitrain.models.shapes import resolve
+from abcitrain.memory.shapes import resolve
+from abcitrain.memory.states import GB, TrainingSetup, deepspeed_estimate, estimate
 
 
 def _states(model: str, **setup: object) -> float:

@@ -20,10 +20,10 @@ from abcitrain.backends.pbs import PbsBackend
 from abcitrain.batch.render import plan_job
 from abcitrain.batch.spec import parse_spec
 from abcitrain.batch.store import JobStore
+from abcitrain.domain import JobState
 from abcitrain.errors import SchedulerError
-from abcitrain.model import JobState
 from abcitrain.points.ledger import Ledger
-from abcitrain.service import jobs as service
+from abcitrain.service import following, submitting
 from abcitrain.transport import RunResult
 
 SAMPLES = DATA / "samples" / "pbs"
@@ -103,7 +103,7 @@ def test_submit_and_follow_through_the_service(tmp_path: Path) -> None:
     answers = {"qsub": qsub}              # changed between calls below
     tr = Scripted(lambda argv: answers[argv[0]])
     plan = plan_job(*parse_spec(ABCI3_JOB))
-    sub = service.submit(plan, store, tr, submit_dir=str(tmp_path))
+    sub = submitting.submit(plan, store, tr, submit_dir=str(tmp_path))
     assert sub.job_id == "1234.pbs1"
     assert tr.calls == [["qsub", sub.script_path]]
     assert "#PBS -P gaa50000" in tr.files[sub.script_path]
@@ -111,7 +111,7 @@ def test_submit_and_follow_through_the_service(tmp_path: Path) -> None:
     data = json.loads(sample("qstat-x-f-F-json-running-metacentrum.json"))
     data["Jobs"] = {"1234.pbs1": next(iter(data["Jobs"].values()))}
     answers["qstat"] = RunResult(("qstat",), 0, json.dumps(data), "")
-    [rec] = service.refresh(store.recent(), store, tr)
+    [rec] = following.refresh(store.recent(), store, tr)
     assert rec.state == "RUNNING"
     assert tr.calls[-1] == ["qstat", "-x", "-t", "-f", "-F", "json", "1234.pbs1"]
     [charge] = Ledger().rows()
@@ -120,7 +120,7 @@ def test_submit_and_follow_through_the_service(tmp_path: Path) -> None:
     record = data["Jobs"]["1234.pbs1"]
     record.update(job_state="F", Exit_status=0, resources_used={"walltime": "00:30:00"})
     answers["qstat"] = RunResult(("qstat",), 0, json.dumps(data), "")
-    [rec] = service.refresh(store.recent(), store, tr)
+    [rec] = following.refresh(store.recent(), store, tr)
     assert rec.state == "COMPLETED"
     [charge] = Ledger().rows()
     assert charge["actual_e4"] == 75000                   # 2 x 7.5 x 0.5 h = 7.5 points
@@ -131,7 +131,7 @@ def test_a_real_refusal_reaches_the_user_in_pbs_words(tmp_path: Path) -> None:
     words = sample("qsub-errors.txt").splitlines()[0]
     tr = Scripted(lambda argv: RunResult(tuple(argv), 188, "", words + "\n"))
     with pytest.raises(SchedulerError) as info:
-        service.submit(plan_job(*parse_spec(ABCI3_JOB)), store, tr, submit_dir=str(tmp_path))
+        submitting.submit(plan_job(*parse_spec(ABCI3_JOB)), store, tr, submit_dir=str(tmp_path))
     text = str(info.value)
     assert words in text and "What it means: the job is over a limit" in text
     assert store.recent() == []          # nothing recorded

@@ -23,11 +23,11 @@ from abcitrain.backends.pbs import PbsBackend
 from abcitrain.batch.render import plan_job
 from abcitrain.batch.spec import parse_spec
 from abcitrain.batch.store import JobStore
-from abcitrain.model import JobState
+from abcitrain.domain import JobState
 from abcitrain.points.ledger import Ledger
 from abcitrain.points.tariffs import job_points, quote
 from abcitrain.profiles import load_profile
-from abcitrain.service import jobs as service
+from abcitrain.service import following, submitting
 from abcitrain.transport import RunResult
 
 LIVE = DATA / "samples" / "openpbs"
@@ -139,7 +139,7 @@ ABCI3 = {"cluster": "abci3", "resource": "rt_HF", "walltime": "0:05:00", "group"
 def submit(tr: Scripted, store: JobStore, tmp_path: Path, name: str,
            **more: Any) -> str:
     plan = plan_job(*parse_spec({**ABCI3, "name": name, **more}))
-    job_id = service.submit(plan, store, tr, submit_dir=str(tmp_path)).job_id
+    job_id = submitting.submit(plan, store, tr, submit_dir=str(tmp_path)).job_id
     assert job_id is not None
     return job_id
 
@@ -156,7 +156,7 @@ def test_missing_ids_are_asked_for_again_and_every_job_is_settled(tmp_path: Path
     tr = Scripted(qstat_answer({"10.vm": live("d-depend.json"), "11.vm": live("multi.json")}))
     first = submit(tr, store, tmp_path, "firstbad")
     second = submit(tr, store, tmp_path, "afterbad", depends_on=[first])
-    got = {r.job_id: r for r in service.refresh(store.recent(), store, tr)}
+    got = {r.job_id: r for r in following.refresh(store.recent(), store, tr)}
     qstats = [c for c in tr.calls if c[0] == "qstat"]
     # the batched query answered for its first id only: the other was asked for once more
     assert len(qstats) == 2 and sorted(qstats[0][6:]) == ["10.vm", "11.vm"]
@@ -168,7 +168,7 @@ def test_missing_ids_are_asked_for_again_and_every_job_is_settled(tmp_path: Path
     assert ledger[second]["actual_e4"] == 0 and ledger[second]["state"] == "CANCELLED"
     # both are final: another status asks nothing
     before = len(tr.calls)
-    service.refresh(store.recent(), store, tr)
+    following.refresh(store.recent(), store, tr)
     assert len(tr.calls) == before
 
 
@@ -176,7 +176,7 @@ def test_one_query_when_nothing_is_missing(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "jobs.db")
     tr = Scripted(qstat_answer({"4.vm": live("a.json")}))
     submit(tr, store, tmp_path, "hello")
-    service.refresh(store.recent(), store, tr)
+    following.refresh(store.recent(), store, tr)
     assert [c[0] for c in tr.calls] == ["qsub", "qstat"]
 
 
@@ -185,7 +185,7 @@ def test_a_job_shorter_than_a_second_is_charged_the_minimum(tmp_path: Path) -> N
     store = JobStore(tmp_path / "jobs.db")
     tr = Scripted(qstat_answer({"4.vm": live("a.json")}))
     job = submit(tr, store, tmp_path, "hello")
-    service.refresh(store.recent(), store, tr)
+    following.refresh(store.recent(), store, tr)
     [row] = Ledger().rows()
     assert row["ref"] == job and row["elapsed_s"] == 0
     # 7.5 points/h x 1.8 s / 3600 = 0.00375 -> 0.0038 (half-up at the 4th decimal)
@@ -196,7 +196,7 @@ def test_an_array_is_settled_from_its_subjobs(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "jobs.db")
     tr = Scripted(qstat_answer({"6[].vm": failed_task_capture()}))
     job = submit(tr, store, tmp_path, "arr", array="1-3")
-    [rec] = service.refresh(store.recent(), store, tr)
+    [rec] = following.refresh(store.recent(), store, tr)
     assert rec.state == "FAILED" and "task 1 FAILED (exit 3)" in rec.detail
     [row] = Ledger().rows()
     assert row["ref"] == job and row["tasks"] == 3
@@ -211,7 +211,7 @@ def test_a_walltime_overrun_is_charged_what_pbs_recorded(tmp_path: Path) -> None
     store = JobStore(tmp_path / "jobs.db")
     tr = Scripted(qstat_answer({"13.vm": live("f.json")}))
     submit(tr, store, tmp_path, "wall", walltime=10)
-    service.refresh(store.recent(), store, tr)
+    following.refresh(store.recent(), store, tr)
     [row] = Ledger().rows()
     assert row["elapsed_s"] == 39 and row["state"] == "TIMEOUT"
     assert row["actual_e4"] > row["estimate_e4"]
@@ -223,7 +223,7 @@ def test_cancel_then_status_through_the_cli_reports_cancelled(tmp_path: Path) ->
     capture = copy.deepcopy(json.loads(live("e.json")))
     tr = Scripted(qstat_answer({"12.vm": json.dumps(capture)}))
     job = submit(tr, store, tmp_path, "long", walltime="0:15:00")
-    [rec] = service.refresh(store.recent(), store, tr)
+    [rec] = following.refresh(store.recent(), store, tr)
     assert rec.state == "CANCELLED"
     [row] = Ledger().rows()
     assert row["ref"] == job and Decimal(row["actual_e4"]) / 10000 == rate_for(1.8)
@@ -255,7 +255,7 @@ def test_logs_of_a_running_pbs_job_say_where_output_goes(tmp_path: Path) -> None
     tr = NoFileYet(qstat_answer({"4.vm": json.dumps(running)}))
     job = submit(tr, store, tmp_path, "live")
     with pytest.raises(TransportError) as info:
-        service.logs(job, store, transport=tr)
+        following.logs(job, store, transport=tr)
     assert "when it ends" in str(info.value) and "-k oe" in str(info.value)
 
 

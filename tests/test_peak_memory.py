@@ -1,4 +1,4 @@
-"""The peak memory model (``abcitrain.models.peak``) against a real DeepSpeed engine: 2 ranks on
+"""The peak memory model (``abcitrain.memory.peak``) against a real DeepSpeed engine: 2 ranks on
 CPU (gloo), every configuration the planner offers (ZeRO 0-3 x fp32/bf16/fp16 x offload none,
 optimizer and, for ZeRO-3, optimizer+params: 24 cases), every tensor allocation and free
 counted on every thread (tests/alloc_bytes.c, preloaded) while two full training steps run
@@ -28,9 +28,9 @@ from typing import Any
 import pytest
 from conftest import ROOT, tagged_rows
 
-from abcitrain.models.memory import TrainingSetup
-from abcitrain.models.peak import step_peak
-from abcitrain.models.shapes import ModelShape
+from abcitrain.memory.peak import step_peak
+from abcitrain.memory.shapes import ModelShape
+from abcitrain.memory.states import TrainingSetup
 from abcitrain.train.planner import OFFLOAD_ORDER, communication
 
 #: How far the estimated peak may lie below / above the measured one.

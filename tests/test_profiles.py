@@ -86,8 +86,8 @@ def test_a_retired_cluster_warns_on_check_and_refuses_submit_and_booking(
     from abcitrain.batch.spec import parse_spec
     from abcitrain.errors import InputError
     from abcitrain.reserve.rules import ReservationRequest
-    from abcitrain.service import jobs as service
     from abcitrain.service import reservations as rsv
+    from abcitrain.service import submitting
 
     job = {"name": "t", "cluster": "abci2", "resource": "rt_F", "walltime": "1:00:00",
            "group": "gaa50000", "command": ["true"]}
@@ -97,7 +97,7 @@ def test_a_retired_cluster_warns_on_check_and_refuses_submit_and_booking(
         checked.output
     nothing = Replay({})
     with pytest.raises(InputError) as info:
-        service.submit(plan_job(*parse_spec(job)), None, nothing, submit_dir=str(tmp_path))
+        submitting.submit(plan_job(*parse_spec(job)), None, nothing, submit_dir=str(tmp_path))
     assert "retired on 2024-10-31" in str(info.value) and nothing.calls == []
     profile = load_profile("abci2")
     jst = dt.timezone(dt.timedelta(hours=9))

@@ -8,8 +8,8 @@ import pytest
 from conftest import cli
 
 from abcitrain.batch.spec import load_spec, parse_spec
+from abcitrain.domain import ArrayRange
 from abcitrain.errors import InputError
-from abcitrain.model import ArrayRange
 
 GOOD = {
     "name": "train", "cluster": "abci3", "resource": "rt_HF", "nodes": 2,

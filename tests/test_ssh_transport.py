@@ -347,7 +347,7 @@ def test_a_connection_cut_mid_submit_yields_exactly_one_job(
         remote: Path, tmp_path: Path, slurm_cluster: None,
         monkeypatch: pytest.MonkeyPatch) -> None:
     from abcitrain.batch.store import JobStore
-    from abcitrain.service import jobs as service
+    from abcitrain.service import submitting
     from abcitrain.service.plans import load_plan
 
     project, spec = _remote_project(tmp_path, monkeypatch)
@@ -355,11 +355,11 @@ def test_a_connection_cut_mid_submit_yields_exactly_one_job(
     ssh = _SessionKilledAfterSubmit("login", local_root=str(project), remote_root=str(there))
     store = JobStore()
     try:
-        sub = service.submit(load_plan(spec), store, transport=ssh)
+        sub = submitting.submit(load_plan(spec), store, transport=ssh)
         assert ssh.killed and sub.job_id is not None
         assert _jobs_from(there / ".abcitrain" / "scripts") == [sub.job_id]
         assert store.get("slurm-test", sub.job_id) is not None
-        assert store.pending_for("slurm-test", service._digest(load_plan(spec),
+        assert store.pending_for("slurm-test", submitting._digest(load_plan(spec),
                                                                str(project))) == []
     finally:
         ssh.run(["scancel", *_jobs_from(there / ".abcitrain" / "scripts")])
@@ -370,7 +370,7 @@ def test_retrying_a_submit_whose_answer_was_lost_gives_the_same_job(
         remote: Path, tmp_path: Path, slurm_cluster: None,
         monkeypatch: pytest.MonkeyPatch) -> None:
     from abcitrain.batch.store import JobStore
-    from abcitrain.service import jobs as service
+    from abcitrain.service import submitting
     from abcitrain.service.plans import load_plan
 
     project, spec = _remote_project(tmp_path, monkeypatch)
@@ -380,17 +380,17 @@ def test_retrying_a_submit_whose_answer_was_lost_gives_the_same_job(
                                     queries_fail=1)
     try:
         with pytest.raises(TransportError, match="never makes a second job"):
-            service.submit(load_plan(spec), store, transport=cut)
+            submitting.submit(load_plan(spec), store, transport=cut)
         cut.close()
         first = _jobs_from(there / ".abcitrain" / "scripts")
         assert len(first) == 1          # the scheduler took it; nobody heard the id
         again = SshTransport("login", local_root=str(project), remote_root=str(there))
-        sub = service.submit(load_plan(spec), store, transport=again)
+        sub = submitting.submit(load_plan(spec), store, transport=again)
         assert sub.job_id == first[0]
         assert any("not submitted again" in str(w) for w in sub.warnings)
         assert _jobs_from(there / ".abcitrain" / "scripts") == first
         # recorded now: the next submit of the same spec is a new job, as asked
-        third = service.submit(load_plan(spec), store, transport=again)
+        third = submitting.submit(load_plan(spec), store, transport=again)
         assert third.job_id != first[0]
         assert len(_jobs_from(there / ".abcitrain" / "scripts")) == 2
     finally:

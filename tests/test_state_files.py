@@ -20,8 +20,7 @@ from abcitrain.batch.render import plan_job
 from abcitrain.batch.spec import parse_spec
 from abcitrain.batch.store import JobStore
 from abcitrain.points.ledger import Ledger
-from abcitrain.service import jobs as service
-from abcitrain.service import poll
+from abcitrain.service import poll, submitting
 from abcitrain.transport import RunResult
 
 
@@ -131,7 +130,7 @@ def test_a_job_the_scheduler_accepted_is_never_lost(tmp_path: Path,
                                  "walltime": "1:00:00", "group": "gaa50000",
                                  "command": ["true"]}))
     store = JobStore(tmp_path / "jobs.db")
-    sub = service.submit(plan, store, tr, submit_dir=str(tmp_path))
+    sub = submitting.submit(plan, store, tr, submit_dir=str(tmp_path))
     assert sub.job_id == "1234.pbs1" and [c[0] for c in tr.calls] == ["qsub"]
     [note] = sub.unrecorded
     assert "points ledger" in note and str(ledger) in note

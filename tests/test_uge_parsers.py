@@ -12,8 +12,8 @@ from conftest import DATA, Replay
 from abcitrain.backends.base import Output
 from abcitrain.backends.uge import GridEngineBackend, parse_qacct
 from abcitrain.batch.store import JobRecord, JobStore
-from abcitrain.model import JobState
-from abcitrain.service import jobs as service
+from abcitrain.domain import JobState
+from abcitrain.service import following
 
 SAMPLES = DATA / "samples" / "uge"
 UGE = GridEngineBackend()
@@ -46,7 +46,7 @@ def test_abci_qdel_output_is_a_cancel_request() -> None:
     store.add(JobRecord("abci2", "12345", "uge", "train", time.time(), ".", "run.sh", "o.txt",
                         None, "RUNNING", None, None, "", False, {}))
     replay = Replay({("qdel",): (0, (SAMPLES / "qdel.txt").read_text())})
-    [done] = service.cancel(["12345"], store, transport=replay)
+    [done] = following.cancel(["12345"], store, transport=replay)
     assert replay.calls == [("qdel", "12345")]
     assert done.job_id == "12345"
     record = store.get("abci2", "12345")

@@ -293,7 +293,7 @@ def test_the_preemption_signal_comes_before_the_walltime() -> None:
 # --- the Python API -----------------------------------------------------------------------
 
 def test_the_api_plans_checks_and_dry_runs_like_the_cli(tmp_path: Path) -> None:
-    from abcitrain.api import jobs
+    from abcitrain.api import submission as jobs
 
     data = _spec("abci3", walltime="1:00:00")
     (tmp_path / "j.yaml").write_text(yaml.safe_dump(data))
@@ -317,7 +317,7 @@ def _training(tmp_path: Path, **more: Any) -> dict[str, Any]:
 
 
 def test_a_training_sweep_runs_each_task_in_its_own_folder(tmp_path: Path) -> None:
-    from abcitrain.api import jobs
+    from abcitrain.api import submission as jobs
 
     plan = jobs.plan(_training(tmp_path, sweep={"grid": {"train.lr": [0.002, 0.001]}}))
     command = plan.script.rstrip().splitlines()[-1]
@@ -328,7 +328,7 @@ def test_a_training_sweep_runs_each_task_in_its_own_folder(tmp_path: Path) -> No
 
 
 def test_every_bad_training_sweep_task_is_named(tmp_path: Path) -> None:
-    from abcitrain.api import jobs
+    from abcitrain.api import submission as jobs
 
     data = _training(tmp_path, sweep={"list": [{"train.lr": 0.1}, {"train.lr": -1},
                                                {"train.steps": "many"}]})

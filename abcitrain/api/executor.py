@@ -36,10 +36,10 @@ from submitit.core.job_environment import JobEnvironment
 from ..batch.render import plan_job
 from ..batch.spec import parse_spec
 from ..batch.store import JobRecord, JobStore
+from ..domain import ClusterProfile, JobState
 from ..errors import InputError, Problem, TransportError
-from ..model import ClusterProfile, JobState
 from ..profiles import load_profile
-from ..service import jobs as service
+from ..service import following, submitting
 from ..service.common import is_remote, transport_for
 from ..service.poll import poll_once
 
@@ -162,7 +162,7 @@ class AbcitrainJob(core.Job[tp.Any]):
         store = JobStore.existing()
         if store is None:
             raise InputError("no such job", [Problem(self.job_id, "the job store is gone")])
-        service.cancel([_base_id(self.job_id)], store, self.cluster)
+        following.cancel([_base_id(self.job_id)], store, self.cluster)
 
 
 class AbcitrainExecutor(core.PicklingExecutor):
@@ -279,7 +279,7 @@ class AbcitrainExecutor(core.PicklingExecutor):
         count = len(delayed_submissions)
         spec, profile = parse_spec(self._spec(count), "executor parameters")
         plan = plan_job(spec, profile)
-        service.require_submittable(plan)
+        submitting.require_submittable(plan)
         self.folder.mkdir(parents=True, exist_ok=True)
         pickles = []
         for delayed in delayed_submissions:
@@ -288,7 +288,7 @@ class AbcitrainExecutor(core.PicklingExecutor):
             delayed.dump(path)
             pickles.append(path)
         try:
-            sub = service.submit(plan, JobStore(), submit_dir=str(Path.cwd()))
+            sub = submitting.submit(plan, JobStore(), submit_dir=str(Path.cwd()))
         except BaseException:
             for path in pickles:
                 path.unlink(missing_ok=True)

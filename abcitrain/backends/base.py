@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..model import ClusterProfile, JobSpec, JobState, JobStatus
+from ..domain import ClusterProfile, JobSpec, JobState, JobStatus
 
 
 @dataclass(frozen=True)

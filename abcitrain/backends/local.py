@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from ..model import JobSpec, JobState, JobStatus
+from ..domain import JobSpec, JobState, JobStatus
 from .base import Backend, Output, TaskEnd, map_state, task_failures, task_rows
 
 STATES = {s.value: s for s in JobState if s is not JobState.UNKNOWN}

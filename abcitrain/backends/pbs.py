@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ..model import JobSpec, JobState, JobStatus
+from ..domain import JobSpec, JobState, JobStatus
 from ..util.durations import format_hms
 from .base import (
     Backend,

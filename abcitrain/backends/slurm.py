@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..model import JobSpec, JobState, JobStatus
+from ..domain import JobSpec, JobState, JobStatus
 from ..util.durations import format_slurm
 from .base import (
     Backend,

@@ -10,7 +10,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Sequence
 
-from ..model import JobSpec, JobState, JobStatus
+from ..domain import JobSpec, JobState, JobStatus
 from ..util.durations import format_hms
 from .base import (
     Backend,

@@ -28,8 +28,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..domain import DEPENDENCY_KINDS, ChainStep, ClusterProfile, JobSpec
 from ..errors import InputError, Problem
-from ..model import DEPENDENCY_KINDS, ChainStep, ClusterProfile, JobSpec
 from .spec import NAME_RE, parse_spec
 
 #: Where a chain's stages leave their "succeeded" markers, under the submit folder.

@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from ..domain import ClusterProfile, JobSpec
 from ..errors import Problem
-from ..model import ClusterProfile, JobSpec
 from ..util.durations import format_hms
 
 ERROR = "error"

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
+from ..domain import ClusterProfile, JobSpec
 from ..errors import Problem
-from ..model import ClusterProfile, JobSpec
 from .owned import owned_problem
 from .spec import DIRECTIVE_RE
 

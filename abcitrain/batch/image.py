@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..model import ClusterProfile
+from ..domain import ClusterProfile
 
 #: How a training job runs in its image: "ranks" (the launcher on the node, each rank's
 #: command inside the image: MPI or torchrun outside, ranks inside) or "launcher" (the

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..domain import ClusterProfile
 from ..errors import InputError
-from ..model import ClusterProfile
 from ..util.durations import parse_duration
 from .owned import owned_fields
 from .spec import DIRECTIVE_RE

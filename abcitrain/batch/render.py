@@ -16,8 +16,8 @@ import jinja2
 from .. import __version__
 from ..backends import get_backend
 from ..backends.pbs import output_directive
+from ..domain import ClusterProfile, JobSpec
 from ..errors import Problem
-from ..model import ClusterProfile, JobSpec
 from ..util.shellquote import quote, quote_expanding
 from .checks import check_job, errors_in
 from .directives import apply_user_changes, fill, request_templates, template_values

@@ -15,8 +15,8 @@ from typing import Any
 
 import voluptuous as vol
 
+from ..domain import DEPENDENCY_KINDS, ArrayRange, ClusterProfile, JobSpec
 from ..errors import InputError, Problem, UnknownNameError
-from ..model import DEPENDENCY_KINDS, ArrayRange, ClusterProfile, JobSpec
 from ..profiles import load_profile
 from ..util import validation as v
 from ..util.params import with_overrides

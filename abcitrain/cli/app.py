@@ -36,8 +36,9 @@ class _BadInput(_UserError):
 
 # Each verb and the module (in this package) that defines it, imported only when run or listed
 # in --help: every module's click decorators cost milliseconds that `render` need not pay.
-_VERBS = {"render": "jobs", "check": "jobs", "submit": "jobs", "status": "jobs",
-          "cancel": "jobs", "release": "jobs", "logs": "jobs", "points": "points",
+_VERBS = {"render": "submitting", "check": "submitting", "submit": "submitting",
+          "status": "following", "cancel": "following", "release": "following",
+          "logs": "following", "points": "points",
           "clusters": "clusters",
           "reserve": "reserve", "memory": "memory", "plan": "train", "launch": "train",
           "init": "train", "move-aside": "state", "import": "importer", "ssh": "ssh",

@@ -101,10 +101,10 @@ def _charge(sub: Any) -> str:
 
 def _wait(store: Any, jobs: Sequence[tuple[str | None, str]], quiet: bool) -> None:
     """Follow every stage until all have ended; exit 0 only if every stage completed."""
-    from ..service import jobs as service
+    from ..service import following
     from ..service.poll import follow
 
-    records = [service.find_record(store, str(j), cluster) for j, cluster in jobs]
+    records = [following.find_record(store, str(j), cluster) for j, cluster in jobs]
     final = follow(records, store)
     for rec in final:
         click.echo(f"  {rec.name}: job {rec.job_id} ended {rec.state}"

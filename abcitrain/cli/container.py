@@ -67,7 +67,7 @@ def build(spec: Path, cluster: str, resource: str, group: str | None, walltime: 
     """Render SPEC's definition and build the image as a job on a compute node."""
     from ..batch.store import JobStore
     from ..container.spec import load_container
-    from ..service import jobs as service
+    from ..service import submitting
     from ..service.containers import CONTAINERS_DIR, build_plan, checked_definition
 
     cspec = load_container(spec)
@@ -75,16 +75,16 @@ def build(spec: Path, cluster: str, resource: str, group: str | None, walltime: 
     echo_problems(warnings)
     definition = CONTAINERS_DIR / f"{cspec.name}.def"
     plan = build_plan(cspec, str(definition), cluster, resource, walltime, group, image)
-    service.require_submittable(plan)
+    submitting.require_submittable(plan)
     echo_problems(plan.problems)
     if dry_run:
-        sub = service.submit(plan, None, dry_run=True)
+        sub = submitting.submit(plan, None, dry_run=True)
         click.echo(plan.script, nl=False)
         click.echo(f"# dry run: {definition} was not written, nothing was submitted.\n"
                    f"# command: {shlex.join(sub.argv)}")
         return
     definition.parent.mkdir(parents=True, exist_ok=True)
     definition.write_text(text)
-    sub = service.submit(plan, JobStore())
+    sub = submitting.submit(plan, JobStore())
     click.echo(f"wrote {definition}; submitted {plan.profile.name} job {sub.job_id} "
                f"(build-{cspec.name})")

@@ -11,7 +11,7 @@ from typing import Any
 import click
 import yaml
 
-from ..model import ClusterProfile
+from ..domain import ClusterProfile
 
 
 @click.command("import")

@@ -46,9 +46,9 @@ def memory(model: str, precision: str, optimizer: str, stages: tuple[int, ...], 
            as_json: bool) -> None:
     """Per-GPU memory to train MODEL (a preset such as llama2-7b, a config.json, or a
     parameter count such as 7e9) for each ZeRO stage, beside DeepSpeed's own estimate."""
-    from ..models.memory import GB, TrainingSetup, deepspeed_estimate, estimate
-    from ..models.peak import step_peak
-    from ..models.shapes import resolve
+    from ..memory.peak import step_peak
+    from ..memory.shapes import resolve
+    from ..memory.states import GB, TrainingSetup, deepspeed_estimate, estimate
     from ..train.planner import communication
 
     shape = resolve(model, exact=exact)
@@ -144,11 +144,11 @@ def memory(model: str, precision: str, optimizer: str, stages: tuple[int, ...], 
         click.echo("  " + line)
     click.echo("  paper = the ZeRO paper's states + activations + buffers; PEAK = what a GPU "
                "holds at its busiest (forward, backward or optimizer step: "
-               "`abcitrain.models.peak`), which is "
+               "`abcitrain.memory.peak`), which is "
                "what must fit. CPU/node = the host memory offload takes at its peak.")
     click.echo("  GB = 10^9 bytes. DeepSpeed's estimator counts model states only, 16-bit "
                "training, 2P + 18P/N bytes at stages 1-2, zero.Init at stage 3 (see "
-               "`abcitrain.models.memory`).")
+               "`abcitrain.memory.states`).")
     if shape.params_source == "given" and not shape.has_shape:
         click.echo("  activations unknown for a bare parameter count: give a preset or a "
                    "config.json")

@@ -28,7 +28,7 @@ def points(ctx: click.Context, only: str | None, as_json: bool, plot: Path | Non
     from ..points.budget import load_budgets, standing
     from ..points.ledger import Ledger, ledger_path
     from ..points.report import report
-    from ..service import jobs as service
+    from ..service import following
 
     # reading never writes: no ledger (or job store) yet is an empty report, not a new file
     ledger = Ledger() if ledger_path().exists() else None
@@ -38,7 +38,7 @@ def points(ctx: click.Context, only: str | None, as_json: bool, plot: Path | Non
                  if r["kind"] == "job" and r["actual_e4"] is None)
         records = [rec for rec in found if rec is not None]
         try:
-            service.refresh(records, store)
+            following.refresh(records, store)
         except AbcitrainError as exc:
             click.echo(f"warning: could not refresh unfinished jobs: {exc}", err=True)
     rows = ledger.rows(only) if ledger is not None else []
@@ -99,7 +99,7 @@ def points_quote(spec: Path, on_day: str | None, as_json: bool) -> None:
     import datetime as dt
 
     from ..errors import InputError, Problem
-    from ..service import jobs as service
+    from ..service import submitting
     from ..util.durations import format_hms
 
     try:
@@ -107,15 +107,15 @@ def points_quote(spec: Path, on_day: str | None, as_json: bool) -> None:
     except ValueError:
         raise InputError("bad --on", [Problem("--on", f"{str(on_day)[:40]!r} is not a day "
                                               "(YYYY-MM-DD)")]) from None
-    plan = service.load_plan(spec)
-    service.require_submittable(plan)
-    est = service.estimate(plan, day)
+    plan = submitting.load_plan(spec)
+    submitting.require_submittable(plan)
+    est = submitting.estimate(plan, day)
     if est is None:
         raise InputError("nothing to price", [Problem(
             "cluster", f"{plan.profile.name} has no prices" if not plan.profile.data.get(
                 "tariffs") else "a job in a reservation costs nothing of its own")])
     charge, q = est
-    over = service.overrun_charge(plan, day)
+    over = submitting.overrun_charge(plan, day)
     spec_ = plan.spec
     if as_json:
         click.echo(json.dumps({"on": day.isoformat(), "cluster": plan.profile.name,

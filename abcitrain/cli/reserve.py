@@ -21,7 +21,7 @@ from ..util.tables import table_lines
 
 if TYPE_CHECKING:
     from ..batch.store import JobRecord
-    from ..model import ClusterProfile
+    from ..domain import ClusterProfile
     from ..reserve.planner import Option, RequestPlan
     from ..reserve.rules import ReservationRequest, ReservationRules
 
@@ -340,7 +340,7 @@ def _charges(cluster: str) -> dict[str, dict[str, Any]]:
 
 def _jobs_in(cluster: str, ids: set[str]) -> dict[str, list[JobRecord]]:
     from ..batch.store import JobStore
-    from ..service.jobs import jobs_in_reservations
+    from ..service.submitting import jobs_in_reservations
 
     return jobs_in_reservations(JobStore(), cluster, ids)
 

@@ -26,7 +26,7 @@ def plan(spec: Path, show_all: bool, dry_run: bool, as_json: bool) -> None:
     """Plan SPEC's training: the cheapest ZeRO stage, offload, nodes and batch split that
     fit the GPU memory; write the DeepSpeed config the job will use."""
     from ..batch.spec import load_spec
-    from ..models.memory import GB
+    from ..memory.states import GB
     from ..train.config import parse_train
     from ..train.planner import plan_training, write_plan
     from ..train.prepare import why_nothing_fits

@@ -28,8 +28,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..model import LAUNCHER_KINDS as KINDS
-from ..model import LAUNCHER_MULTINODE as MULTINODE
+from ..domain import LAUNCHER_KINDS as KINDS
+from ..domain import LAUNCHER_MULTINODE as MULTINODE
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from ..backends.uge import iter_qacct, wallclock_s
-from ..model import ClusterProfile
+from ..domain import ClusterProfile
 from .ledger import Ledger, now_iso
 from .tariffs import PointsFormula, quote
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from ..domain import ClusterProfile, JobSpec
 from ..errors import InputError, Problem
-from ..model import ClusterProfile, JobSpec
 
 QUANTUM = Decimal("0.0001")
 E4 = 10_000           # the ledger stores points as integer ten-thousandths

@@ -20,8 +20,8 @@ from typing import Any
 
 import voluptuous as vol
 
+from ..domain import SERVICES, ClusterProfile, ResourceType, ServiceLimits
 from ..errors import InputError, Problem, UnknownNameError
-from ..model import SERVICES, ClusterProfile, ResourceType, ServiceLimits
 from ..util import validation as v
 from ..util.yamlio import load_yaml_file
 
@@ -153,8 +153,8 @@ _RESOURCE_TYPE = {
     vol.Optional("request"): v.string_list(_template),
 }
 def _launcher_choice(data: Any) -> Any:
-    from ..model import LAUNCHER_KINDS as KINDS
-    from ..model import LAUNCHER_MULTINODE as MULTINODE
+    from ..domain import LAUNCHER_KINDS as KINDS
+    from ..domain import LAUNCHER_MULTINODE as MULTINODE
     kind = data.get("kind", "torchrun")
     if kind not in KINDS:
         raise vol.Invalid(f"{kind!r} is not a launcher; choose one of: {', '.join(KINDS)}",

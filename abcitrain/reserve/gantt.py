@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import cast
 
 from ..batch.store import JobRecord
+from ..domain import JobState
 from ..errors import AbcitrainError
-from ..model import JobState
 from .base import Reservation
 
 _COLOURS = {"COMPLETED": "tab:green", "RUNNING": "tab:blue", "FAILED": "tab:red",

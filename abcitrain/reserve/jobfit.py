@@ -7,8 +7,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ..domain import JobSpec, JobState
 from ..errors import Problem
-from ..model import JobSpec, JobState
 from ..util.durations import format_hms
 
 if TYPE_CHECKING:

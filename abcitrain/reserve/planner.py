@@ -15,8 +15,8 @@ import math
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
+from ..domain import ClusterProfile
 from ..errors import InputError, Problem
-from ..model import ClusterProfile
 from ..points.tariffs import quote, reservation_points
 from .rules import (
     DAY_HOURS,

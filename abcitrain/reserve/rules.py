@@ -24,8 +24,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..domain import ClusterProfile
 from ..errors import InputError, Problem
-from ..model import ClusterProfile
 
 DAY_HOURS = 24
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from ..domain import ClusterProfile
 from ..errors import InputError, Problem
-from ..model import ClusterProfile
 
 GPU_IMAGE = "nvcr.io/nvidia/pytorch:24.10-py3"
 CPU_IMAGE = "python:3.11-slim"

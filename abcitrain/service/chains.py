@@ -18,7 +18,7 @@ from ..points.ledger import Ledger
 from ..transport import Transport
 from ..util.params import with_overrides
 from ..util.yamlio import load_yaml_file
-from . import jobs
+from . import submitting
 from .common import existing_ledger
 
 #: What a stage's dependency shows in a dry run, where no stage has an id yet.
@@ -31,7 +31,7 @@ class ChainSubmission:
 
     chain_id: str
     name: str
-    stages: tuple[tuple[Stage, JobPlan, jobs.Submission], ...]
+    stages: tuple[tuple[Stage, JobPlan, submitting.Submission], ...]
 
 
 def load_chain(path: Path, project_dir: Path | None = None,
@@ -80,14 +80,14 @@ def submit_chain(chain: Chain, store: JobStore | None, transport: Transport | No
     _guard_whole(chain, [plan for _, plan in planned], dry_run)
     if dry_run:
         return ChainSubmission(cid, chain.name, tuple(
-            (stage, plan, jobs.submit(plan, None, transport, submit_dir, dry_run=True))
+            (stage, plan, submitting.submit(plan, None, transport, submit_dir, dry_run=True))
             for stage, plan in planned))
-    done: list[tuple[Stage, JobPlan, jobs.Submission]] = []
+    done: list[tuple[Stage, JobPlan, submitting.Submission]] = []
     previous: str | None = None
     for stage, _ in planned:
         plan = _plan(stage, previous, write_training=True)
         try:
-            sub = jobs.submit(plan, store, transport, submit_dir)
+            sub = submitting.submit(plan, store, transport, submit_dir)
         except AbcitrainError as exc:
             if not done:
                 raise
@@ -109,7 +109,7 @@ def _guard_whole(chain: Chain, plans: Sequence[JobPlan], dry_run: bool) -> None:
         return
     per_group: dict[str | None, Decimal] = {}
     for plan in plans:
-        est = jobs.estimate(plan, dt.date.today())
+        est = submitting.estimate(plan, dt.date.today())
         if est is not None:
             per_group[plan.spec.group] = per_group.get(plan.spec.group, Decimal(0)) + est[0]
     for group, total in per_group.items():

@@ -1,6 +1,6 @@
 """Loading and checking a job spec into a plan: what `render` needs and no more.
 
-Kept apart from ``service.jobs`` so the commonest command loads no ledger, job store or
+Kept apart from ``service.submitting`` so the commonest command loads no ledger, job store or
 SQLite: login nodes read Python from shared file systems, where every import costs.
 """
 
@@ -13,8 +13,8 @@ from pathlib import Path
 from ..batch.checks import errors_in
 from ..batch.render import JobPlan, plan_job
 from ..batch.spec import load_spec, parse_spec
+from ..domain import ClusterProfile, JobSpec
 from ..errors import InputError, Problem
-from ..model import ClusterProfile, JobSpec
 from ..util.params import with_overrides
 
 

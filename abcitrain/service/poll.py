@@ -3,7 +3,7 @@ shared by all of a user's abcitrain processes, backing off while nothing changes
 
 Peer tools have taken schedulers down with one ``qstat``/``sacct`` per job per few seconds.
 Here each poll asks each cluster once about every unfinished job the user has there
-(``service.jobs.refresh``: one queue query, plus one accounting query for the jobs that left
+(``service.following.refresh``: one queue query, plus one accounting query for the jobs that left
 the queue), and only when no process of the same user asked that cluster within its minimum
 interval (the job store's ``polls`` table): the others read the answer from the store.
 While nothing changes the wait between polls doubles from ``START_S`` to ``MAX_S``.
@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable, Sequence
 
 from ..batch.store import JobRecord, JobStore
-from ..model import JobState
+from ..domain import JobState
 from ..profiles import load_profile
 from ..transport import Transport
-from .jobs import refresh
+from .following import refresh
 
 #: The first wait between polls, and the longest while nothing changes.
 START_S = 2.0

@@ -18,8 +18,8 @@ from ..backends.base import Output
 from ..batch.checks import retirement_problem
 from ..batch.render import JobPlan
 from ..batch.spec import GROUP_RE
+from ..domain import ClusterProfile
 from ..errors import InputError, Problem, SchedulerError, TransportError
-from ..model import ClusterProfile
 from ..points.budget import guard, load_budgets
 from ..points.ledger import Charge, Ledger, now_iso
 from ..points.tariffs import from_e4, quote, round_points

@@ -2,7 +2,7 @@
 
 For every node count the resource type allows (or the one the spec fixes), every ZeRO stage
 and offload choice and every micro-batch that divides the global batch, the PEAK memory of a
-training step per rank (``models.peak``: forward, backward and optimizer step, with the
+training step per rank (``memory.peak``: forward, backward and optimizer step, with the
 communication settings this module writes into ds_config.json) is checked against the
 type's GPU memory less a safety margin; what is offloaded to the CPU (the peak host bytes of
 the node's ranks) against the node's host memory less the same margin. The cheapest
@@ -23,11 +23,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ..domain import ClusterProfile, JobSpec, ResourceType
 from ..errors import InputError, Problem
-from ..model import ClusterProfile, JobSpec, ResourceType
-from ..models.memory import GB, MemoryEstimate, TrainingSetup, estimate
-from ..models.peak import Comm, StepPeak, step_peak
-from ..models.shapes import ModelShape, from_hf_config, resolve
+from ..memory.peak import Comm, StepPeak, step_peak
+from ..memory.shapes import ModelShape, from_hf_config, resolve
+from ..memory.states import GB, MemoryEstimate, TrainingSetup, estimate
 from .config import TrainConfig
 
 #: GPUs without bfloat16 (compute capability below 8.0): they train in fp16 with loss scaling.
@@ -47,7 +47,7 @@ class Candidate:
     grad_accum: int
     estimate: MemoryEstimate
     budget: int
-    #: The step's phases and their bytes (``models.peak``).
+    #: The step's phases and their bytes (``memory.peak``).
     peak: StepPeak
     #: The bytes per rank judged against ``budget``: the device peak on a GPU, the whole
     #: rank's (device and host are one memory) without one.

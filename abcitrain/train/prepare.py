@@ -16,9 +16,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from ..domain import ClusterProfile, JobSpec
 from ..errors import InputError, Problem
-from ..model import ClusterProfile, JobSpec
-from ..models.memory import GB
+from ..memory.states import GB
 from .config import TrainConfig, parse_train
 from .planner import TrainPlan, plan_training, write_plan
 

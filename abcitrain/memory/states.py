@@ -23,7 +23,7 @@ layer is recomputed at a time. The loss adds the logits in the model's precision
 fp32 copy of them and cross-entropy's fp32 log-softmax: 10*s*b*vocab bytes in 16-bit
 training, 8*s*b*vocab in fp32; with a 128k vocabulary they are larger than a layer.
 Buffers (CUDA context, NCCL, allocator fragmentation) are a stated allowance, 2 GB by
-default, not a derivation. What a step needs at its peak is ``models.peak``'s.
+default, not a derivation. What a step needs at its peak is ``memory.peak``'s.
 
 DeepSpeed's own estimators (``estimate_zero2_model_states_mem_needs``, ``..._zero3_...``,
 deepspeed>=0.19) differ on purpose: they assume 16-bit training and count 2P + 18P/N bytes

@@ -1,7 +1,7 @@
-"""``abcitrain render | check | submit | status | cancel | logs``: one job's life.
+"""``abcitrain render | check | submit``: a job from its spec to the scheduler.
 
-Each verb parses its options and calls ``abcitrain.service.jobs``, imported inside the verb so
-that ``--help`` stays cheap.
+Each verb parses its options and calls ``abcitrain.service.submitting`` (``render``: the
+lighter ``service.plans``), imported inside the verb so that ``--help`` stays cheap.
 """
 
 from __future__ import annotations
@@ -9,14 +9,12 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..util.tables import table_lines
 from .output import echo_problems
 
 
@@ -86,15 +84,15 @@ def render(spec: Path, output: Path | None, sets: tuple[str, ...],
            nodes: str | None, hold: bool | None) -> None:
     """Print the job script for SPEC's cluster and the exact submit command (every stage's,
     in order, for a chain)."""
-    from ..service import plans as service  # not service.jobs: no ledger, store, SQLite
+    from ..service import plans  # not service.submitting: no ledger, store, SQLite
     from .chains import is_chain_file, render_chain
 
     overrides = overrides_of(sets, depends_on, cluster_override, walltime, nodes, hold)
     if is_chain_file(spec) and output is None:
         render_chain(spec, overrides)
         return
-    plan = service.load_plan(spec, overrides=overrides)
-    service.require_submittable(plan)
+    plan = plans.load_plan(spec, overrides=overrides)
+    plans.require_submittable(plan)
     echo_problems(plan.problems)
     if output is not None:
         try:
@@ -124,7 +122,7 @@ def check(spec: Path, as_json: bool, sets: tuple[str, ...], depends_on: tuple[st
     from ..batch.checks import WARNING
     from ..batch.store import JobStore
     from ..errors import AbcitrainError, InputError
-    from ..service import jobs as service
+    from ..service import submitting
 
     overrides = overrides_of(sets, depends_on, cluster_override, walltime, nodes, hold)
     from .chains import check_chain, is_chain_file
@@ -133,14 +131,14 @@ def check(spec: Path, as_json: bool, sets: tuple[str, ...], depends_on: tuple[st
         check_chain(spec, overrides, as_json)
         return
     try:
-        plan = service.load_plan(spec, overrides=overrides)
+        plan = submitting.load_plan(spec, overrides=overrides)
         if not as_json:
             # the errors come once, in the refusal below; warnings are shown either way
             echo_problems([p for p in plan.problems if p.severity == WARNING])
-        service.require_submittable(plan)
+        submitting.require_submittable(plan)
         # `check` is `submit` without the submission: the same reservation look-up, prices
         # and budget guard, reading the job store and ledger only if they exist
-        sub = service.submit(plan, JobStore.existing(), dry_run=True)
+        sub = submitting.submit(plan, JobStore.existing(), dry_run=True)
     except AbcitrainError as exc:
         if not as_json or exc.exit_code != 2:
             raise
@@ -186,20 +184,20 @@ def submit(spec: Path, dry_run: bool, wait: bool, as_json: bool, parsable: bool,
     A spec with stages: is a chain: every stage is checked and priced first, then each is
     submitted waiting for the one before it."""
     from ..batch.store import JobStore
-    from ..service import jobs as service
+    from ..service import submitting
     from .chains import is_chain_file, submit_chain
 
     if is_chain_file(spec):
         submit_chain(spec, overrides_of(sets, depends_on, cluster_override, walltime, nodes,
                                         hold), dry_run, wait, as_json, parsable)
         return
-    plan = service.load_plan(spec, write_training=not dry_run, chain_index=chain_index,
+    plan = submitting.load_plan(spec, write_training=not dry_run, chain_index=chain_index,
                              overrides=overrides_of(sets, depends_on, cluster_override,
                                                     walltime, nodes, hold))
-    service.require_submittable(plan)
+    submitting.require_submittable(plan)
     echo_problems(plan.problems)
     if dry_run:
-        sub = service.submit(plan, None, dry_run=True)
+        sub = submitting.submit(plan, None, dry_run=True)
         echo_problems(sub.warnings)
         click.echo(plan.script, nl=False)
         click.echo(f"# dry run: nothing was written, submitted, charged or recorded.\n"
@@ -208,7 +206,7 @@ def submit(spec: Path, dry_run: bool, wait: bool, as_json: bool, parsable: bool,
                    f"# {_charge_line(plan, sub)}")
         return
     store = JobStore()
-    sub = service.submit(plan, store, progress=_progress)
+    sub = submitting.submit(plan, store, progress=_progress)
     echo_problems(sub.warnings)
     if sub.uploaded is not None and not parsable:
         up = sub.uploaded
@@ -236,10 +234,12 @@ def submit(spec: Path, dry_run: bool, wait: bool, as_json: bool, parsable: bool,
                    err=True)
         sys.exit(1)
     if wait:
+        from .following import follow_output, wait_status
+
         assert sub.job_id is not None
         try:
-            record = _follow(store, sub.job_id, plan.profile.name,
-                             show=plan.spec.array is None and not (as_json or parsable))
+            record = follow_output(store, sub.job_id, plan.profile.name,
+                                   show=plan.spec.array is None and not (as_json or parsable))
         except KeyboardInterrupt:
             click.echo(f"\nstopped waiting; job {sub.job_id} keeps running: follow it with "
                        f"`abcitrain logs {sub.job_id} -f`, cancel it with "
@@ -257,16 +257,6 @@ def _progress(path: str, done: int, total: int) -> None:
     click.echo(f"  uploading {path}: {done / 1e6:.0f} of {total / 1e6:.0f} MB", err=True,
                nl=False)
     click.echo(end, err=True, nl=False)
-
-
-def wait_status(state: str, exit_code: int | None) -> int:
-    """`submit --wait`'s exit status, as srun's: the job's own exit status (0-255) when it
-    has one; 1 when it did not complete and has none (cancelled before starting)."""
-    if state == "COMPLETED":
-        return 0
-    if exit_code is not None and 0 < exit_code < 256:
-        return exit_code
-    return 1
 
 
 def _charge_line(plan: Any, sub: Any) -> str:
@@ -290,186 +280,3 @@ def _charge_line(plan: Any, sub: Any) -> str:
             f"{sub.overrun_charge} points; the ledger keeps what it really ran")
 
 
-def _recorded(store: Any, job_ids: Sequence[str]) -> Any:
-    """The job store; when there is none yet (reading never creates it), asking for a job
-    by id is an error naming the ids."""
-    if store is None and job_ids:
-        from ..errors import InputError, Problem
-
-        raise InputError("no such job", [Problem(j, "abcitrain did not submit a job with "
-                                                 "this id (it has recorded no jobs yet)")
-                                         for j in job_ids])
-    return store
-
-
-def _tasks(record: Any) -> list[dict[str, Any]]:
-    """An array's tasks as last known, each with its sweep parameters (if a sweep)."""
-    sweep = record.spec.get("sweep") or [] if isinstance(record.spec, dict) else []
-    out = []
-    for index, state, exit_code in record.tasks:
-        params = sweep[int(index) - 1] if index.isdigit() and 0 < int(index) <= len(sweep) \
-            else None
-        out.append({"index": index, "state": state, "exit_code": exit_code, "params": params})
-    return out
-
-
-def _chain(record: Any) -> dict[str, object] | None:
-    from ..service.chains import chain_of
-
-    return chain_of(record)
-
-
-def _fmt_elapsed(seconds: int | None) -> str:
-    if seconds is None:
-        return "-"
-    h, rest = divmod(int(seconds), 3600)
-    return f"{h}:{rest // 60:02d}:{rest % 60:02d}"
-
-
-@click.command()
-@click.argument("job_ids", nargs=-1)
-@click.option("--cluster", help="Only jobs on this cluster.")
-@click.option("-n", "--limit", default=20, show_default=True, type=click.IntRange(min=1),
-              help="How many recent jobs.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--tasks", "show_tasks", is_flag=True,
-              help="List each array task (a sweep's with its parameters).")
-@click.option("--fresh", is_flag=True,
-              help="Ask the schedulers now, even if one of your abcitrain processes asked "
-              "within the cluster's minimum poll interval (default: reuse that answer).")
-def status(job_ids: tuple[str, ...], cluster: str | None, limit: int, as_json: bool,
-           show_tasks: bool, fresh: bool) -> None:
-    """Show my jobs (or JOB_IDS): one scheduler query per cluster for all of them.
-
-    A chain's stages show as NAME [CHAIN i/n]; a sweep's jobs show their task count."""
-    from ..batch.store import JobStore
-    from ..service import jobs as service
-    from ..service.poll import poll_once
-
-    store = _recorded(JobStore.existing(), job_ids)
-    if store is None:
-        records = []
-    elif job_ids:
-        records = [service.find_record(store, j, cluster) for j in job_ids]
-    else:
-        records = store.recent(limit=limit, cluster=cluster)
-    if store is not None:
-        records = (service.refresh(records, store) if fresh
-                   else poll_once(records, store))
-    if as_json:
-        click.echo(json.dumps([{
-            "cluster": r.cluster, "job_id": r.job_id, "name": r.name, "state": r.state,
-            "exit_code": r.exit_code, "elapsed_s": r.elapsed_s, "detail": r.detail,
-            "submitted_at": r.submitted_at, "array_tasks": r.array_tasks,
-            "updated_at": r.updated_at, "chain": _chain(r),
-            "sweep": r.spec.get("sweep") or None, "tasks": _tasks(r)} for r in records],
-            indent=1))
-        return
-    if not records:
-        click.echo("no jobs recorded yet: `abcitrain submit JOB.yaml` records each one")
-        return
-    rows = [("JOB ID", "CLUSTER", "NAME", "STATE", "EXIT", "ELAPSED", "SUBMITTED", "DETAIL")]
-    for r in records:
-        step = _chain(r)
-        name = r.name if step is None else \
-            f"{r.name} [{step['chain']} {step['index']}/{step['count']}]"
-        if r.spec.get("sweep"):
-            name += f" (sweep of {len(r.spec['sweep'])})"
-        rows.append((r.job_id, r.cluster, name, r.state,
-                     "-" if r.exit_code is None else str(r.exit_code),
-                     _fmt_elapsed(r.elapsed_s),
-                     time.strftime("%m-%d %H:%M", time.localtime(r.submitted_at)), r.detail))
-    for line in table_lines(rows):
-        click.echo(line)
-    for r in records if show_tasks else ():
-        tasks = _tasks(r)
-        if not tasks:
-            continue
-        click.echo(f"\n{r.cluster} job {r.job_id} ({r.name}): {len(tasks)} task(s)")
-        task_table = [("TASK", "STATE", "EXIT", "PARAMETERS")]
-        for t in tasks:
-            params = " ".join(f"{k}={v}" for k, v in (t["params"] or {}).items())
-            task_table.append((t["index"], t["state"],
-                               "-" if t["exit_code"] is None else str(t["exit_code"]), params))
-        for line in table_lines(task_table):
-            click.echo(line)
-
-
-@click.command()
-@click.argument("job_ids", nargs=-1, required=True)
-@click.option("--cluster", help="The cluster, when an id exists on several.")
-def cancel(job_ids: tuple[str, ...], cluster: str | None) -> None:
-    """Cancel jobs abcitrain submitted."""
-    from ..batch.store import JobStore
-    from ..service import jobs as service
-
-    store = _recorded(JobStore.existing(), job_ids)
-    assert store is not None
-    for rec in service.cancel(job_ids, store, cluster):
-        click.echo(f"cancel requested: {rec.cluster} job {rec.job_id} ({rec.name})")
-
-
-@click.command()
-@click.argument("job_ids", nargs=-1, required=True)
-@click.option("--cluster", help="The cluster, when an id exists on several.")
-def release(job_ids: tuple[str, ...], cluster: str | None) -> None:
-    """Release jobs submitted with --hold (qrls / scontrol release)."""
-    from ..batch.store import JobStore
-    from ..service import jobs as service
-
-    store = _recorded(JobStore.existing(), job_ids)
-    assert store is not None
-    for rec in service.release(job_ids, store, cluster):
-        click.echo(f"released: {rec.cluster} job {rec.job_id} ({rec.name})")
-
-
-@click.command()
-@click.argument("job_id")
-@click.option("--task", type=int, help="The array task whose output to show.")
-@click.option("--cluster", help="The cluster, when an id exists on several.")
-@click.option("--path", "path_only", is_flag=True, help="Print only the output file's path.")
-@click.option("-f", "--follow", is_flag=True, help="Keep printing until the job ends.")
-def logs(job_id: str, task: int | None, cluster: str | None, path_only: bool,
-         follow: bool) -> None:
-    """Print a job's output file."""
-    from ..batch.store import JobStore
-    from ..service import jobs as service
-
-    store = _recorded(JobStore.existing(), (job_id,))
-    assert store is not None
-    record = service.find_record(store, job_id, cluster)
-    path = service.output_path(record, task)
-    if path_only:
-        click.echo(path)
-    elif follow:
-        _follow(store, job_id, record.cluster, task=task)
-    else:
-        click.echo(service.logs(job_id, store, task, record.cluster)[1], nl=False)
-
-
-def _follow(store: Any, job_id: str, cluster: str, task: int | None = None,
-            show: bool = True) -> Any:
-    """Print a job's output as it grows until the job ends; return its final record."""
-    from ..errors import TransportError
-    from ..model import JobState
-    from ..service import jobs as service
-    from ..service.poll import poll_once
-
-    shown = 0
-    delay = 0.5
-    while True:
-        # the job's state through the shared poller (one query per cluster per interval for
-        # all of this user's processes); the output file is read on every round
-        record = poll_once([service.find_record(store, job_id, cluster)], store)[0]
-        done = JobState(record.state).terminal
-        if show:
-            try:
-                text = service.logs(job_id, store, task, cluster)[1]
-            except TransportError:
-                text = ""
-            click.echo(text[shown:], nl=False)
-            shown = len(text)
-        if done:
-            return record
-        time.sleep(delay)
-        delay = min(delay * 1.5, 10.0)     # back off: polls cost the scheduler

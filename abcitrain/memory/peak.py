@@ -1,6 +1,6 @@
 """The PEAK memory of a DeepSpeed training step, per rank, and the phase that reaches it.
 
-``models.memory.estimate`` counts what a rank holds between steps (the ZeRO paper's model
+``memory.states.estimate`` counts what a rank holds between steps (the ZeRO paper's model
 states, or what a DeepSpeed engine keeps, ``engine=True``). A step needs more, at different
 moments. This module adds, phase by phase, what DeepSpeed 0.19 (``deepspeed>=0.19``, the
 kit's pin) allocates on top; every term names the code that allocates it, and
@@ -25,7 +25,7 @@ Held throughout (the engine's states):
   a 16-bit parameter partition buffer (w*P/N) and one gradient buffer of the largest tensor
   on each side (w*L, ``temp_grad_buffer_for_cpu_offload`` / ``..._gpu_offload``).
 
-Forward: the states, the activations (``models.memory.activation_bytes``: the checkpointed
+Forward: the states, the activations (``memory.states.activation_bytes``: the checkpointed
 inputs and the loss, whose fp32 logits and log-softmax are counted there), and under ZeRO-3
 the gathered parameters: DeepSpeed releases a gathered parameter only when its next use is
 more than ``stage3_max_reuse_distance`` elements away (``partitioned_param_coordinator.
@@ -76,7 +76,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .memory import OPTIMIZERS, TrainingSetup, activation_bytes, state_bytes
+from .states import OPTIMIZERS, TrainingSetup, activation_bytes, state_bytes
 from .shapes import ModelShape
 
 #: DeepSpeed's ZeRO-0 all-reduce buffer, in elements (engine.allreduce_gradients' default;

@@ -1,5 +1,7 @@
-"""The service layer: the only place that combines I/O (transport, job store) with the pure
-parts (specs, profiles, checks, rendering, backends). CLI verbs call these functions.
+"""Submitting a job: the plan's script written where the scheduler reads it, the budget
+guard, exactly one submission however the connection behaves, the charge and the record.
+The only place (with ``following``) that combines I/O with the pure parts for a job; CLI
+verbs and the Python API call it.
 """
 
 from __future__ import annotations
@@ -9,11 +11,10 @@ import datetime as dt
 import errno
 import getpass
 import os
-import re
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from ..backends import get_backend
 from ..backends.base import Backend, Output
 from ..batch.checks import retirement_problem
 from ..batch.render import JobPlan
-from ..batch.store import JobRecord, JobStore, StateUpdate
+from ..batch.store import JobRecord, JobStore
 from ..errors import (
     AbcitrainError,
     InputError,
@@ -30,22 +31,20 @@ from ..errors import (
     SchedulerError,
     TransportError,
 )
-from ..model import ArrayRange, JobState, JobStatus
 from ..points.budget import guard, load_budgets
 from ..points.ledger import Charge, Ledger, now_iso
 from ..points.tariffs import Quote, max_charge, units
-from ..transport import LocalTransport, RunResult, Transport
+from ..transport import LocalTransport, Transport
 from ..transport.ssh import SshTransport, sync_project
 from ..transport.sync import Progress, SyncReport
 from .common import existing_ledger, refusal, transport_for
+from .following import refresh, run_checked
 
-# re-exported: callers of service.jobs load and check plans through it too
+# re-exported: callers of service.submitting load and check plans through it too
 from .plans import load_plan as load_plan
 from .plans import require_submittable as require_submittable
 
 SCRIPTS_DIR = Path(".abcitrain") / "scripts"
-# stderr of a status query that only says some ids are no longer in the queue
-_MISSING_IDS = re.compile(r"Invalid job id specified|Unknown Job Id|Job has finished")
 
 
 @dataclass(frozen=True)
@@ -256,7 +255,7 @@ def _submitted(backend: Backend, transport: Transport) -> dict[str, str]:
     """Script path -> job id of my jobs the scheduler knows (one query)."""
     argv = backend.submitted_argv()
     assert argv is not None
-    result = _run_for(backend, transport, argv)
+    result = run_checked(backend, transport, argv)
     return backend.parse_submitted(Output(result.stdout, result.stderr, result.returncode))
 
 
@@ -334,206 +333,4 @@ def _spec_dict(plan: JobPlan) -> dict[str, object]:
     data["array"] = str(plan.spec.array) if plan.spec.array else None
     return data
 
-
-def refresh(records: Sequence[JobRecord], store: JobStore,
-            transport: Transport | None = None) -> list[JobRecord]:
-    """Ask each scheduler ONCE about every unfinished job, confirm the ones that left the
-    queue from accounting, store the answers, and return the updated records."""
-    by_cluster: dict[tuple[str, str], list[JobRecord]] = {}
-    ledger = existing_ledger()
-    for rec in records:
-        if not JobState(rec.state).terminal:
-            by_cluster.setdefault((rec.cluster, rec.scheduler), []).append(rec)
-    for (cluster, scheduler), recs in by_cluster.items():
-        backend = get_backend(scheduler)
-        tr = transport or transport_for(cluster)
-        ids = [r.job_id for r in recs]
-        cancelled = frozenset(r.job_id for r in recs if r.cancel_requested)
-        lag = backend.unstarted_unaccounted_after_s
-        long_cancelled = frozenset(r.job_id for r in recs if lag is not None and r.cancelled_at
-                                   and time.time() - r.cancelled_at > lag)
-        statuses = _query_queue(backend, tr, ids, cancelled)
-        missing = [i for i in ids if i not in statuses]
-        # Jobs the queue says have ended may lack their exit code and usage there (Slurm's
-        # squeue): accounting has the final record.
-        ended = [i for i in ids if i in statuses and statuses[i].state.terminal
-                 and not statuses[i].final_usage]
-        if missing or ended:
-            accounted = _query_accounting(backend, tr, missing + ended, cancelled,
-                                          long_cancelled)
-            statuses.update({i: st for i, st in accounted.items()
-                             if i in missing or st.state is not JobState.UNKNOWN})
-        answers = [(rec, _complete_or_waiting(rec, statuses[rec.job_id])) for rec in recs]
-        store.update_states([StateUpdate(cluster, rec.job_id, st.state.value, st.exit_code,
-                                         st.elapsed_s, st.detail, st.task_states)
-                             for rec, st in answers])
-        for rec, st in answers:
-            if ledger is not None and st.state.terminal and st.final_usage:
-                ledger.settle(cluster, rec.job_id, st.state.value, st.task_elapsed)
-    latest = store.get_many([(r.cluster, r.job_id) for r in records])
-    return [latest.get((r.cluster, r.job_id), r) for r in records]
-
-
-def _complete_or_waiting(rec: JobRecord, st: JobStatus) -> JobStatus:
-    """An array whose final answer covers fewer tasks than it has is not final yet:
-    accounting writes records as tasks end (Grid Engine flushes them every few seconds), and
-    settling early would charge for some tasks only. A cancelled array may lack tasks that
-    never started."""
-    if not (rec.array_tasks and st.final_usage) or rec.cancel_requested:
-        return st
-    expected = ArrayRange.parse(rec.array_tasks).count
-    if st.tasks_seen >= expected:
-        return st
-    return replace(st, state=JobState.UNKNOWN, final_usage=False, detail=(
-        f"the scheduler has the final record of {st.tasks_seen} of {expected} tasks so far"))
-
-
-def _query_queue(backend: Backend, tr: Transport, ids: Sequence[str],
-                 cancelled: frozenset[str]) -> dict[str, JobStatus]:
-    """One status query for all ``ids``. Where that query answers for finished jobs too
-    (PBS's ``qstat -x``), ids missing from a batched answer are asked for again before they
-    are called unknown: one OpenPBS version answers only the first of several ids, rc 0."""
-    found: dict[str, JobStatus] = {}
-    asking = list(ids)
-    while asking:
-        result = tr.run(backend.status_argv(asking))
-        if result.returncode != 0 and not _MISSING_IDS.search(result.stderr):
-            raise refusal(backend, result)
-        got = backend.parse_status(Output(result.stdout, result.stderr, result.returncode),
-                                   asking, cancelled)
-        found.update(got)
-        left = [i for i in asking if i not in got]
-        # stop when nothing is missing, or when asking again taught nothing new
-        if not backend.status_covers_finished or not got or len(left) == len(asking):
-            break
-        asking = left
-    return found
-
-
-def _query_accounting(backend: Backend, tr: Transport, ids: Sequence[str],
-                      cancelled: frozenset[str],
-                      long_cancelled: frozenset[str] = frozenset()) -> dict[str, JobStatus]:
-    outs, complaints = [], []
-    for argv in backend.accounting_argvs(ids):
-        res = tr.run(argv)
-        outs.append(Output(res.stdout, res.stderr, res.returncode))
-        if res.returncode != 0 and res.stderr.strip():
-            complaints.append(res.stderr.strip().splitlines()[0])
-    found = backend.parse_accounting(outs, ids, cancelled)
-    why = "; ".join(dict.fromkeys(complaints))
-    for job_id in ids:
-        if job_id not in found and job_id in long_cancelled:
-            # Grid Engine writes no accounting record for a job deleted while it waited
-            found[job_id] = JobStatus(job_id, JobState.CANCELLED, "", detail=(
-                "cancelled before it started (no accounting record)"), final_usage=True)
-        elif job_id not in found:
-            # Never "done" on absence alone: accounting may lag, or be switched off.
-            found[job_id] = JobStatus(job_id, JobState.UNKNOWN, "", detail=(
-                "not in the queue and not (yet) in accounting" + (f": {why}" if why else "")))
-    return found
-
-
-def find_record(store: JobStore, job_id: str, cluster: str | None = None) -> JobRecord:
-    """The one recorded job with this id; a clear error when none or several match."""
-    found = store.find(job_id, cluster)
-    if not found:
-        raise InputError("no such job", [Problem(job_id, "abcitrain did not submit a job with "
-                                                 "this id" + (f" on {cluster}" if cluster
-                                                              else "") +
-                                                 "; `abcitrain status` lists yours")])
-    if len(found) > 1:
-        raise InputError("ambiguous job id", [Problem(job_id, "submitted on several clusters "
-                                                      f"({', '.join(r.cluster for r in found)})"
-                                                      "; pass --cluster")])
-    return found[0]
-
-
-def _by_scheduler(records: Sequence[JobRecord]) -> dict[tuple[str, str], list[JobRecord]]:
-    """Records grouped by (cluster, scheduler): one scheduler call serves each group."""
-    groups: dict[tuple[str, str], list[JobRecord]] = {}
-    for rec in records:
-        groups.setdefault((rec.cluster, rec.scheduler), []).append(rec)
-    return groups
-
-
-def _run_for(backend: Backend, tr: Transport, argv: Sequence[str]) -> RunResult:
-    """Run one job command; a refusal reaches the user in the scheduler's words."""
-    result = tr.run(argv)
-    if result.returncode != 0:
-        raise refusal(backend, result)
-    return result
-
-
-def cancel(job_ids: Iterable[str], store: JobStore, cluster: str | None = None,
-           transport: Transport | None = None) -> list[JobRecord]:
-    """Cancel recorded jobs, one scheduler call per cluster."""
-    records = [find_record(store, j, cluster) for j in job_ids]
-    for (name, scheduler), recs in _by_scheduler(records).items():
-        for rec in recs:
-            store.mark_cancel(rec.cluster, rec.job_id)
-        backend = get_backend(scheduler)
-        _run_for(backend, transport or transport_for(name),
-                 backend.cancel_argv([r.job_id for r in recs]))
-    return records
-
-
-def release(job_ids: Iterable[str], store: JobStore, cluster: str | None = None,
-            transport: Transport | None = None) -> list[JobRecord]:
-    """Release held jobs, one scheduler call per cluster."""
-    records = [find_record(store, j, cluster) for j in job_ids]
-    for (name, scheduler), recs in _by_scheduler(records).items():
-        backend = get_backend(scheduler)
-        if backend.hold_directive is None:
-            raise InputError("cannot release", [Problem(r.job_id, f"the {scheduler} "
-                                                        "scheduler holds no jobs")
-                                                for r in recs])
-        _run_for(backend, transport or transport_for(name),
-                 backend.release_argv([r.job_id for r in recs]))
-    return records
-
-
-def output_path(record: JobRecord, task: int | None = None) -> str:
-    """The file a job (or one array task) writes its output to."""
-    backend = get_backend(record.scheduler)
-    if record.array_tasks and task is None:
-        raise InputError("which task?", [Problem(record.job_id, f"is an array job (tasks "
-                                                 f"{record.array_tasks}); pass --task N")])
-    if task is not None and not record.array_tasks:
-        raise InputError("not an array job", [Problem(
-            "--task", f"job {record.job_id} is not an array job: leave --task out")])
-    if task is not None and task not in ArrayRange.parse(record.array_tasks or "1-1").indices():
-        raise InputError("no such task", [Problem(
-            "--task", f"job {record.job_id} has tasks {record.array_tasks}; there is no task "
-            f"{task}")])
-    text = (record.output.replace("{job_id}", backend.job_id_for_output(record.job_id))
-            .replace("{array_index}", "" if task is None else str(task)))
-    path = Path(text)
-    return str(path if path.is_absolute() else Path(record.submit_dir) / path)
-
-
-def logs(job_id: str, store: JobStore, task: int | None = None, cluster: str | None = None,
-         transport: Transport | None = None) -> tuple[str, str]:
-    """The path and text of a job's output file."""
-    record = find_record(store, job_id, cluster)
-    path = output_path(record, task)
-    # remote: the output lies in the login node's copy of the folder the job was sent from
-    tr = transport or transport_for(record.cluster, record.submit_dir)
-    try:
-        return path, tr.read_text(path)
-    except TransportError as exc:
-        if not JobState(record.state).terminal:
-            record = refresh([record], store, tr)[0]     # it may have ended since
-        state = JobState(record.state)
-        if not state.terminal and record.scheduler == "pbs" and state is JobState.RUNNING:
-            # the ABCI 3.0 guide: "The output file will be created after the job completes"
-            raise TransportError(f"{path} does not exist yet: PBS copies a job's output there "
-                                 "when it ends; to read it while it runs, add `-k oe` to "
-                                 "extra_directives (it then stays in your home folder as "
-                                 "NAME.oSEQUENCE and output: is not used)") from exc
-        if not state.terminal:
-            raise       # "does not exist (yet)": a job that has not started writing
-        # an ended job's output that is not there was deleted or moved: not "not started"
-        raise TransportError(f"{path}: no such file, though job {record.job_id} ended "
-                             f"{state.value}: the output was deleted or moved, or the job "
-                             "wrote it elsewhere (see its spec's output)") from exc
 
