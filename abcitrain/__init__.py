@@ -4,7 +4,7 @@ The packages are layered so that the CLI stays light and I/O stays in one place:
 ``cli`` parses and calls ``service``; ``service`` is the only layer that combines I/O
 (transports, the job store, the ledger) with the domain packages (``batch``, ``points``,
 ``reserve``, ``train``, ``launch``, ``memory``, ``profiles``, ``scaffold``, ``localsched``);
-those call ``backends`` and ``transport``; everyone may use ``model``, ``errors`` and
+those call ``backends`` and ``transport``; everyone may use ``domain``, ``errors`` and
 ``util``. ``tests/test_layout.py`` checks the layering.
 """
 

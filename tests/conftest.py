@@ -63,13 +63,21 @@ def _isolate(mp: pytest.MonkeyPatch, home: Path, torch_extensions: Path) -> None
 
 @pytest.fixture(scope="session")
 def alloc_counter(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tests/alloc_bytes.c compiled, for LD_PRELOAD: it counts torch's CPU tensor bytes on
-    every thread (tests/peak_bytes.py and tests/engine_bytes.py read it)."""
+    """tests/harness/alloc_bytes.c compiled, for LD_PRELOAD: it counts torch's CPU tensor bytes on
+    every thread (tests/harness/peak_bytes.py and tests/harness/engine_bytes.py read it)."""
     library = tmp_path_factory.mktemp("alloc-counter") / "alloc_bytes.so"
     subprocess.run([os.environ.get("CC", "cc"), "-O2", "-shared", "-fPIC", "-Wall", "-Wextra",
-                    "-Werror", "-o", str(library), str(ROOT / "tests" / "alloc_bytes.c")],
+                    "-Werror", "-o", str(library),
+                    str(ROOT / "tests" / "harness" / "alloc_bytes.c")],
                    check=True)
     return library
+
+
+@pytest.fixture(scope="session")
+def kit() -> Path:
+    """The starter kit (jobs/), for a test that trains with torch and DeepSpeed: it marks the
+    test ``kit``."""
+    return ROOT / "jobs"
 
 
 @pytest.fixture(scope="session")
@@ -103,6 +111,30 @@ def abcitrain_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 
 _skipped_real: list[str] = []
+
+#: The marker each real part's fixture gives a test that uses it (directly or through
+#: another fixture), so that ``-m "not slurm"`` skips every Slurm test and nothing else.
+FIXTURE_MARKERS = {"slurm_cluster": "slurm", "sge_cluster": "sge", "ssh_nodes": "ssh",
+                   "kit": "kit", "alloc_counter": "kit"}
+#: Test clusters named by a parameter: such a test asks for the cluster's fixture at run time
+#: (``request.getfixturevalue``), which collection cannot see.
+CLUSTER_MARKERS = {"slurm-test": "slurm", "sge-test": "sge"}
+
+
+def markers_for(fixtures: Sequence[str], params: Sequence[object]) -> set[str]:
+    """The markers of a test that uses ``fixtures`` with parameter values ``params``."""
+    found = {FIXTURE_MARKERS[f] for f in fixtures if f in FIXTURE_MARKERS}
+    found |= {CLUSTER_MARKERS[p] for p in params if isinstance(p, str) and p in CLUSTER_MARKERS}
+    return found
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by the real parts it needs (FIXTURE_MARKERS, CLUSTER_MARKERS)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = list(callspec.params.values()) if callspec is not None else []
+        for name in sorted(markers_for(getattr(item, "fixturenames", ()), params)):
+            item.add_marker(getattr(pytest.mark, name))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -48,8 +48,15 @@ def test_multi_node_on_a_shared_type_is_refused() -> None:
 
 
 def test_grid_engine_afterok_is_a_warning_not_an_error() -> None:
-    found = _problems(cluster="abci2", resource="rt_F", depends_on=["12"])
-    assert list(found) == ["warning:dependency"]
+    """Grid Engine's backend says it (Backend.plan_problems), when the job is planned."""
+    from abcitrain.batch.render import plan_job
+
+    spec, profile = parse_spec({"name": "t", "cluster": "abci2", "resource": "rt_F",
+                                "walltime": "1:00:00", "group": "gaa50000",
+                                "command": ["/bin/true"], "depends_on": ["12"]})
+    found = [f"{p.severity}:{p.where}" for p in plan_job(spec, profile).problems]
+    assert found == ["warning:dependency"]
+    assert "whatever their exit status" in plan_job(spec, profile).problems[0].message
 
 
 def test_check_command_exits_2_and_dry_run_touches_nothing(tmp_path: Path) -> None:

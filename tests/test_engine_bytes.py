@@ -1,7 +1,7 @@
 """The memory estimator against a live DeepSpeed engine: 2 ranks on CPU, ZeRO stages 0-3,
 fp32 and bf16. What EACH rank holds (parameters, gradients, optimizer states, master copies:
 every tensor byte live after a backward pass, whoever holds it, counted by
-tests/engine_bytes.py with tests/alloc_bytes.c) must be within 1% of
+tests/harness/engine_bytes.py with tests/harness/alloc_bytes.c) must be within 1% of
 ``estimate(..., engine=True)``'s model states.
 
 What this shows, and what it does not: the engine form of the estimate (README: "Training:
@@ -33,7 +33,7 @@ def measured(alloc_counter: Path) -> list[dict[str, int | str]]:
         port = sock.getsockname()[1]
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-         f"--master_port={port}", str(ROOT / "tests" / "engine_bytes.py")],
+         f"--master_port={port}", str(ROOT / "tests" / "harness" / "engine_bytes.py")],
         env=env, capture_output=True, text=True, timeout=600, check=False)
     rows = tagged_rows(proc.stdout, "ENGINE ")
     assert proc.returncode == 0 and len(rows) == 16, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -99,7 +99,8 @@ def test_an_abci2_script_moves_to_abci3_saying_what_changed() -> None:
 def test_a_file_without_directives_is_refused(tmp_path: Path) -> None:
     (tmp_path / "plain.sh").write_text("#!/bin/bash\necho hi\n")
     result = cli("import", str(tmp_path / "plain.sh"), ok=None)
-    assert result.exit_code == 2 and "no #PBS, #$ or #SBATCH" in result.output
+    assert result.exit_code == 2 and "no directive line of a known scheduler" in result.output
+    assert all(p in result.output for p in ("#PBS", "#$", "#SBATCH"))
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
@@ -107,6 +108,6 @@ def test_a_file_without_directives_is_refused(tmp_path: Path) -> None:
     ("1-02:03:04", 93784)])
 def test_sbatch_time_forms(text: str, seconds: int) -> None:
     """sbatch(1): a bare number is minutes, two fields minutes:seconds."""
-    from abcitrain.batch.importer import slurm_time
+    from abcitrain.backends.slurm import slurm_time
 
     assert slurm_time(text) == seconds

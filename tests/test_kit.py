@@ -31,6 +31,8 @@ from conftest import ROOT, cli, wait_for
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT")
 WALL_STOP_BEFORE_S = 30        # time a stopping job has to checkpoint and submit its successor
 PLACES = {"local": "cpu", "slurm-test": "gpu", "sge-test": "rt_F"}
+# every test here trains with torch and DeepSpeed: marked `kit` (conftest)
+pytestmark = pytest.mark.usefixtures("kit")
 
 
 EXPORT_PROBE = """
@@ -276,13 +278,11 @@ def test_walltime_stop_and_resume_on_the_local_cluster(
     _walltime_run(tmp_path, "local", wall)
 
 
-@pytest.mark.slurm
 def test_walltime_stop_and_resume_on_real_slurm(
         tmp_path: Path, slurm_cluster: None, wall: Wall) -> None:
     _walltime_run(tmp_path, "slurm-test", wall)
 
 
-@pytest.mark.sge
 def test_walltime_stop_and_resume_on_real_grid_engine(
         tmp_path: Path, sge_cluster: None, wall: Wall) -> None:
     _walltime_run(tmp_path, "sge-test", wall)
@@ -360,7 +360,6 @@ def test_every_launcher_kind_trains_on_one_node(tmp_path: Path, kind: str) -> No
     assert (state["status"], state["step"]) == ("done", 6)
 
 
-@pytest.mark.slurm
 def test_the_kit_trains_across_two_real_slurm_nodes(tmp_path: Path, slurm_cluster: None) -> None:
     """Two Slurm nodes (both on this machine), one rank each: srun starts a torchrun per node,
     they meet at a c10d rendezvous on the first node's name, ZeRO-3 partitions over both."""

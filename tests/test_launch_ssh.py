@@ -26,8 +26,6 @@ import pytest
 import yaml
 from conftest import ROOT, cli
 
-pytestmark = pytest.mark.ssh
-
 WAYS = [("torchrun", "ssh"), ("deepspeed", "pdsh"), ("deepspeed", "openmpi"),
         ("mpirun", "mpirun")]
 #: ssh logins each way makes: the second node only (torchrun), or every node (pdsh ssh's

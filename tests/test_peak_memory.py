@@ -1,8 +1,8 @@
 """The peak memory model (``abcitrain.memory.peak``) against a real DeepSpeed engine: 2 ranks on
 CPU (gloo), every configuration the planner offers (ZeRO 0-3 x fp32/bf16/fp16 x offload none,
 optimizer and, for ZeRO-3, optimizer+params: 24 cases), every tensor allocation and free
-counted on every thread (tests/alloc_bytes.c, preloaded) while two full training steps run
-(tests/peak_bytes.py says exactly what it counts).
+counted on every thread (tests/harness/alloc_bytes.c, preloaded) while two full training steps run
+(tests/harness/peak_bytes.py says exactly what it counts).
 
 The model is a 34M-parameter Llama (8 layers, hidden 512, vocabulary 8192): large enough that
 the model states dominate the fixed overheads, small enough for CI. On CPU the device is the
@@ -41,7 +41,7 @@ BELOW, ABOVE = 0.05, 0.05
 CASES = [(stage, precision, offload) for stage in (0, 1, 2, 3)
          for precision in ("fp32", "bf16", "fp16") for offload in OFFLOAD_ORDER
          if (stage or offload == "none") and (stage == 3 or offload != "optimizer+params")]
-# tests/peak_bytes.py's model, as the planner sees it (its architecture count is exact)
+# tests/harness/peak_bytes.py's model, as the planner sees it (its architecture count is exact)
 PROBE = ModelShape("probe", params=0, layers=8, hidden=512, heads=8, kv_heads=8,
                    intermediate=1408, vocab=8192, params_source="architecture")
 PROBE = ModelShape(**{**PROBE.__dict__, "params": PROBE.architecture_params() or 0})
@@ -56,7 +56,7 @@ def measured(alloc_counter: Path) -> list[dict[str, Any]]:
         port = sock.getsockname()[1]
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-         f"--master_port={port}", str(ROOT / "tests" / "peak_bytes.py"),
+         f"--master_port={port}", str(ROOT / "tests" / "harness" / "peak_bytes.py"),
          *(f"{s}:{p}:{o}" for s, p, o in CASES)],
         env=env, capture_output=True, text=True, timeout=900, check=False)
     rows = tagged_rows(proc.stdout, "PEAK ")

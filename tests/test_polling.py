@@ -12,7 +12,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
 from conftest import Scripted
 
 from abcitrain.batch.store import JobRecord, JobStore
@@ -55,7 +54,6 @@ class FakeClock:
         self.now += seconds
 
 
-@pytest.mark.slurm
 def test_following_500_jobs_for_10_polls_costs_at_most_10_queries(slurm_cluster: None,
                                                                     tmp_path: Path) -> None:
     # 500 real jobs, held so that none changes while they are followed (submitted with

@@ -16,13 +16,14 @@ import pytest
 import yaml
 from conftest import DATA, Replay
 
+from abcitrain.backends import get_backend
 from abcitrain.backends.base import Output
+from abcitrain.backends.reservations import ReservationBackend
 from abcitrain.batch.render import plan_job
 from abcitrain.batch.spec import parse_spec
 from abcitrain.errors import InputError
 from abcitrain.points.ledger import Ledger
 from abcitrain.profiles import load_profile
-from abcitrain.reserve.base import get_reservation_backend
 from abcitrain.reserve.rules import ReservationRequest
 from abcitrain.service import reservations as rsv
 
@@ -137,8 +138,14 @@ def test_an_unknown_reservation_is_an_error_in_the_schedulers_words() -> None:
     assert "R99.pbs1 does not exist on abci3" in found[0].message
 
 
+def _readers(name: str) -> ReservationBackend:
+    reader = get_backend(name).reservations({})
+    assert reader is not None
+    return reader
+
+
 def test_captured_listings_parse() -> None:
-    pbs = get_reservation_backend("pbs")
+    pbs = _readers("pbs")
     found = pbs.parse_list(Output(_sample("pbs/pbs_rstat-f-aurora.txt"), "", 0), JST)
     assert len(found) == 7
     assert {r.state for r in found} == {"RESV_RUNNING", "RESV_CONFIRMED"}
@@ -148,7 +155,7 @@ def test_captured_listings_parse() -> None:
     assert first.start == dt.datetime(2025, 8, 6, 10, 0, tzinfo=JST)
     assert pbs.parse_create(Output(_sample("pbs/pbs_rsub-cirrus.txt"), "", 0)) == \
         "R122604.indy2-login0"
-    uge = get_reservation_backend("uge")
+    uge = _readers("uge")
     (row,) = uge.parse_list(Output(_sample("uge/qrstat.txt"), "", 0), JST)
     assert (row.resv_id, row.state, row.start, row.end) == (
         "12345", "w", dt.datetime(2018, 7, 5, 10, 0, tzinfo=JST),
@@ -161,7 +168,7 @@ def test_captured_listings_parse() -> None:
 
 def test_live_openpbs_reservation_outputs_parse() -> None:
     """pbs_rsub and pbs_rstat -f as a live OpenPBS server printed them (openpbs/)."""
-    pbs = get_reservation_backend("pbs")
+    pbs = _readers("pbs")
     assert pbs.parse_create(Output(_sample("openpbs/i-rsub.txt"), "", 0)) == "R19.vm"
     utc = dt.UTC       # the server's clock was UTC (ctime 14:05 for a 14:06 start)
     shown = pbs.parse_show(Output(_sample("openpbs/i-rstat-f.txt"), "", 0), utc, "R19.vm")

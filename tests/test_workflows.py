@@ -237,12 +237,16 @@ def test_requeue_uses_the_schedulers_own_means(scheduler: str, env: dict[str, st
                                               argv: tuple[str, ...], status: int | None) -> None:
     from abcitrain.api.executor import requeue_for
 
-    way = requeue_for(scheduler, env)
+    way = requeue_for(env)
     assert (way.argv, way.exit_status) == (argv, status)
     # qrerun(1B): "PBS Manager or Operator privilege is required" -- said when refused
     assert ("Operator privilege" in way.needs) == (scheduler == "pbs")
-    with pytest.raises(InputError, match="cannot requeue"):
-        requeue_for("local", {})
+    with pytest.raises(InputError, match="cannot requeue") as local:
+        requeue_for({"LOCAL_JOB_ID": "3"})
+    assert "the local scheduler cannot requeue" in str(local.value.problems[0])
+    with pytest.raises(InputError, match="cannot requeue") as outside:
+        requeue_for({})
+    assert "no known scheduler's job" in str(outside.value.problems[0])
 
 
 #: Hand-made: qrerun's error line as OpenPBS's prt_job_err prints it ("qrerun: <text> <job
@@ -276,12 +280,19 @@ def test_a_refused_pbs_requeue_reaches_the_user_in_pbs_words_and_plain_ones(
 def test_the_job_knows_its_scheduler_from_the_schedulers_own_variables() -> None:
     """A Grid Engine job gets none of the submitter's environment (no profile search path):
     the requeue goes by what each scheduler sets in every job."""
-    from abcitrain.api.executor import scheduler_from_env
+    from abcitrain.backends import backend_running
 
-    assert scheduler_from_env({"PBS_JOBID": "12[3].pbs1"}) == "pbs"
-    assert scheduler_from_env({"SLURM_JOB_ID": "42"}) == "slurm"
-    assert scheduler_from_env({"JOB_ID": "7", "SGE_TASK_ID": "undefined"}) == "uge"
-    assert scheduler_from_env({"LOCAL_JOB_ID": "3"}) == "local"
+    def running(env: dict[str, str]) -> str | None:
+        backend = backend_running(env)
+        return backend.name if backend is not None else None
+
+    assert running({"PBS_JOBID": "12[3].pbs1"}) == "pbs"
+    assert running({"SLURM_JOB_ID": "42"}) == "slurm"
+    assert running({"JOB_ID": "7", "SGE_TASK_ID": "undefined"}) == "uge"
+    assert running({"LOCAL_JOB_ID": "3"}) == "local"
+    # a local-scheduler job started inside a PBS job is the local scheduler's
+    assert running({"LOCAL_JOB_ID": "3", "PBS_JOBID": "12.pbs1"}) == "local"
+    assert running({"JOB_ID": "7"}) is None and running({}) is None
 
 
 def test_the_preemption_signal_comes_before_the_walltime() -> None:

@@ -27,12 +27,13 @@ import sys
 import time
 import typing as tp
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 from submitit.core import core, utils
 from submitit.core.job_environment import JobEnvironment
 
+from ..backends import Backend, backend_running, get_backend
+from ..backends.base import Requeue
 from ..batch.render import plan_job
 from ..batch.spec import parse_spec
 from ..batch.store import JobRecord, JobStore
@@ -244,8 +245,10 @@ class AbcitrainExecutor(core.PicklingExecutor):
         folder = self._job_folder(remote)
         output = f"{folder}/{name}.o{{job_id}}"
         if count > 1:
-            output = (f"{folder}/{name}.{{array_index}}.log" if self.profile.scheduler == "pbs"
-                      else output + ".{array_index}")
+            # one file per task; where the scheduler cannot name the job id in it (PBS),
+            # the task index alone tells them apart
+            output = (output + ".{array_index}" if self._backend().output_names_job_id
+                      else f"{folder}/{name}.{{array_index}}.log")
         spec: dict[str, tp.Any] = {
             **params, "name": name, "cluster": self.cluster, "resource": self._resource(),
             "command": [python, "-u", "-m", "abcitrain.api.runner", folder],
@@ -253,12 +256,14 @@ class AbcitrainExecutor(core.PicklingExecutor):
             "output": output}
         if count > 1:
             spec["array"] = f"1-{count}"
-        if self.profile.scheduler in ("uge", "pbs"):
-            # rerunnable, so that the requeue of submitit's checkpointing protocol is allowed
-            # (Grid Engine refuses `qmod -rj` for a job in a queue "where jobs are not
-            # rerunable" unless the job itself says -r y; PBS's -r y is its default)
-            spec["extra_directives"] = [*(params.get("extra_directives") or []), "-r y"]
+        rerunnable = self._backend().rerunnable_directives
+        if rerunnable:
+            # so that the requeue of submitit's checkpointing protocol is allowed
+            spec["extra_directives"] = [*(params.get("extra_directives") or []), *rerunnable]
         return spec
+
+    def _backend(self) -> Backend:
+        return get_backend(self.profile.scheduler)
 
     def _job_folder(self, remote: bool) -> str:
         """The folder as the job names it: relative to the submit folder (the project) when
@@ -351,7 +356,7 @@ class AbcitrainJobEnvironment(JobEnvironment):
     def _requeue(self, countdown: int) -> None:
         # from the scheduler's own variables: a job's environment may not carry the
         # profiles' search path (Grid Engine passes none of the submitter's environment)
-        way = requeue_for(scheduler_from_env(os.environ), os.environ)
+        way = requeue_for(os.environ)
         if way.exit_status is not None:
             # the checkpoint is written already; the scheduler reschedules on this status
             sys.stdout.flush()
@@ -365,47 +370,15 @@ class AbcitrainJobEnvironment(JobEnvironment):
                                + (f" ({way.needs})" if way.needs else ""))
 
 
-#: The exit status that makes Grid Engine put a job back in the queue under its id.
-GE_RESCHEDULE_EXIT = 99
-
-
-@dataclass(frozen=True)
-class Requeue:
-    """How a running job goes back in its queue under the same id: by the scheduler's
-    command (``argv``), or by ending with a status the scheduler reschedules
-    (``exit_status``); ``needs`` says what the command requires, for when it is refused."""
-
-    argv: tuple[str, ...] = ()
-    exit_status: int | None = None
-    needs: str = ""
-
-
-def scheduler_from_env(env: tp.Mapping[str, str]) -> str:
-    """Which scheduler runs this job, by the variables each sets (abcitrain's backend
-    names): PBS_JOBID, SLURM_JOB_ID, Grid Engine's JOB_ID with SGE_TASK_ID; else local."""
-    if env.get("PBS_JOBID"):
-        return "pbs"
-    if env.get("SLURM_JOB_ID"):
-        return "slurm"
-    if env.get("JOB_ID") and "SGE_TASK_ID" in env:
-        return "uge"
-    return "local"
-
-
-def requeue_for(scheduler: str, env: tp.Mapping[str, str]) -> Requeue:
-    """How the running job (or array task) goes back in the queue under the same id:
-    Slurm ``scontrol requeue`` (a task's own SLURM_JOB_ID); Grid Engine reschedules a job or
-    task that exits with GE_RESCHEDULE_EXIT (sge_conf(5): ``qmod -rj`` is refused from an
-    execution host that is not an admin host); PBS ``qrerun``, which qrerun(1B) reserves to
-    PBS Managers and Operators. The local scheduler has none."""
-    if scheduler == "slurm":
-        return Requeue(argv=("scontrol", "requeue", env["SLURM_JOB_ID"]))
-    if scheduler == "uge":
-        return Requeue(exit_status=GE_RESCHEDULE_EXIT)
-    if scheduler == "pbs":
-        return Requeue(argv=("qrerun", env["PBS_JOBID"]), needs=(
-            "qrerun needs PBS Manager or Operator privilege; where the site does not grant "
-            "it, the function stops at its checkpoint: submit it again to resume"))
-    raise InputError("cannot requeue", [Problem(
-        "cluster", f"the {scheduler} scheduler cannot requeue a running job: the function "
-        "stops at its checkpoint and the job ends without a result")])
+def requeue_for(env: tp.Mapping[str, str]) -> Requeue:
+    """How the running job (or array task) whose environment is ``env`` goes back in the
+    queue under the same id, as its scheduler's backend says (``Backend.requeue``)."""
+    backend = backend_running(env)
+    way = backend.requeue(env) if backend is not None else None
+    if way is None:
+        where = f"the {backend.name} scheduler" if backend is not None else \
+            "this process, which runs in no known scheduler's job,"
+        raise InputError("cannot requeue", [Problem(
+            "cluster", f"{where} cannot requeue a running job: the function stops at its "
+            "checkpoint and the job ends without a result")])
+    return way

@@ -1,8 +1,11 @@
-"""The backend contract: build argv lists and parse text. Backends do no I/O.
+"""The backend contract: everything abcitrain knows about one scheduler. No I/O.
 
-The submit algorithm is fixed in ``service``; a backend only says how its scheduler spells
-things: directive lines, the submit/status/accounting/cancel argv, how to read the answers,
-and what a refusal means in plain words.
+The submit algorithm is fixed in ``service``; a backend says how its scheduler spells
+things: directive lines and the options that set the fields abcitrain owns, the
+submit/status/accounting/cancel argv and how to read the answers, what a refusal means in
+plain words, the variables it sets inside a job, how a running job requeues itself, how
+its directives read back into a spec (``import``), what it cannot run (plan problems), and
+its reservation commands. Core code asks the backend; it never compares a scheduler's name.
 """
 
 from __future__ import annotations
@@ -11,25 +14,81 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ..domain import ClusterProfile, JobSpec, JobState, JobStatus
+from ..errors import Problem
+from ..util.durations import parse_duration
+from .answers import Output as Output  # re-exported: the parsers' input
+from .answers import explain_by
+from .options import OPTION_WORD, OptionTable
+
+if TYPE_CHECKING:
+    from .reservations import ReservationBackend
 
 
 @dataclass(frozen=True)
-class Output:
-    """What one command printed, for a parser."""
+class JobVariables:
+    """The environment variables a scheduler sets inside a job: what its template turns into
+    abcitrain's own ``ABCITRAIN_*`` variables, and how a process knows whose job it is in."""
 
-    stdout: str
-    stderr: str
-    returncode: int
+    job_id: str
+    array_index: str
+    submit_dir: str
+    #: variables naming a file that lists the job's hosts (one per line or per rank)
+    node_files: tuple[str, ...] = ()
+    #: a variable holding the job's hosts as a compressed list (Slurm's ``gpu[01-03]``)
+    host_list: str | None = None
+    #: the node-local scratch folder (ABCI: the node's SSD)
+    local_scratch: str | None = None
+    #: set (non-empty) only inside this scheduler's jobs, all of them together
+    detect: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Requeue:
+    """How a running job goes back in the queue under its id: by running a command
+    (``argv``), or by ending with a status the scheduler reschedules (``exit_status``);
+    ``needs`` says what the command requires, for when it is refused."""
+
+    argv: tuple[str, ...] = ()
+    exit_status: int | None = None
+    needs: str = ""
 
 
 class Backend(ABC):
-    """One scheduler's spelling. Subclasses fill the small hooks below."""
+    """One scheduler's spelling. Subclasses fill the small hooks below; the registry
+    (``abcitrain.backends``) finds them through the ``abcitrain.schedulers`` entry points."""
 
     name: str
     directive_prefix: str
     template: str
+    #: Folders holding ``template`` besides abcitrain's own templates (a third party's).
+    template_dirs: Sequence[str] = ()
+    #: The variables the scheduler sets inside a job.
+    variables: JobVariables
+    #: Which options of the submit command set a field abcitrain owns (``options``).
+    options: OptionTable = OptionTable()
+    #: Options that make the submit command print help or its version and submit nothing.
+    help_options: frozenset[str] = frozenset()
+    #: Directives abcitrain writes for every job of this scheduler (an imported script's
+    #: copy of one is carried by the rendering).
+    written_anyway: tuple[str, ...] = ()
+    #: The cluster profile an imported script of this scheduler is read for by default.
+    default_cluster: str | None = None
+    #: The scheduler's escapes in output paths and abcitrain's placeholders for them.
+    output_escapes: tuple[tuple[str, str], ...] = ()
+    #: False where the scheduler cannot put the job id into an output path (PBS).
+    output_names_job_id: bool = True
+    #: Why a running job's output is not there yet, where the scheduler copies it at the
+    #: end (PBS); None where the job writes it as it runs.
+    output_appears_at_end: str | None = None
+    #: Directives that make a job rerunnable, for a function job that requeues itself.
+    rerunnable_directives: tuple[str, ...] = ()
+    #: The ``points import --format`` that reads this scheduler's accounting records.
+    accounting_format: str | None = None
+    #: Detection order when a process asks whose job it runs in (lower first).
+    detect_order: int = 100
     #: Patterns of scheduler messages and what they mean, checked in order.
     explanations: Sequence[tuple[str, str]] = ()
     #: True when the status query answers for finished jobs too (PBS's ``qstat -x``): an id
@@ -96,9 +155,110 @@ class Backend(ABC):
         """The command that releases held jobs."""
         raise NotImplementedError(f"the {self.name} scheduler cannot hold jobs")
 
-    @abstractmethod
     def default_output(self, spec: JobSpec) -> str:
-        """The output path the scheduler uses when none is given (abcitrain placeholders)."""
+        """The output path used when the spec gives none (abcitrain placeholders): NAME.oID,
+        one file per task for an array."""
+        return "{name}.o{job_id}" + (".{array_index}" if spec.array is not None else "")
+
+    def plan_problems(self, spec: JobSpec, profile: ClusterProfile,
+                      directives: Sequence[str]) -> list[Problem]:
+        """What this scheduler would do differently from what the spec asks (an output path
+        it cannot write, an option it ignores), found when the job is planned."""
+        return []
+
+    def output_problem(self, spec: JobSpec) -> str | None:
+        """Why the scheduler cannot write the spec's output path; None when it can."""
+        return None
+
+    # -- reading directives (owned fields, import) ---------------------------------------
+
+    def list_names(self, option: str, resource_names: Sequence[str]) -> Mapping[str, str]:
+        """The names a list option (``-l a=1,b=2``) sets, and the field each owns."""
+        return self.options.lists.get(option, {})
+
+    def owned_item(self, option: str, item: str, nodes: int | None
+                   ) -> list[tuple[str, str]] | None:
+        """The fields one item of a list option sets, where the table alone cannot say
+        (None: ask the table)."""
+        return None
+
+    def owned_fields(self, directive: str, resource_names: Sequence[str] = (),
+                     nodes: int | None = None) -> list[tuple[str, str]]:
+        """The (field, how it was spelled) pairs a directive sets among the fields abcitrain
+        owns, read the way this scheduler's submit command reads its options; [] when it
+        sets none. ``resource_names`` are the profile's resource types (Grid Engine sites
+        such as ABCI request them as ``-l rt_F=N``); ``nodes`` is the spec's node count."""
+        table = self.options
+        text = directive.strip()
+        m = OPTION_WORD.match(text)
+        if m is None:
+            return []
+        word, after = m.group(0), text[m.end():]
+        candidates = [(word, after[1:].strip() if after[:1] in (" ", "=") else after.strip())]
+        if not text.startswith("--") and len(text) > 2:
+            # getopt reads "-lwalltime=1" as -l with "walltime=1" and "-t10" as -t 10;
+            # whole-word options are tried split too, so no attached spelling slips through
+            rest = text[2:]
+            candidates.append((text[:2], rest[1:].strip() if rest[:1] == " " else rest))
+        found: list[tuple[str, str]] = []
+        for whole, (opt, value) in zip((True, False), candidates, strict=False):
+            names = self.list_names(opt, resource_names) if opt in table.lists else {}
+            for item in re.split(r"[,+]", value) if opt in table.lists else ():
+                special = self.owned_item(opt, item, nodes)
+                if special is not None:
+                    found += special
+                    continue
+                name = item.split("=")[0].split(":")[0].strip()
+                if name in names:
+                    found.append((names[name], f"{opt} {name}"))
+            if opt in table.short:
+                found.append((table.short[opt], opt))
+            if not whole:
+                continue          # whole-word options (Grid Engine's -js, -jc) are not split
+            if opt in table.long:
+                found.append((table.long[opt], opt))
+            elif table.abbreviations and opt.startswith("--") and len(opt) > 3:
+                found += [(f, full) for full, f in table.long.items() if full.startswith(opt)]
+        return list(dict.fromkeys(found))
+
+    def prints_instead_of_submitting(self, directive: str) -> bool:
+        """True when the directive makes the submit command print help or its version."""
+        word = OPTION_WORD.match(directive.strip())
+        return word is not None and word.group(0) in self.help_options
+
+    def parse_walltime(self, text: str) -> int:
+        """Seconds from a walltime as this scheduler's directives write it."""
+        return parse_duration(text)
+
+    def lift_variables(self, directive: str, data: dict[str, Any]) -> str:
+        """An exported-variables directive (``-v A=1``) on import: what it says that the
+        spec holds goes into ``data``; the rest of the directive is returned ("" if none)."""
+        return directive
+
+    def import_request(self, directive: str, value: str, items: Mapping[str, str],
+                       profile: ClusterProfile, data: dict[str, Any]) -> bool:
+        """Nodes and resource type from one directive into ``data``; False when this
+        scheduler's spelling of them is not understood."""
+        return False
+
+    # -- inside a job -------------------------------------------------------------------
+
+    def runs_job(self, env: Mapping[str, str]) -> bool:
+        """True when ``env`` is the environment of one of this scheduler's jobs."""
+        return bool(self.variables.detect) and all(env.get(v) for v in self.variables.detect)
+
+    def requeue(self, env: Mapping[str, str]) -> Requeue | None:
+        """How the running job (``env``: its environment) goes back in the queue; None
+        where the scheduler cannot requeue a running job."""
+        return None
+
+    # -- reservations -------------------------------------------------------------------
+
+    def reservations(self, commands: Mapping[str, Sequence[str]]
+                     ) -> ReservationBackend | None:
+        """The reader of this scheduler's reservation commands (the profile's ``commands``);
+        None where it takes no advance reservations."""
+        return None
 
     def rank_layout(self, directives: Sequence[str], spec: JobSpec) -> list[str]:
         """The directives with the spec's ranks per node and threads per rank in this
@@ -123,14 +283,6 @@ class Backend(ABC):
     def explain(self, text: str) -> str | None:
         """A plain explanation of a scheduler message, when one is known."""
         return explain_by(self.explanations, text)
-
-
-def explain_by(explanations: Sequence[tuple[str, str]], text: str) -> str | None:
-    """The meaning of the first pattern in ``explanations`` that ``text`` matches."""
-    for pattern, meaning in explanations:
-        if re.search(pattern, text):
-            return meaning
-    return None
 
 
 def aggregate(states: Sequence[JobState]) -> JobState:

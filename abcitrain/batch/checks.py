@@ -66,10 +66,6 @@ def check_job(spec: JobSpec, profile: ClusterProfile) -> list[Problem]:
     if spec.array is not None and cap is not None and spec.array.count > cap:
         found.append(Problem("array", f"{spec.array.count} tasks is over the cap of {cap} per "
                              "array job"))
-    if (spec.depends_on and spec.dependency == "afterok" and profile.scheduler == "uge"
-            and spec.chain is None):   # a chain stage checks its own afterok (batch.chain)
-        found.append(Problem("dependency", "Grid Engine's -hold_jid starts this job when the "
-                             "others end, whatever their exit status (afterany)", WARNING))
     return sorted(found, key=lambda p: p.severity != ERROR)
 
 

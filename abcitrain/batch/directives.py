@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
+from ..backends import get_backend
 from ..domain import ClusterProfile, JobSpec
 from ..errors import Problem
 from .owned import owned_problem
@@ -97,7 +98,8 @@ def apply_user_changes(rendered: Sequence[str], spec: JobSpec, problems: list[Pr
                                     f"the directives are: {'; '.join(rendered)}", "warning"))
     taken = {k: d for d in kept for k in keys(d)}
     for i, extra in enumerate(spec.extra_directives):
-        why = owned_problem(extra, profile.scheduler, profile.resource_types, spec.nodes) \
+        why = owned_problem(extra, get_backend(profile.scheduler), profile.resource_types,
+                            spec.nodes) \
             if profile is not None else None
         if why:
             problems.append(Problem(f"extra_directives.{i}", why))

@@ -1,8 +1,9 @@
 """An existing qsub/sbatch script becomes a job spec, with every line it could not carry.
 
 Pure: text in, a spec mapping and the list of lines left behind out. Directives are read
-the way each scheduler reads them (PBS ``#PBS``, Grid Engine ``#$``, Slurm ``#SBATCH``, up to
-the first command); the body's module loads, exported variables, setup lines and the
+the way each scheduler reads them, up to the first command: its backend says which prefix
+(``#PBS``, ``#$``, ``#SBATCH``), which options set which spec fields, and how it spells
+walltime, nodes and resource types; the body's module loads, exported variables, setup lines and the
 command become ``modules``, ``env``, ``setup`` and ``command``. What has no place in a spec
 is listed with the reason, never dropped silently.
 """
@@ -15,21 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..backends import Backend, all_backends, backend_by_prefix, get_backend
 from ..domain import ClusterProfile
 from ..errors import InputError
-from ..util.durations import parse_duration
-from .owned import owned_fields
 from .spec import DIRECTIVE_RE
 
-PREFIXES = {"#PBS": "pbs", "#$": "uge", "#SBATCH": "slurm"}
-#: Directives abcitrain writes for every job of a scheduler: carried over by the rendering.
-WRITTEN_ANYWAY = {"pbs": ("-j oe",), "uge": ("-S /bin/bash", "-cwd", "-j y"), "slurm": ()}
-#: The cluster a script is read for when none is named.
-DEFAULT_CLUSTER = {"pbs": "abci3", "uge": "abci2", "slurm": "slurm"}
 _SHELL_OPS = re.compile(r"[|&;<>`]|\$\(")
 _MODULE_INIT = re.compile(r"^(source|\.)\s+\S*/(modules|module)\.(sh|bash)\s*$")
-_CD_SUBMIT = re.compile(r"^cd\s+\"?\$\{?(PBS_O_WORKDIR|SLURM_SUBMIT_DIR|SGE_O_WORKDIR)\}?\"?"
-                        r"\s*$")
 _VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -49,17 +42,22 @@ class Imported:
 def scheduler_of(text: str) -> str | None:
     """Which scheduler a script is written for, by its directive prefix."""
     for line in text.splitlines():
-        for prefix, name in PREFIXES.items():
-            if line.startswith(prefix + " ") or line.startswith(prefix + "\t"):
-                return name
+        backend = backend_by_prefix(line)
+        if backend is not None:
+            return backend.name
     return None
+
+
+def default_cluster(scheduler: str) -> str | None:
+    """The cluster profile a script of ``scheduler`` is read for when none is named."""
+    return get_backend(scheduler).default_cluster
 
 
 def read_script(text: str, profile: ClusterProfile, name: str = "imported") -> Imported:
     """Read ``text`` (a job script for ``profile``'s scheduler) into a spec mapping."""
-    scheduler = profile.scheduler
-    prefix = next(p for p, s in PREFIXES.items() if s == scheduler)
-    out = Imported(scheduler, {"name": name, "cluster": profile.name})
+    backend = get_backend(profile.scheduler)
+    prefix = backend.directive_prefix
+    out = Imported(backend.name, {"name": name, "cluster": profile.name})
     lines = text.splitlines()
     body_start = 0
     for number, line in enumerate(lines, start=1):
@@ -67,7 +65,7 @@ def read_script(text: str, profile: ClusterProfile, name: str = "imported") -> I
         if number == 1 and stripped.startswith("#!"):
             continue
         if line.startswith(prefix):
-            _directive(out, number, line[len(prefix):].strip(), profile)
+            _directive(out, backend, number, line[len(prefix):].strip(), profile)
             body_start = number
             continue
         if stripped and not stripped.startswith("#"):
@@ -77,19 +75,20 @@ def read_script(text: str, profile: ClusterProfile, name: str = "imported") -> I
     return out
 
 
-def _directive(out: Imported, number: int, text: str, profile: ClusterProfile) -> None:
+def _directive(out: Imported, backend: Backend, number: int, text: str,
+               profile: ClusterProfile) -> None:
     """One directive line: the fields abcitrain owns become spec keys, the rest extras."""
     data = out.data
-    for part, quoted in _split_options(text, out.scheduler):
+    for part, quoted in _split_options(text):
         if quoted:
             out.drop(number, part, "a quoted value with blanks: a directive line abcitrain "
                      "writes holds plain words only; set it in the spec by hand")
             continue
-        if part in WRITTEN_ANYWAY.get(out.scheduler, ()):
+        if part in backend.written_anyway:
             continue                          # abcitrain writes this one itself
-        owned = owned_fields(part, out.scheduler, profile.resource_types)
-        if not owned and out.scheduler == "pbs" and part.startswith("-v "):
-            part = _rtype(out, part)          # RTYPE names a reservation job's type
+        owned = backend.owned_fields(part, tuple(profile.resource_types))
+        if not owned:
+            part = backend.lift_variables(part, data)   # PBS: RTYPE is the resource type
             if not part:
                 continue
         if not owned:
@@ -99,23 +98,12 @@ def _directive(out: Imported, number: int, text: str, profile: ClusterProfile) -
                 out.drop(number, part, "not a directive abcitrain can write safely (quotes, "
                          "$ or spaces in a value): set it in the spec by hand")
             continue
-        if not _owned_to_spec(out, part, {f for f, _ in owned}, profile):
+        if not _owned_to_spec(out, backend, part, {f for f, _ in owned}, profile):
             out.drop(number, part, f"sets {', '.join(sorted({f for f, _ in owned}))} in a "
                      "form abcitrain does not read: set the spec's keys by hand")
 
 
-def _rtype(out: Imported, part: str) -> str:
-    """ABCI 3.0's ``-v RTYPE=rt_HF`` (mandatory in a reservation) is the resource type:
-    abcitrain writes it from the spec; the other variables stay."""
-    items = [i for i in part[3:].split(",") if i]
-    for item in items:
-        if item.startswith("RTYPE="):
-            out.data["resource"] = item.split("=", 1)[1]
-    rest = [i for i in items if not i.startswith("RTYPE=")]
-    return "-v " + ",".join(rest) if rest else ""
-
-
-def _split_options(text: str, scheduler: str) -> list[tuple[str, bool]]:
+def _split_options(text: str) -> list[tuple[str, bool]]:
     """One directive line may hold several options (``-l a=1 -j oe``): one string each,
     and whether it held a quoted value with blanks (which no written line can carry)."""
     try:
@@ -139,7 +127,7 @@ def _value(part: str) -> str:
     return rest.strip() if rest else head[2:]
 
 
-def _owned_to_spec(out: Imported, part: str, fields: set[str],
+def _owned_to_spec(out: Imported, backend: Backend, part: str, fields: set[str],
                    profile: ClusterProfile) -> bool:
     """Put what ``part`` sets into the spec; False when its form is not understood."""
     data, value = out.data, _value(part)
@@ -150,7 +138,7 @@ def _owned_to_spec(out: Imported, part: str, fields: set[str],
     elif fields == {"output"}:
         if part.startswith(("-j", "--error", "-e")):
             return True                               # abcitrain joins stderr into stdout
-        data["output"] = _placeholders(value)
+        data["output"] = _placeholders(value, backend)
     elif fields == {"group"}:
         data["group"] = value
     elif fields == {"dependency"}:
@@ -168,91 +156,33 @@ def _owned_to_spec(out: Imported, part: str, fields: set[str],
         if part.strip() != "-cwd":
             data["workdir"] = value
     elif "walltime" in fields or "nodes" in fields or "resource" in fields:
-        return _request(out, part, value, profile)
+        return _request(out, backend, part, value, profile)
     else:
         return False
     return True
 
 
-def _request(out: Imported, part: str, value: str, profile: ClusterProfile) -> bool:
-    """Walltime, nodes and resource type, from each scheduler's spelling."""
+def _request(out: Imported, backend: Backend, part: str, value: str,
+             profile: ClusterProfile) -> bool:
+    """Walltime, nodes and resource type, from the scheduler's spelling."""
     data = out.data
     items = dict(re.findall(r"([A-Za-z_.]+)=([^,]+)", value))
     if "walltime" in items or "h_rt" in items or part.startswith(("-t", "--time")):
         text = items.get("walltime") or items.get("h_rt") or value
         try:
-            data["walltime"] = slurm_time(text) if out.scheduler == "slurm" \
-                else parse_duration(text)
+            data["walltime"] = backend.parse_walltime(text)
         except ValueError:
             return False
         rest = {k: v for k, v in items.items() if k not in ("walltime", "h_rt")}
         if not rest:
             return True
         items = rest
-    if out.scheduler == "pbs":
-        if part.startswith("-q"):
-            if value in profile.resource_types:
-                data["resource"] = value
-                return True
-            if re.fullmatch(profile.reservation_pattern, value):
-                data["reservation"] = value      # a reservation is its own queue
-                return True
-            return False
-        if "select" in items:
-            chunk = items["select"].split(":")
-            if not chunk[0].isdigit():
-                return False
-            data["nodes"] = int(chunk[0])
-            layout = dict(c.split("=", 1) for c in chunk[1:] if "=" in c)
-            for key, spec_key in (("mpiprocs", "ranks_per_node"),
-                                  ("ompthreads", "threads_per_rank")):
-                if layout.get(key, "").isdigit():
-                    data[spec_key] = int(layout[key])
-            return True
-        return False
-    if out.scheduler == "uge":
-        for name, count in items.items():
-            if name in profile.resource_types and count.isdigit():
-                data["resource"], data["nodes"] = name, int(count)
-                return True
-        return False
-    if part.startswith(("-N", "--nodes")):
-        data["nodes"] = int(value.split("-")[0]) if value.split("-")[0].isdigit() else 1
-        return True
-    if part.startswith(("-p", "--partition")):
-        for tname, t in profile.resource_types.items():
-            if tname == value or any(r == f"--partition={value}"
-                                     for r in (t.request or profile.request)):
-                data["resource"] = tname
-                return True
-    return False
+    return backend.import_request(part, value, items, profile, data)
 
 
-def slurm_time(text: str) -> int:
-    """Seconds from sbatch's --time forms: minutes, minutes:seconds, hours:minutes:seconds,
-    days-hours, days-hours:minutes, days-hours:minutes:seconds (a bare number is MINUTES)."""
-    m = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", text.strip())
-    if not m:
-        raise ValueError(text)
-    days, a, b, c = m.groups()
-    if days is not None:                          # days-hours[:minutes[:seconds]]
-        seconds = int(days) * 86400 + int(a) * 3600 + int(b or 0) * 60 + int(c or 0)
-    elif c is not None:
-        seconds = int(a) * 3600 + int(b) * 60 + int(c)
-    elif b is not None:
-        seconds = int(a) * 60 + int(b)             # minutes:seconds
-    else:
-        seconds = int(a) * 60
-    if seconds <= 0:
-        raise ValueError(text)
-    return seconds
-
-
-def _placeholders(path: str) -> str:
-    """A scheduler's output-name escapes as abcitrain's placeholders."""
-    for old, new in (("%A", "{job_id}"), ("%j", "{job_id}"), ("%a", "{array_index}"),
-                     ("%x", "{name}"), ("$JOB_ID", "{job_id}"), ("$TASK_ID", "{array_index}"),
-                     ("$JOB_NAME", "{name}"), ("^array_index^", "{array_index}")):
+def _placeholders(path: str, backend: Backend) -> str:
+    """The scheduler's output-name escapes as abcitrain's placeholders."""
+    for old, new in backend.output_escapes:
         path = path.replace(old, new)
     return path
 
@@ -267,7 +197,7 @@ def _body(out: Imported, lines: list[str], start: int) -> None:
             continue
         if _MODULE_INIT.match(text):
             continue                     # abcitrain sources the profile's module_init
-        if _CD_SUBMIT.match(text):
+        if _cd_submit_dir(text):
             continue                     # abcitrain starts in the submit folder
         try:
             words = shlex.split(text, comments=True)
@@ -313,6 +243,13 @@ def _body(out: Imported, lines: list[str], start: int) -> None:
     data["command"] = _argv(last)
 
 
+def _cd_submit_dir(line: str) -> bool:
+    """True for ``cd $X`` where X is a scheduler's submit-folder variable (PBS_O_WORKDIR,
+    SLURM_SUBMIT_DIR, SGE_O_WORKDIR, ...)."""
+    m = re.fullmatch(r"cd\s+\"?\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?\"?\s*", line)
+    return m is not None and any(m[1] == b.variables.submit_dir for b in all_backends())
+
+
 def _argv(text: str) -> list[str]:
     """A command line as an argv: plain words as they are ($VAR -> ${VAR}, which the job's
     shell expands); anything using the shell (pipes, redirects, $(...)) runs under bash."""
@@ -340,13 +277,12 @@ def to_mapping(imported: Imported) -> Mapping[str, Any]:
 def output_fits(data: Mapping[str, Any], profile: ClusterProfile) -> bool:
     """Whether ``profile``'s scheduler can write the spec's output path (PBS puts no job id
     into -o paths but PBS's own name in a folder)."""
-    if profile.scheduler != "pbs" or not data.get("output"):
+    if not data.get("output"):
         return True
-    from ..backends.pbs import output_directive
     from .spec import parse_spec
 
     try:
         spec = parse_spec(dict(data, cluster=profile.name, command=["true"]))[0]
     except InputError:
         return True             # other problems: the spec's own check names them
-    return output_directive(spec) is not None
+    return get_backend(profile.scheduler).output_problem(spec) is None

@@ -6,7 +6,6 @@ so a dry run shows exactly what a submission does.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -15,7 +14,6 @@ import jinja2
 
 from .. import __version__
 from ..backends import get_backend
-from ..backends.pbs import output_directive
 from ..domain import ClusterProfile, JobSpec
 from ..errors import Problem
 from ..util.shellquote import quote, quote_expanding
@@ -35,10 +33,11 @@ def templates_dir() -> Path:
 
 
 @cache
-def _environment() -> jinja2.Environment:
+def _environment(extra_dirs: tuple[str, ...] = ()) -> jinja2.Environment:
     # Shell scripts, not HTML: HTML escaping would corrupt them; values go through |q.
+    # A backend's own folders come first (a third party's template may extend job.sh.j2).
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        loader=jinja2.FileSystemLoader([*extra_dirs, str(templates_dir())]),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
         lstrip_blocks=True, autoescape=False)  # noqa: S701
     env.filters["q"] = quote
@@ -103,11 +102,6 @@ def plan_job(spec: JobSpec, profile: ClusterProfile) -> JobPlan:
         rendered += fill(profile.group_directives, values, "profile group.directives",
                          problems)
         submit_args = [t.format_map(values) for t in profile.group_submit_args]
-    if profile.scheduler == "pbs" and spec.output and output_directive(spec) is None:
-        problems.append(Problem("output", "PBS puts no job id in an -o path: use "
-                                "DIR/{name}.o{job_id} (PBS's own name, in DIR), "
-                                "{array_index} (one file per task), a fixed name, or leave "
-                                "output unset (PBS writes NAME.oSEQUENCE)"))
     if spec.train is not None and spec.nodes > 1:
         # what the profile's launcher needs from the scheduler to reach the other nodes
         # (ABCI 2.0's pdsh: -l USE_SSH=1 -v SSH_PORT=...), asked for by the profile's data
@@ -118,17 +112,13 @@ def plan_job(spec: JobSpec, profile: ClusterProfile) -> JobPlan:
     directives = backend.combine(apply_user_changes(rendered, spec, problems, profile))
     problems += [Problem("extra_directives", text)
                  for text in backend.directive_problems(directives)]
-    keep = [d for d in directives if re.match(r"-k\s*[a-z]*o", d)]
-    if profile.scheduler == "pbs" and keep and any(d.startswith("-o") for d in directives):
-        # the ABCI 3.0 guide: with -k the output stays where -k says and -o is not used
-        problems.append(Problem("extra_directives", f"{keep[0]!r} keeps the output on the "
-                                "execution host, so PBS ignores the -o path: the log will not "
-                                "be where `abcitrain logs` looks", "warning"))
+    problems += backend.plan_problems(spec, profile, directives)
     rtype = profile.resource_types[spec.resource]
     # `cd -- -` still means "the previous folder" in bash; "./-" does not.
     workdir = spec.workdir if spec.workdir is None or spec.workdir.startswith("/") \
         else f"./{spec.workdir}"
-    script = _environment().get_template(backend.template).render(
+    template = _environment(tuple(backend.template_dirs)).get_template(backend.template)
+    script = template.render(
         spec=spec, profile=profile, rtype=rtype, directives=directives, workdir=workdir,
         prefix=backend.directive_prefix, version=__version__, module_init=profile.module_init)
     ordered = sorted(problems, key=lambda p: p.severity != "error")

@@ -27,7 +27,7 @@ def import_(script: Path, cluster: str | None, source: str | None, group: str | 
             output: Path | None) -> None:
     """Read SCRIPT's directives, module loads, exported variables and commands into a job
     spec; list every line that could not come along, and why."""
-    from ..batch.importer import DEFAULT_CLUSTER, read_script, scheduler_of, to_mapping
+    from ..batch.importer import default_cluster, read_script, scheduler_of, to_mapping
     from ..batch.render import plan_job
     from ..batch.spec import parse_spec
     from ..errors import InputError, Problem
@@ -37,12 +37,22 @@ def import_(script: Path, cluster: str | None, source: str | None, group: str | 
     text = _read(script)
     scheduler = scheduler_of(text)
     if scheduler is None:
+        from ..backends import all_backends
+
+        prefixes = ", ".join(b.directive_prefix for b in all_backends())
         raise InputError(f"{script} is not a job script abcitrain can read", [Problem(
-            str(script), "no #PBS, #$ or #SBATCH directive")])
+            str(script), f"no directive line of a known scheduler ({prefixes})")])
     target = load_profile(cluster) if cluster else None
-    origin = load_profile(source) if source else (
-        target if target is not None and target.scheduler == scheduler
-        else load_profile(DEFAULT_CLUSTER[scheduler]))
+    if source:
+        origin = load_profile(source)
+    elif target is not None and target.scheduler == scheduler:
+        origin = target
+    else:
+        fallback = default_cluster(scheduler)
+        if fallback is None:
+            raise InputError(f"which cluster was {script} written for?", [Problem(
+                "--from", f"name the {scheduler} cluster profile the script was written for")])
+        origin = load_profile(fallback)
     # the file's name, made a valid job name (letters or _ somewhere; -N in the script wins)
     name = re.sub(r"[^A-Za-z0-9_.+-]", "-", script.stem)[:58]
     if not re.match(r"[A-Za-z0-9]", name) or not re.search(r"[A-Za-z_]", name):

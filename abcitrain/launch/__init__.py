@@ -2,5 +2,6 @@
 command that starts the ranks on every node (``commands``) and the run that starts them,
 watches the walltime and continues the job (``run``).
 
-May import: ``model``, ``errors``, ``util``, ``profiles``.
+May import: ``domain``, ``errors``, ``util``, ``profiles``, ``backends`` (each scheduler's
+node-file variables).
 """

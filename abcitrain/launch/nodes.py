@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..backends import all_backends
+
 _BRACKET = re.compile(r"([^\[,]*)\[([^\]]*)\]([^,]*)")
 
 
@@ -66,15 +68,17 @@ class NodeList:
 
 def node_list(env: Mapping[str, str]) -> NodeList:
     """The job's hosts, first host first, each once."""
-    for var in ("ABCITRAIN_NODEFILE", "PBS_NODEFILE", "SGE_JOB_HOSTLIST", "PE_HOSTFILE"):
+    schedulers = sorted(all_backends(), key=lambda b: (b.detect_order, b.name))
+    files = ["ABCITRAIN_NODEFILE", *(v for b in schedulers for v in b.variables.node_files)]
+    for var in files:
         path = env.get(var)
         if path and Path(path).is_file():
             hosts = _first_column(Path(path))
             if hosts:
                 return NodeList(tuple(hosts), var)
-    if env.get("SLURM_JOB_NODELIST"):
-        return NodeList(tuple(expand_hostlist(env["SLURM_JOB_NODELIST"])),
-                        "SLURM_JOB_NODELIST")
+    for var in (b.variables.host_list for b in schedulers if b.variables.host_list):
+        if env.get(var):
+            return NodeList(tuple(expand_hostlist(env[var])), var)
     return NodeList((socket.gethostname(),), "this machine")
 
 

@@ -76,8 +76,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .states import OPTIMIZERS, TrainingSetup, activation_bytes, state_bytes
 from .shapes import ModelShape
+from .states import OPTIMIZERS, TrainingSetup, activation_bytes, state_bytes
 
 #: DeepSpeed's ZeRO-0 all-reduce buffer, in elements (engine.allreduce_gradients' default;
 #: not a config key).

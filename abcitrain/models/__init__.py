@@ -1,6 +1,9 @@
 """Deprecated alias of :mod:`abcitrain.memory` (``models.memory`` is now ``memory.states``),
 kept for one release so that ``import abcitrain.models.peak`` and the like keep working; it
-warns once when imported."""
+warns once when imported.
+
+May import: ``memory``.
+"""
 
 from __future__ import annotations
 

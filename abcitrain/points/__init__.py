@@ -3,5 +3,5 @@
 (``accounting``), ABCI's ``show_point`` (``showpoint``), the report (``report``) and its plot
 (``plot``, matplotlib loaded only there).
 
-May import: ``model``, ``errors``, ``util`` and ``backends`` (accounting parsers).
+May import: ``domain``, ``errors``, ``util``, ``backends`` (accounting parsers).
 """

@@ -2,14 +2,15 @@
 that merges them with the user's and the project's layers and validates them into a
 ``ClusterProfile``.
 
-May import: ``model``, ``errors``, ``util``. Reads profile files; writes nothing.
+Reads profile files; writes nothing.
+
+May import: ``domain``, ``errors``, ``util``, ``backends`` (the registered schedulers).
 """
 
 from .loader import (
     BUILTIN_DIR,
     PLACEHOLDERS,
     RESERVATION_PLACEHOLDERS,
-    SCHEDULERS,
     available_names,
     deep_merge,
     load_profile,
@@ -17,5 +18,5 @@ from .loader import (
     search_dirs,
 )
 
-__all__ = ["BUILTIN_DIR", "PLACEHOLDERS", "RESERVATION_PLACEHOLDERS", "SCHEDULERS",
-           "available_names", "deep_merge", "load_profile", "raw_profile", "search_dirs"]
+__all__ = ["BUILTIN_DIR", "PLACEHOLDERS", "RESERVATION_PLACEHOLDERS", "available_names",
+           "deep_merge", "load_profile", "raw_profile", "search_dirs"]

@@ -26,7 +26,6 @@ from ..util import validation as v
 from ..util.yamlio import load_yaml_file
 
 BUILTIN_DIR = Path(__file__).parent   # the shipped profiles sit beside the loader
-SCHEDULERS = ("pbs", "uge", "slurm", "local")
 PLACEHOLDERS = frozenset(
     {"type", "nodes", "gpus", "cpus", "gpus_total", "group", "reservation",
      "reservation_queue", "walltime"}
@@ -58,6 +57,13 @@ def _template_of(known: frozenset[str]) -> Any:
 _template = _template_of(PLACEHOLDERS)
 _argv_template = _template_of(RESERVATION_PLACEHOLDERS)
 _id_template = _template_of(frozenset({"id"}))
+
+
+def _scheduler(value: Any) -> str:
+    """A registered scheduler's name (``abcitrain.backends``: the entry points)."""
+    from ..backends import backend_names
+
+    return str(v.one_of(backend_names(), "scheduler")(value))
 
 
 def _clock(value: Any) -> str:
@@ -191,7 +197,7 @@ PROFILE_SCHEMA = vol.Schema({
     vol.Optional("name"): str,
     vol.Optional("extends"): str,
     vol.Optional("description", default=""): str,
-    vol.Required("scheduler"): v.one_of(SCHEDULERS, "scheduler"),
+    vol.Required("scheduler"): _scheduler,
     vol.Optional("services", default=list(SERVICES)): [v.one_of(SERVICES, "service")],
     vol.Optional("default_service", default="spot"): v.one_of(SERVICES, "service"),
     vol.Optional("group", default={}): {

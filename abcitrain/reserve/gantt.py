@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import cast
 
+from ..backends.reservations import Reservation
 from ..batch.store import JobRecord
 from ..domain import JobState
 from ..errors import AbcitrainError
-from .base import Reservation
 
 _COLOURS = {"COMPLETED": "tab:green", "RUNNING": "tab:blue", "FAILED": "tab:red",
             "TIMEOUT": "tab:orange", "CANCELLED": "tab:gray", "PENDING": "tab:purple"}

@@ -12,8 +12,8 @@ from ..errors import Problem
 from ..util.durations import format_hms
 
 if TYPE_CHECKING:
+    from ..backends.reservations import Reservation
     from ..batch.store import JobRecord
-    from .base import Reservation
 
 
 def fit_problems(spec: JobSpec, resv: Reservation, running_nodes: int,

@@ -1,4 +1,5 @@
 """``abcitrain init``: a team's project folder, ready to plan and submit.
 
-May import: ``model``, ``errors``, ``util``, ``batch`` (rendering) and ``train``.
+May import: ``domain``, ``errors``, ``util``, ``batch`` (rendering), ``train``,
+``container``.
 """

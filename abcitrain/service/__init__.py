@@ -1,7 +1,11 @@
-"""The only layer that combines I/O with the pure parts: ``jobs`` (plan, submit, refresh,
-cancel, logs of jobs), ``reservations`` (book, list, show, cancel, check a job against its
-reservation), ``common`` (the transport that reaches a cluster, as its profile's ``login``
-says, the ledger, scheduler refusals as errors) and ``remote`` (SSH host keys). Called by
-the CLI; calls the domain packages, profiles, backends and transports.
-Nothing below it imports it.
+"""The only layer that combines I/O with the pure parts: ``submitting`` (a job's script
+written, guarded, submitted exactly once, charged, recorded), ``following`` (refresh, cancel,
+release, logs of submitted jobs), ``plans`` (load and check a plan, no I/O beyond reading),
+``poll`` (the shared poller), ``chains``, ``reservations`` (book, list, show, cancel, check a
+job against its reservation), ``containers``, ``common`` (the transport that reaches a
+cluster, as its profile's ``login`` says, the ledger, scheduler refusals as errors) and
+``remote`` (SSH host keys). Called by the CLI and the Python API; nothing below it imports it.
+
+May import: ``domain``, ``errors``, ``util``, ``batch``, ``points``, ``reserve``, ``train``,
+``backends``, ``transport``, ``profiles``, ``container``.
 """

@@ -216,12 +216,9 @@ def logs(job_id: str, store: JobStore, task: int | None = None, cluster: str | N
         if not JobState(record.state).terminal:
             record = refresh([record], store, tr)[0]     # it may have ended since
         state = JobState(record.state)
-        if not state.terminal and record.scheduler == "pbs" and state is JobState.RUNNING:
-            # the ABCI 3.0 guide: "The output file will be created after the job completes"
-            raise TransportError(f"{path} does not exist yet: PBS copies a job's output there "
-                                 "when it ends; to read it while it runs, add `-k oe` to "
-                                 "extra_directives (it then stays in your home folder as "
-                                 "NAME.oSEQUENCE and output: is not used)") from exc
+        at_end = get_backend(record.scheduler).output_appears_at_end
+        if state is JobState.RUNNING and at_end:
+            raise TransportError(f"{path} does not exist yet: {at_end}") from exc
         if not state.terminal:
             raise       # "does not exist (yet)": a job that has not started writing
         # an ended job's output that is not there was deleted or moved: not "not started"

@@ -14,7 +14,9 @@ import re
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from ..backends import get_backend
 from ..backends.base import Output
+from ..backends.reservations import Reservation, ReservationBackend
 from ..batch.checks import retirement_problem
 from ..batch.render import JobPlan
 from ..batch.spec import GROUP_RE
@@ -23,7 +25,6 @@ from ..errors import InputError, Problem, SchedulerError, TransportError
 from ..points.budget import guard, load_budgets
 from ..points.ledger import Charge, Ledger, now_iso
 from ..points.tariffs import from_e4, quote, round_points
-from ..reserve.base import Reservation, ReservationBackend, get_reservation_backend
 from ..reserve.jobfit import fit_problems
 from ..reserve.planner import RequestPlan, plan_request
 from ..reserve.rules import DAY_HOURS, ReservationRequest, ReservationRules, rules_of, window
@@ -51,12 +52,11 @@ def backend_for(profile: ClusterProfile, *verbs: str) -> ReservationBackend:
     """The reservation reader of the profile's scheduler with the profile's commands; exit 2
     when it takes no reservations or names no command for one of ``verbs``."""
     data = profile.data.get("reservations") or {}
-    try:
-        backend = get_reservation_backend(profile.scheduler, {
-            verb: data[verb] for verb in ("list", "show", "delete") if data.get(verb)})
-    except ValueError as exc:
-        raise InputError(f"cluster {profile.name!r} takes no reservations",
-                         [Problem("cluster", str(exc))]) from None
+    backend = get_backend(profile.scheduler).reservations({
+        verb: data[verb] for verb in ("list", "show", "delete") if data.get(verb)})
+    if backend is None:
+        raise InputError(f"cluster {profile.name!r} takes no reservations", [Problem(
+            "cluster", f"the {profile.scheduler} scheduler takes no advance reservations")])
     missing = [v for v in verbs if v not in backend.commands]
     if missing:
         raise InputError(f"cluster {profile.name!r} names no reservation command for "

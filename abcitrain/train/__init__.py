@@ -3,5 +3,5 @@ picks ZeRO stage, offload, nodes and batch split (``planner``, ``prepare``), and
 runs inside the job (``data``, ``trainer``, ``tracking``; these import torch, DeepSpeed,
 transformers and MLflow, so nothing on the CLI's light path imports them).
 
-May import: ``model``, ``errors``, ``util``, ``memory``, ``points`` (prices).
+May import: ``domain``, ``errors``, ``util``, ``memory``, ``points`` (prices).
 """

@@ -8,16 +8,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from .fingerprints import fingerprint as fingerprint  # re-exported for `abcitrain ssh`
 from .sshconfig import CONNECT_TIMEOUT, SYSTEM_KNOWN_HOSTS, Hop, resolve
-
-
-def fingerprint(key: Any) -> str:
-    """A key's SHA256 fingerprint as OpenSSH prints it (SHA256:base64, no padding)."""
-    import base64
-    import hashlib
-
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
 def server_key(destination: str, config_file: Path | None = None,

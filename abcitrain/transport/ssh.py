@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import ProgramMissing, TransportError
 from .base import RunResult
-from .hostkeys import fingerprint
+from .fingerprints import fingerprint
 from .sshconfig import CONNECT_TIMEOUT, SYSTEM_KNOWN_HOSTS, Hop, resolve
 
 KEEPALIVE_S = 30

@@ -1,6 +1,6 @@
-"""Reading tests/alloc_bytes.c (preloaded with LD_PRELOAD) from a process it counts: the
+"""Reading tests/harness/alloc_bytes.c (preloaded with LD_PRELOAD) from a process it counts: the
 bytes of CPU tensor storage live now, and the highest value since the last reset, counted
-on every thread. Used by tests/peak_bytes.py and tests/engine_bytes.py."""
+on every thread. Used by tests/harness/peak_bytes.py and tests/harness/engine_bytes.py."""
 
 import ctypes
 import gc
@@ -16,7 +16,8 @@ class AllocCounter:
     def __init__(self) -> None:
         lib = ctypes.CDLL(None)
         if not hasattr(lib, "abcitrain_live_bytes"):
-            sys.exit("tests/alloc_bytes.c is not preloaded (LD_PRELOAD): nothing to count with")
+            sys.exit("tests/harness/alloc_bytes.c is not preloaded (LD_PRELOAD): nothing to "
+                     "count with")
         self._live, self._peak = lib.abcitrain_live_bytes, lib.abcitrain_peak_bytes
         self._live.restype = self._peak.restype = ctypes.c_longlong
         self._reset = lib.abcitrain_reset_peak

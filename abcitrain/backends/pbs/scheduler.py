@@ -1,7 +1,8 @@
-"""PBS Professional (ABCI 3.0): qsub, ``qstat -x -f -F json``, qdel.
+"""PBS Professional (ABCI 3.0): qsub, ``qstat -x -f -F json``, qdel, qrls, qrerun, and
+what its directives mean.
 
-PBS Pro cannot be installed on the development machines; this backend is tested against
-captured real outputs (tests/test_pbs_backend.py says which).
+Tested against captured real outputs (tests/data/samples/pbs, and openpbs/: a live OpenPBS
+server's answers to abcitrain's own jobs).
 """
 
 from __future__ import annotations
@@ -9,14 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from ..domain import JobSpec, JobState, JobStatus
-from ..util.durations import format_hms
-from .base import (
+from ...domain import ClusterProfile, JobSpec, JobState, JobStatus
+from ...errors import Problem
+from ...util.durations import format_hms
+from ..base import (
     Backend,
+    JobVariables,
     Output,
+    Requeue,
     TaskEnd,
     aggregate,
     first_failure_exit,
@@ -26,6 +30,10 @@ from .base import (
     task_failures,
     task_rows,
 )
+from ..options import OptionTable
+
+if TYPE_CHECKING:
+    from ..reservations import ReservationBackend
 
 STATES = {
     "Q": JobState.PENDING, "W": JobState.PENDING, "T": JobState.PENDING,
@@ -38,6 +46,14 @@ FINISHED = ("F", "X")
 SUBSTATE_TERMINATED = 91     # deleted (qdel), whatever exit status the job gave itself
 EXIT_WALLTIME = -29          # JOB_EXEC_KILL_WALLTIME
 SIGNAL_BASE = 256            # Exit_status 256+N: killed by signal N (qdel sends SIGTERM: 271)
+#: qsub(1B)'s options that set a field abcitrain owns (getopt: one-letter options).
+OPTIONS = OptionTable(
+    short={"-N": "name", "-J": "array", "-q": "resource", "-P": "group", "-A": "group",
+           "-o": "output", "-e": "output", "-j": "output"},
+    lists={"-l": {"walltime": "walltime", "select": "nodes", "nodes": "nodes",
+                  "nodect": "nodes", "place": "nodes", "ncpus": "resource",
+                  "ngpus": "resource"},
+           "-W": {"depend": "dependency"}})
 _JOB_ID_RE = re.compile(r"^\s*([0-9]+(?:\[[0-9]*\])?(?:\.[A-Za-z0-9.-]+)?)\s*$", re.MULTILINE)
 
 
@@ -48,6 +64,23 @@ class PbsBackend(Backend):
     directive_prefix = "#PBS"
     template = "pbs.sh.j2"
     status_covers_finished = True
+    variables = JobVariables(job_id="PBS_JOBID", array_index="PBS_ARRAY_INDEX",
+                             submit_dir="PBS_O_WORKDIR", node_files=("PBS_NODEFILE",),
+                             local_scratch="PBS_LOCALDIR", detect=("PBS_JOBID",))
+    detect_order = 10
+    options = OPTIONS
+    # PBS's -h holds the job instead: it is the user's to keep
+    help_options = frozenset({"--version", "--help"})
+    written_anyway = ("-j oe",)
+    default_cluster = "abci3"
+    output_escapes = (("^array_index^", "{array_index}"),)
+    output_names_job_id = False
+    # the ABCI 3.0 guide: "The output file will be created after the job completes"
+    output_appears_at_end = ("PBS copies a job's output there when it ends; to read it while "
+                             "it runs, add `-k oe` to extra_directives (it then stays in your "
+                             "home folder as NAME.oSEQUENCE and output: is not used)")
+    # rerunnable, so that a function job may requeue itself; -r y is PBS's default
+    rerunnable_directives = ("-r y",)
     explanations = (
         (r"Job violates queue and/or server resource limits", "the job is over a limit of "
          "its queue (nodes, walltime, or jobs per user); `abcitrain check` lists the limits"),
@@ -110,8 +143,84 @@ class PbsBackend(Backend):
             out.append(d)
         return out
 
-    def default_output(self, spec: JobSpec) -> str:
-        return "{name}.o{job_id}" + (".{array_index}" if spec.array is not None else "")
+    def output_problem(self, spec: JobSpec) -> str | None:
+        if not spec.output or output_directive(spec) is not None:
+            return None
+        return ("PBS puts no job id in an -o path: use DIR/{name}.o{job_id} (PBS's own name, "
+                "in DIR), {array_index} (one file per task), a fixed name, or leave output "
+                "unset (PBS writes NAME.oSEQUENCE)")
+
+    def plan_problems(self, spec: JobSpec, profile: ClusterProfile,
+                      directives: Sequence[str]) -> list[Problem]:
+        found = []
+        output = self.output_problem(spec)
+        if output:
+            found.append(Problem("output", output))
+        keep = [d for d in directives if re.match(r"-k\s*[a-z]*o", d)]
+        if keep and any(d.startswith("-o") for d in directives):
+            # the ABCI 3.0 guide: with -k the output stays where -k says and -o is not used
+            found.append(Problem("extra_directives", f"{keep[0]!r} keeps the output on the "
+                                 "execution host, so PBS ignores the -o path: the log will "
+                                 "not be where `abcitrain logs` looks", "warning"))
+        return found
+
+    def owned_item(self, option: str, item: str, nodes: int | None
+                   ) -> list[tuple[str, str]] | None:
+        name = item.split("=")[0].split(":")[0].strip()
+        if option == "-l" and name == "select" and nodes is not None \
+                and item.partition("=")[2].split(":")[0] == str(nodes):
+            # a select of exactly the spec's chunks is the same request spelled in more
+            # detail (:mpiprocs=8): not counted, and it may replace abcitrain's
+            return []
+        if option == "-l" and name.isdigit():
+            return [("nodes", f"{option} {item}")]        # old style: -l 2:ncpus=4
+        return None
+
+    def lift_variables(self, directive: str, data: dict[str, Any]) -> str:
+        # ABCI 3.0's -v RTYPE=rt_HF (mandatory in a reservation) is the resource type:
+        # abcitrain writes it from the spec; the other variables stay
+        if not directive.startswith("-v "):
+            return directive
+        items = [i for i in directive[3:].split(",") if i]
+        for item in items:
+            if item.startswith("RTYPE="):
+                data["resource"] = item.split("=", 1)[1]
+        rest = [i for i in items if not i.startswith("RTYPE=")]
+        return "-v " + ",".join(rest) if rest else ""
+
+    def import_request(self, directive: str, value: str, items: Mapping[str, str],
+                       profile: ClusterProfile, data: dict[str, Any]) -> bool:
+        if directive.startswith("-q"):
+            if value in profile.resource_types:
+                data["resource"] = value
+                return True
+            if re.fullmatch(profile.reservation_pattern, value):
+                data["reservation"] = value      # a reservation is its own queue
+                return True
+            return False
+        if "select" in items:
+            chunk = items["select"].split(":")
+            if not chunk[0].isdigit():
+                return False
+            data["nodes"] = int(chunk[0])
+            layout = dict(c.split("=", 1) for c in chunk[1:] if "=" in c)
+            for key, spec_key in (("mpiprocs", "ranks_per_node"),
+                                  ("ompthreads", "threads_per_rank")):
+                if layout.get(key, "").isdigit():
+                    data[spec_key] = int(layout[key])
+            return True
+        return False
+
+    def requeue(self, env: Mapping[str, str]) -> Requeue | None:
+        # qrerun(1B) reserves qrerun to PBS Managers and Operators
+        return Requeue(argv=("qrerun", env["PBS_JOBID"]), needs=(
+            "qrerun needs PBS Manager or Operator privilege; where the site does not grant "
+            "it, the function stops at its checkpoint: submit it again to resume"))
+
+    def reservations(self, commands: Mapping[str, Sequence[str]]) -> ReservationBackend:
+        from .reservations import PbsReservations
+
+        return PbsReservations(commands)
 
     def job_id_for_output(self, job_id: str) -> str:
         return job_id.split(".")[0].split("[")[0]

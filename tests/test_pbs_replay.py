@@ -1,6 +1,7 @@
-"""PBS Professional as a LIVE OpenPBS server answered abcitrain's own jobs.
+"""Replays: PBS Professional's answers to abcitrain's own jobs, as a live OpenPBS server gave
+them once, replayed (nothing runs a PBS server in these tests).
 
-PBS cannot be installed on this machine. Every answer here is a capture from a real OpenPBS
+Every answer here is a capture from a real OpenPBS
 23.06 server (tests/data/samples/openpbs/, SOURCES.md says which command printed each file);
 the transport that runs commands is swapped for one that replays them. Where a test changes
 a capture (one subjob's exit status), the change is written out next to it.
@@ -34,12 +35,12 @@ LIVE = DATA / "samples" / "openpbs"
 PBS = PbsBackend()
 
 
-def live(name: str) -> str:
+def captured(name: str) -> str:
     return (LIVE / name).read_text()
 
 
 def status(name: str, *ids: str, cancelled: Sequence[str] = ()) -> dict[str, Any]:
-    return PBS.parse_status(Output(live(name), "", 0), list(ids), frozenset(cancelled))
+    return PBS.parse_status(Output(captured(name), "", 0), list(ids), frozenset(cancelled))
 
 
 # -- states as PBS records them ------------------------------------------------------------
@@ -72,7 +73,8 @@ def test_a_job_pbs_deleted_after_its_dependency_failed_is_cancelled_and_never_ra
 
 
 def test_an_unknown_id_is_left_out_not_done() -> None:
-    assert PBS.parse_status(Output(live("unk.json"), live("unk.err"), 153), ["999.vm"]) == {}
+    answer = Output(captured("unk.json"), captured("unk.err"), 153)
+    assert PBS.parse_status(answer, ["999.vm"]) == {}
 
 
 # -- arrays ----------------------------------------------------------------------------------
@@ -88,7 +90,7 @@ def failed_task_capture() -> str:
     """c-t.json with subjob 1 changed to how PBS records a task that exited 3 (b.json:
     substate 93, Exit_status 3). The parent keeps Exit_status 0, as PBS left it: it copies
     the exit status of whichever subjob changed state last."""
-    data = json.loads(live("c-t.json"))
+    data = json.loads(captured("c-t.json"))
     data["Jobs"]["6[1].vm"].update(substate=93, Exit_status=3)
     assert data["Jobs"]["6[].vm"]["Exit_status"] == 0
     return json.dumps(data)
@@ -108,7 +110,7 @@ def test_the_array_parent_alone_is_not_taken_for_the_outcome() -> None:
 
 
 def test_an_array_still_running_is_running_and_not_final() -> None:
-    data = json.loads(live("c-t.json"))
+    data = json.loads(captured("c-t.json"))
     data["Jobs"]["6[].vm"]["job_state"] = "B"                      # PBS: array has begun
     data["Jobs"]["6[3].vm"].update(job_state="R", substate=42)      # task 3 still running
     del data["Jobs"]["6[3].vm"]["Exit_status"]
@@ -153,7 +155,8 @@ def rate_for(seconds: float, units: int = 1) -> Decimal:
 
 def test_missing_ids_are_asked_for_again_and_every_job_is_settled(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "jobs.db")
-    tr = Scripted(qstat_answer({"10.vm": live("d-depend.json"), "11.vm": live("multi.json")}))
+    tr = Scripted(qstat_answer({"10.vm": captured("d-depend.json"),
+                                "11.vm": captured("multi.json")}))
     first = submit(tr, store, tmp_path, "firstbad")
     second = submit(tr, store, tmp_path, "afterbad", depends_on=[first])
     got = {r.job_id: r for r in following.refresh(store.recent(), store, tr)}
@@ -174,7 +177,7 @@ def test_missing_ids_are_asked_for_again_and_every_job_is_settled(tmp_path: Path
 
 def test_one_query_when_nothing_is_missing(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "jobs.db")
-    tr = Scripted(qstat_answer({"4.vm": live("a.json")}))
+    tr = Scripted(qstat_answer({"4.vm": captured("a.json")}))
     submit(tr, store, tmp_path, "hello")
     following.refresh(store.recent(), store, tr)
     assert [c[0] for c in tr.calls] == ["qsub", "qstat"]
@@ -183,7 +186,7 @@ def test_one_query_when_nothing_is_missing(tmp_path: Path) -> None:
 def test_a_job_shorter_than_a_second_is_charged_the_minimum(tmp_path: Path) -> None:
     # a.json: the job ran (stime, exec_host) and PBS recorded walltime 00:00:00
     store = JobStore(tmp_path / "jobs.db")
-    tr = Scripted(qstat_answer({"4.vm": live("a.json")}))
+    tr = Scripted(qstat_answer({"4.vm": captured("a.json")}))
     job = submit(tr, store, tmp_path, "hello")
     following.refresh(store.recent(), store, tr)
     [row] = Ledger().rows()
@@ -209,7 +212,7 @@ def test_an_array_is_settled_from_its_subjobs(tmp_path: Path) -> None:
 def test_a_walltime_overrun_is_charged_what_pbs_recorded(tmp_path: Path) -> None:
     # f.json: walltime 10 s, the mom let it run 39 s; the ledger keeps the real figure
     store = JobStore(tmp_path / "jobs.db")
-    tr = Scripted(qstat_answer({"13.vm": live("f.json")}))
+    tr = Scripted(qstat_answer({"13.vm": captured("f.json")}))
     submit(tr, store, tmp_path, "wall", walltime=10)
     following.refresh(store.recent(), store, tr)
     [row] = Ledger().rows()
@@ -220,7 +223,7 @@ def test_a_walltime_overrun_is_charged_what_pbs_recorded(tmp_path: Path) -> None
 
 def test_cancel_then_status_through_the_cli_reports_cancelled(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "jobs.db")
-    capture = copy.deepcopy(json.loads(live("e.json")))
+    capture = copy.deepcopy(json.loads(captured("e.json")))
     tr = Scripted(qstat_answer({"12.vm": json.dumps(capture)}))
     job = submit(tr, store, tmp_path, "long", walltime="0:15:00")
     [rec] = following.refresh(store.recent(), store, tr)
@@ -232,9 +235,9 @@ def test_cancel_then_status_through_the_cli_reports_cancelled(tmp_path: Path) ->
 @pytest.mark.parametrize("name", ["a.json", "b.json", "e.json", "f.json", "multi.json",
                                   "d-depend.json", "c-t.json"])
 def test_every_finished_capture_is_final(name: str) -> None:
-    jobs = json.loads(live(name))["Jobs"]
+    jobs = json.loads(captured(name))["Jobs"]
     top = [k for k, r in jobs.items() if not r.get("array_id")]
-    for job_id, st in PBS.parse_status(Output(live(name), "", 0), top).items():
+    for job_id, st in PBS.parse_status(Output(captured(name), "", 0), top).items():
         assert st.state.terminal and st.final_usage, (job_id, st)
 
 
@@ -259,11 +262,11 @@ def test_logs_of_a_running_pbs_job_say_where_output_goes(tmp_path: Path) -> None
     assert "when it ends" in str(info.value) and "-k oe" in str(info.value)
 
 
-def test_a_lost_submission_is_found_by_its_script_in_the_live_qstat_answer() -> None:
+def test_a_lost_submission_is_found_by_its_script_in_a_replayed_qstat_answer() -> None:
     """After a lost connection, the job a script made is found in `qstat -x -f -F json`'s
     Submit_arguments (live answers about abcitrain's own jobs, each from its own script)."""
     for name in ("a.json", "d-depend.json", "multi.json", "c-t.json"):
-        text = live(name)
+        text = captured(name)
         found = PBS.parse_submitted(Output(text, "", 0))
         jobs = json.loads(text)["Jobs"]
         assert found and set(found.values()) <= set(jobs), name

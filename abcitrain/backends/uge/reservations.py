@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from ..backends.base import Output
-from .base import Reservation, ReservationBackend, hosts_of, local_time
+from ..answers import Output
+from ..reservations import Reservation, ReservationBackend, hosts_of, local_time
 
 _CREATED = re.compile(r"Your advance reservation (\d+) has been granted")
 _ROW = re.compile(r"^\s*(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\d\d/\d\d/\d{4} \d\d:\d\d:\d\d)\s+"

@@ -12,8 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from ..backends.base import Output
-from .base import Reservation, ReservationBackend, hosts_of, local_time, pick
+from ..answers import Output
+from ..reservations import Reservation, ReservationBackend, hosts_of, local_time, pick
 
 _CREATED = re.compile(r"^(R[0-9]+(?:\.[A-Za-z0-9-]+)*)\s+(UNCONFIRMED|CONFIRMED)\b", re.M)
 _PBS_TIME = "%a %b %d %H:%M:%S %Y"

@@ -1,8 +1,8 @@
-"""Run under torchrun (2 ranks, gloo) with tests/alloc_bytes.c preloaded: the PEAK bytes of
+"""Run under torchrun (2 ranks, gloo) with tests/harness/alloc_bytes.c preloaded: the PEAK bytes of
 live tensors while a DeepSpeed engine trains, every allocation counted on every thread.
 
 torch allocates each CPU tensor's storage with posix_memalign and frees it with free();
-tests/alloc_bytes.c (LD_PRELOAD) counts those blocks' bytes at every allocation and free,
+tests/harness/alloc_bytes.c (LD_PRELOAD) counts those blocks' bytes at every allocation and free,
 whichever thread makes them, and keeps the highest value since the last reset: the CPU
 counterpart of ``torch.cuda.max_memory_allocated``. Marks between the phases (forward,
 backward, optimizer step) read and reset it, so each phase has its own peak. Two full steps
@@ -27,7 +27,7 @@ the CUDA context and cuBLAS's workspace, are the planner's fixed allowance).
 
 What it does not see: memory not allocated as a tensor (gloo's own buffers, Python
 objects). Prints one JSON line per case from EVERY rank. Not a test module itself:
-tests/test_peak_memory.py compiles tests/alloc_bytes.c and runs it.
+tests/test_peak_memory.py compiles tests/harness/alloc_bytes.c and runs it.
 """
 
 import gc

@@ -1,4 +1,7 @@
-"""The reservation contract: each scheduler's argv and parsers. No I/O here.
+"""The reservation contract: what a scheduler's reservation commands say. No I/O here.
+
+A backend that takes advance reservations returns its reader from
+``Backend.reservations`` (``backends/<name>/reservations.py``).
 
 Every command is spelled by the profile (``reservations.create``, ``list``, ``show``,
 ``delete``): ABCI's qrsub/qrstat/qrdel wrap PBS's pbs_rsub/pbs_rstat/pbs_rdel, and on a
@@ -14,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..backends.base import Output, explain_by
+from .answers import Output, explain_by
 
 
 @dataclass(frozen=True)
@@ -133,22 +136,3 @@ def local_time(text: str | None, fmt: str, tz: dt.tzinfo) -> dt.datetime | None:
 def hosts_of(names: Iterable[str]) -> tuple[str, ...]:
     """Distinct host names, in order, from a scheduler's host list."""
     return tuple(dict.fromkeys(h for h in names if h))
-
-
-def get_reservation_backend(scheduler: str, commands: Mapping[str, Sequence[str]] | None = None
-                            ) -> ReservationBackend:
-    """The reservation reader of ``scheduler`` (imported on demand), running ``commands``
-    (the profile's ``reservations`` list/show/delete templates)."""
-    if scheduler == "pbs":
-        from .pbs import PbsReservations
-
-        return PbsReservations(commands)
-    if scheduler == "uge":
-        from .uge import GridEngineReservations
-
-        return GridEngineReservations(commands)
-    if scheduler == "slurm":
-        from .slurm import SlurmReservations
-
-        return SlurmReservations(commands)
-    raise ValueError(f"the {scheduler} scheduler takes no advance reservations")

@@ -8,8 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from ..backends.base import Output
-from .base import Reservation, ReservationBackend, local_time, pick
+from ..answers import Output
+from ..reservations import Reservation, ReservationBackend, local_time, pick
 
 _CREATED = re.compile(r"Reservation created: (\S+)")
 _PAIR = re.compile(r"(\w+)=(\S*)")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from ..domain import JobSpec, JobState, JobStatus
-from ..util.durations import format_slurm
-from .base import (
+from ...domain import ClusterProfile, JobSpec, JobState, JobStatus
+from ...util.durations import format_slurm
+from ..base import (
     Backend,
+    JobVariables,
     Output,
+    Requeue,
     TaskEnd,
     aggregate,
     first_failure_exit,
@@ -18,6 +22,22 @@ from .base import (
     task_failures,
     task_rows,
 )
+from ..options import OptionTable
+
+if TYPE_CHECKING:
+    from ..reservations import ReservationBackend
+
+#: sbatch(1)'s options that set a field abcitrain owns (getopt_long: abbreviations too)
+OPTIONS = OptionTable(
+    short={"-t": "walltime", "-N": "nodes", "-p": "resource", "-a": "array",
+           "-d": "dependency", "-A": "group", "-o": "output", "-e": "output",
+           "-J": "name", "-G": "resource", "-D": "workdir"},
+    long={"--time": "walltime", "--nodes": "nodes", "--partition": "resource",
+          "--array": "array", "--dependency": "dependency", "--reservation": "reservation",
+          "--account": "group", "--output": "output", "--error": "output",
+          "--job-name": "name", "--gpus": "resource", "--gres": "resource",
+          "--gpus-per-node": "resource", "--chdir": "workdir"},
+    abbreviations=True)
 
 STATES = {
     "PENDING": JobState.PENDING, "CONFIGURING": JobState.PENDING,
@@ -57,6 +77,17 @@ class SlurmBackend(Backend):
     name = "slurm"
     directive_prefix = "#SBATCH"
     template = "slurm.sh.j2"
+    # An array task's SLURM_JOB_ID is its own; the id sbatch printed is SLURM_ARRAY_JOB_ID.
+    variables = JobVariables(job_id="SLURM_JOB_ID", array_index="SLURM_ARRAY_TASK_ID",
+                             submit_dir="SLURM_SUBMIT_DIR", host_list="SLURM_JOB_NODELIST",
+                             detect=("SLURM_JOB_ID",))
+    detect_order = 20
+    options = OPTIONS
+    help_options = frozenset({"--help", "-h", "--usage", "--version", "-V"})
+    default_cluster = "slurm"
+    output_escapes = (("%A", "{job_id}"), ("%j", "{job_id}"), ("%a", "{array_index}"),
+                      ("%x", "{name}"))
+    accounting_format = "sacct"
     explanations = (
         (r"Invalid account", "the account (group:) is not one you may charge; check "
          "`sacctmgr show assoc user=$USER`"),
@@ -103,8 +134,31 @@ class SlurmBackend(Backend):
     def walltime_text(self, seconds: int) -> str:
         return format_slurm(seconds)
 
-    def default_output(self, spec: JobSpec) -> str:
-        return "{name}.o{job_id}" + (".{array_index}" if spec.array is not None else "")
+    def parse_walltime(self, text: str) -> int:
+        return slurm_time(text)
+
+    def import_request(self, directive: str, value: str, items: Mapping[str, str],
+                       profile: ClusterProfile, data: dict[str, Any]) -> bool:
+        if directive.startswith(("-N", "--nodes")):
+            first = value.split("-")[0]
+            data["nodes"] = int(first) if first.isdigit() else 1
+            return True
+        if directive.startswith(("-p", "--partition")):
+            for tname, t in profile.resource_types.items():
+                if tname == value or any(r == f"--partition={value}"
+                                         for r in (t.request or profile.request)):
+                    data["resource"] = tname
+                    return True
+        return False
+
+    def requeue(self, env: Mapping[str, str]) -> Requeue | None:
+        # a task's own SLURM_JOB_ID
+        return Requeue(argv=("scontrol", "requeue", env["SLURM_JOB_ID"]))
+
+    def reservations(self, commands: Mapping[str, Sequence[str]]) -> ReservationBackend:
+        from .reservations import SlurmReservations
+
+        return SlurmReservations(commands)
 
     def submit_argv(self, script: str, extra_args: Sequence[str]) -> list[str]:
         return ["sbatch", "--parsable", *extra_args, script]
@@ -218,3 +272,23 @@ class SlurmBackend(Backend):
 
     def release_argv(self, job_ids: Sequence[str]) -> list[str]:
         return ["scontrol", "release", *job_ids]
+
+
+def slurm_time(text: str) -> int:
+    """Seconds from sbatch's --time forms: minutes, minutes:seconds, hours:minutes:seconds,
+    days-hours, days-hours:minutes, days-hours:minutes:seconds (a bare number is MINUTES)."""
+    m = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", text.strip())
+    if not m:
+        raise ValueError(text)
+    days, a, b, c = m.groups()
+    if days is not None:                          # days-hours[:minutes[:seconds]]
+        seconds = int(days) * 86400 + int(a) * 3600 + int(b or 0) * 60 + int(c or 0)
+    elif c is not None:
+        seconds = int(a) * 3600 + int(b) * 60 + int(c)
+    elif b is not None:
+        seconds = int(a) * 60 + int(b)             # minutes:seconds
+    else:
+        seconds = int(a) * 60
+    if seconds <= 0:
+        raise ValueError(text)
+    return seconds

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from ..domain import JobSpec, JobState, JobStatus
-from ..util.durations import format_hms
-from .base import (
+from ...domain import ClusterProfile, JobSpec, JobState, JobStatus
+from ...errors import Problem
+from ...util.durations import format_hms
+from ..base import (
     Backend,
+    JobVariables,
     Output,
+    Requeue,
     TaskEnd,
     aggregate,
     first_failure_exit,
@@ -22,6 +26,10 @@ from .base import (
     task_failures,
     task_rows,
 )
+from ..options import OptionTable
+
+if TYPE_CHECKING:
+    from ..reservations import ReservationBackend
 
 # Every state code qstat(1) documents, as printed in the <state> element.
 STATES = {
@@ -43,6 +51,16 @@ STATES = {
 # qacct's "failed" codes that say why a job ended (sge_job_schedd / execd sources).
 FAILED_TIMEOUT = {"37"}      # qmaster enforced h_rt, h_cpu or h_vmem limit
 FAILED_DELETED = {"100"}     # "assumedly after job": killed by a signal, as qdel does
+#: sge_conf(5): a job or array task that exits with this status is rescheduled
+GE_RESCHEDULE_EXIT = 99
+#: qsub(1)'s options that set a field abcitrain owns: whole-word options, values after a
+#: blank (the profile's resource types join -l's names: ABCI's -l rt_F=N)
+OPTIONS = OptionTable(
+    long={"-N": "name", "-t": "array", "-q": "resource", "-pe": "nodes",
+          "-ar": "reservation", "-hold_jid": "dependency", "-hold_jid_ad": "dependency",
+          "-A": "group", "-P": "group", "-g": "group", "-o": "output", "-e": "output",
+          "-j": "output", "-wd": "workdir", "-cwd": "workdir"},
+    lists={"-l": {"h_rt": "walltime", "s_rt": "walltime"}})
 _SUBMIT_RE = re.compile(r"Your job(?:-array)? (\d+)")
 
 
@@ -53,6 +71,23 @@ class GridEngineBackend(Backend):
     directive_prefix = "#$"
     template = "uge.sh.j2"
     unstarted_unaccounted_after_s = 30.0     # twice the default accounting_flush_time
+    # ABCI lists the hosts in $SGE_JOB_HOSTLIST; a stock Grid Engine in the PE's $PE_HOSTFILE
+    variables = JobVariables(job_id="JOB_ID", array_index="SGE_TASK_ID",
+                             submit_dir="SGE_O_WORKDIR",
+                             node_files=("SGE_JOB_HOSTLIST", "PE_HOSTFILE"),
+                             local_scratch="SGE_LOCALDIR", detect=("JOB_ID", "SGE_TASK_ID"))
+    detect_order = 30
+    options = OPTIONS
+    # Grid Engine's -h holds the job instead: it is the user's to keep
+    help_options = frozenset({"-help", "--help"})
+    written_anyway = ("-S /bin/bash", "-cwd", "-j y")
+    default_cluster = "abci2"
+    output_escapes = (("$JOB_ID", "{job_id}"), ("$TASK_ID", "{array_index}"),
+                      ("$JOB_NAME", "{name}"))
+    # `qmod -rj` is refused for a job in a queue "where jobs are not rerunable" unless the
+    # job itself says -r y
+    rerunnable_directives = ("-r y",)
+    accounting_format = "qacct"
     explanations = (
         (r"SIM4403", "your group has fewer points left than this job's maximum charge "
          "(walltime x nodes x rate); check `show_point`, shorten the walltime or use fewer "
@@ -100,8 +135,37 @@ class GridEngineBackend(Backend):
     def walltime_text(self, seconds: int) -> str:
         return format_hms(seconds)
 
-    def default_output(self, spec: JobSpec) -> str:
-        return "{name}.o{job_id}" + (".{array_index}" if spec.array is not None else "")
+    def plan_problems(self, spec: JobSpec, profile: ClusterProfile,
+                      directives: Sequence[str]) -> list[Problem]:
+        if spec.depends_on and spec.dependency == "afterok" and spec.chain is None:
+            # a chain stage checks its own afterok (batch.chain)
+            return [Problem("dependency", "Grid Engine's -hold_jid starts this job when the "
+                            "others end, whatever their exit status (afterany)", "warning")]
+        return []
+
+    def list_names(self, option: str, resource_names: Sequence[str]) -> Mapping[str, str]:
+        names = dict(self.options.lists.get(option, {}))
+        if option == "-l":
+            names |= {name: "resource" for name in resource_names}
+        return names
+
+    def import_request(self, directive: str, value: str, items: Mapping[str, str],
+                       profile: ClusterProfile, data: dict[str, Any]) -> bool:
+        for name, count in items.items():
+            if name in profile.resource_types and count.isdigit():
+                data["resource"], data["nodes"] = name, int(count)
+                return True
+        return False
+
+    def requeue(self, env: Mapping[str, str]) -> Requeue | None:
+        # rescheduled by its exit status: `qmod -rj` is refused from an execution host that
+        # is not an admin host (sge_conf(5))
+        return Requeue(exit_status=GE_RESCHEDULE_EXIT)
+
+    def reservations(self, commands: Mapping[str, Sequence[str]]) -> ReservationBackend:
+        from .reservations import GridEngineReservations
+
+        return GridEngineReservations(commands)
 
     def submit_argv(self, script: str, extra_args: Sequence[str]) -> list[str]:
         return ["qsub", "-terse", *extra_args, script]

@@ -1,4 +1,4 @@
-"""Run under torchrun (2 ranks, gloo) with tests/alloc_bytes.c preloaded: the bytes of
+"""Run under torchrun (2 ranks, gloo) with tests/harness/alloc_bytes.c preloaded: the bytes of
 tensors a DeepSpeed engine really holds.
 
 For each ZeRO stage and precision it builds a Llama-shaped model, takes one optimizer step
@@ -6,13 +6,13 @@ For each ZeRO stage and precision it builds a Llama-shaped model, takes one opti
 bytes of every tensor storage allocated since before the model was built and still live at
 that moment (parameters, gradient partitions, fp32 master copies, Adam moments), on each
 rank, whoever holds it: Python objects, DeepSpeed's C++ side or gloo's threads
-(tests/alloc_bytes.c counts torch's CPU allocations themselves). An earlier version found
+(tests/harness/alloc_bytes.c counts torch's CPU allocations themselves). An earlier version found
 tensors through ``gc`` and could not see storage held only by C++; the two counts agree
 wherever both apply (measured: every case, after the warm-up below).
 
 What it shows, exactly: what each rank holds at ONE moment (after the second backward pass,
 before the step, once gloo's worker threads have let go of what they communicated: see
-``settled``), not the transient peak of the optimizer step (tests/peak_bytes.py). Each
+``settled``), not the transient peak of the optimizer step (tests/harness/peak_bytes.py). Each
 precision's CPU kernels run once before anything is measured (alloc_counter.warm_up:
 oneDNN keeps its 16-bit kernels for the whole process). The communication buckets are
 forced down to 1000 elements and ZeRO-3 keeps no gathered layer, so that the count is the

@@ -6,8 +6,17 @@ import json
 import sys
 from collections.abc import Sequence
 
-from ..domain import JobSpec, JobState, JobStatus
-from .base import Backend, Output, TaskEnd, map_state, task_failures, task_rows
+from ...domain import JobSpec, JobState, JobStatus
+from ..base import (
+    Backend,
+    JobVariables,
+    Output,
+    TaskEnd,
+    map_state,
+    task_failures,
+    task_rows,
+)
+from ..options import OptionTable
 
 STATES = {s.value: s for s in JobState if s is not JobState.UNKNOWN}
 #: The options a #LOCAL line may carry, each with one value (abcitrain.localsched reads
@@ -22,6 +31,19 @@ class LocalBackend(Backend):
     name = "local"
     directive_prefix = "#LOCAL"
     template = "local.sh.j2"
+    variables = JobVariables(job_id="LOCAL_JOB_ID", array_index="LOCAL_ARRAY_INDEX",
+                             submit_dir="LOCAL_SUBMIT_DIR", node_files=("LOCAL_NODEFILE",),
+                             detect=("LOCAL_JOB_ID",))
+    # first: a job of the local scheduler started inside another scheduler's job inherits
+    # that job's variables too, and the local scheduler's own are the more specific
+    detect_order = 1
+    options = OptionTable(
+        long={"--name": "name", "--walltime": "walltime", "--array": "array",
+              "--output": "output", "--dependency": "dependency", "--nodes": "nodes",
+              "--gpus": "resource"},
+        abbreviations=True)
+    help_options = frozenset({"--help", "-h"})
+    default_cluster = "local"
     explanations = (
         (r"bad #LOCAL directive", "the rendered script's #LOCAL lines were refused"),
         (r"this machine is one node", "the local cluster is one machine: set nodes: 1"),
@@ -55,9 +77,6 @@ class LocalBackend(Backend):
             elif option in ("--nodes", "--gpus", "--grace") and not value.strip().isdigit():
                 found.append(f"{d!r}: {option} takes a whole number")
         return found
-
-    def default_output(self, spec: JobSpec) -> str:
-        return "{name}.o{job_id}" + (".{array_index}" if spec.array is not None else "")
 
     def submit_argv(self, script: str, extra_args: Sequence[str]) -> list[str]:
         return [sys.executable, "-m", "abcitrain.localsched", "submit", *extra_args, script]

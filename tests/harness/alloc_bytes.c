@@ -1,4 +1,4 @@
-/* Preloaded (LD_PRELOAD) into tests/peak_bytes.py's ranks: the bytes of torch's CPU tensors
+/* Preloaded (LD_PRELOAD) into tests/harness/peak_bytes.py's ranks: the bytes of torch's CPU tensors
  * live at every moment, on EVERY thread, and the highest value since the last reset.
  *
  * torch allocates each CPU tensor's storage with posix_memalign (c10/core/impl/alloc_cpu.cpp,
