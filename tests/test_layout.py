@@ -36,7 +36,7 @@ ALLOWED: dict[str, set[str]] = {
     "points": {"domain", "errors", "util", "backends"},
     "reserve": {"domain", "errors", "util", "backends", "points", "batch"},
     "container": {"domain", "errors", "util", "batch"},
-    "scaffold": {"domain", "errors", "util", "batch", "train", "container"},
+    "scaffold": {"domain", "errors", "util", "batch", "train", "container", "backends"},
     "service": {"domain", "errors", "util", "batch", "points", "reserve", "train", "backends",
                 "transport", "profiles", "container"},
     # the Python API: what the CLI does, from code (and submitit's executor plugin)

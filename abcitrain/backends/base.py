@@ -87,6 +87,9 @@ class Backend(ABC):
     rerunnable_directives: tuple[str, ...] = ()
     #: The ``points import --format`` that reads this scheduler's accounting records.
     accounting_format: str | None = None
+    #: True when the scheduler runs jobs on the machine that submits them (abcitrain's own
+    #: local scheduler): a new project then starts with the tiny model on the CPU.
+    runs_here: bool = False
     #: Detection order when a process asks whose job it runs in (lower first).
     detect_order: int = 100
     #: Patterns of scheduler messages and what they mean, checked in order.

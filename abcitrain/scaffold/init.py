@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from ..backends import get_backend
 from ..domain import ClusterProfile
 from ..errors import InputError, Problem
 
@@ -82,10 +83,10 @@ def container_definition(project: str, gpu: bool) -> str:
 
 
 def pick_resource(profile: ClusterProfile) -> tuple[str, bool]:
-    """The type the sample specs use: on `local` the CPU type (runs here now), else the
-    first whole-node GPU type, else the first GPU type, else the first type."""
+    """The type the sample specs use: where jobs run on this machine the CPU type (runs here
+    now), else the first whole-node GPU type, else the first GPU type, else the first type."""
     types = profile.resource_types
-    if profile.name == "local" and "cpu" in types:
+    if get_backend(profile.scheduler).runs_here and "cpu" in types:
         return "cpu", False
     gpu = [n for n, t in types.items() if t.gpus and t.exclusive] or \
           [n for n, t in types.items() if t.gpus]
@@ -156,7 +157,7 @@ def init_project(target: Path, profile: ClusterProfile) -> Scaffold:
             "yours is overwritten")])
     kit = kit_dir()
     resource, gpu = pick_resource(profile)
-    local = profile.name == "local"
+    local = get_backend(profile.scheduler).runs_here
     files: dict[str, str] = {
         "jobs/cpt.yaml": _spec("cpt", "cpt", profile, resource, local),
         "jobs/sft.yaml": _spec("sft", "sft", profile, resource, local),

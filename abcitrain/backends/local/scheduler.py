@@ -44,6 +44,7 @@ class LocalBackend(Backend):
         abbreviations=True)
     help_options = frozenset({"--help", "-h"})
     default_cluster = "local"
+    runs_here = True
     explanations = (
         (r"bad #LOCAL directive", "the rendered script's #LOCAL lines were refused"),
         (r"this machine is one node", "the local cluster is one machine: set nodes: 1"),
