@@ -43,6 +43,16 @@ def test_abci_qacct_record_is_priced_at_its_date(tmp_path: Path) -> None:
     assert Decimal(row["actual_e4"]) / 10000 == Decimal("0.0005")
 
 
+def test_the_format_defaults_to_the_one_the_clusters_scheduler_writes(tmp_path: Path) -> None:
+    """Grid Engine's backend names qacct; the local scheduler names none and says so."""
+    text = (DATA / "samples" / "uge" / "qacct-j.txt").read_text()
+    (tmp_path / "q.txt").write_text(text.replace("07/01/2018", "07/01/2023"))
+    out = cli("points", "import", "q.txt", "--cluster", "abci2").output
+    assert "imported 1 new" in out
+    refused = cli("points", "import", "q.txt", "--cluster", "local", ok=None)
+    assert refused.exit_code == 2 and "pass --format sacct or --format qacct" in refused.output
+
+
 def test_bad_sacct_header_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "bad.txt").write_text("JobID|State\n1|COMPLETED\n")
     result = cli("points", "import", "bad.txt", "--format", "sacct", "--cluster",

@@ -170,20 +170,27 @@ def points_sync(cluster: str, from_file: Path | None) -> None:
 
 @points.command("import")
 @click.argument("accounting", type=click.File("r"))
-@click.option("--format", "fmt", type=click.Choice(["sacct", "qacct"]), required=True)
+@click.option("--format", "fmt", type=click.Choice(["sacct", "qacct"]),
+              help="The records' format (default: the one the cluster's scheduler writes).")
 @click.option("--cluster", required=True, help="The cluster profile that prices the records.")
-def points_import(accounting: Any, fmt: str, cluster: str) -> None:
+def points_import(accounting: Any, fmt: str | None, cluster: str) -> None:
     """Import accounting records (sacct --parsable2 or qacct -j output) into the ledger.
 
     For sacct, ask for --format=JobID,User,Account,Partition,NNodes,Submit,ElapsedRaw,State,
     AllocNodes: AllocNodes tells a job that ran under a second (charged the minimum) from one
     that never ran (charged nothing)."""
+    from ..backends import get_backend
     from ..errors import InputError, Problem
     from ..points.accounting import import_accounting
     from ..points.ledger import Ledger
     from ..profiles import load_profile
 
     profile = load_profile(cluster)
+    fmt = fmt or get_backend(profile.scheduler).accounting_format
+    if fmt is None:
+        raise InputError("which accounting format?", [Problem(
+            "--format", f"the {profile.scheduler} scheduler of {cluster} names none: pass "
+            "--format sacct or --format qacct")])
     try:
         result = import_accounting(accounting, fmt, profile, Ledger)
     except ValueError as exc:

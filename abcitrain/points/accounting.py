@@ -176,6 +176,10 @@ def _qacct_one(rec: dict[str, str], profile: ClusterProfile,
            "COMPLETED" if failed == "0" else "FAILED")
 
 
+#: Each accounting format's reader; a backend names its own (``Backend.accounting_format``).
+FORMATS = {"sacct": sacct_records, "qacct": qacct_records}
+
+
 def import_accounting(stream: IO[str], fmt: str, profile: ClusterProfile,
                       ledger: Ledger | Callable[[], Ledger]) -> ImportResult:
     """Price and store every record of ``stream``, in batches of one transaction each.
@@ -190,8 +194,10 @@ def import_accounting(stream: IO[str], fmt: str, profile: ClusterProfile,
         return opened[0]
 
     result = ImportResult()
-    source = sacct_records(stream, profile, result) if fmt == "sacct" else \
-        qacct_records(stream, profile, result)
+    reader = FORMATS.get(fmt)
+    if reader is None:
+        raise ValueError(f"unknown accounting format {fmt!r}; known: {', '.join(FORMATS)}")
+    source = reader(stream, profile, result)
     # One quote per (resource, day): the tariff lookup is not repeated for every record.
     quotes: dict[tuple[str, str], tuple[PointsFormula, tuple[str, str, str, str, str]]] = {}
     source_name = f"import:{fmt}"
