@@ -289,3 +289,28 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
     assert "service" not in _package_graph()["backends"]
     assert "service" in _package_graph(copy)["backends"]
     assert "abcitrain.service" in set(_imports(probe, runtime_only=True, package=copy))
+
+
+@pytest.mark.parametrize(("old", "new", "name", "told"), [
+    ("abcitrain.model", "abcitrain.domain", "JobSpec", "abcitrain.domain"),
+    ("abcitrain.models.peak", "abcitrain.memory.peak", "step_peak", "abcitrain.memory"),
+    ("abcitrain.models.memory", "abcitrain.memory.states", "estimate", "memory.states"),
+    ("abcitrain.api.jobs", "abcitrain.api.submission", "submit", "abcitrain.api.submission"),
+])
+def test_renamed_public_modules_still_import_and_warn(old: str, new: str, name: str,
+                                                      told: str) -> None:
+    """Code written against the old names keeps working for one release, and is told the new
+    name (a DeprecationWarning, an error under -W error)."""
+    import subprocess
+    import sys
+
+    probe = (f"import importlib\nold = importlib.import_module({old!r})\n"
+             f"new = importlib.import_module({new!r})\n"
+             f"assert getattr(old, {name!r}) is getattr(new, {name!r})\n")
+    ok = subprocess.run([sys.executable, "-W", "default::DeprecationWarning", "-c", probe],
+                        capture_output=True, text=True, check=False, cwd=ROOT)
+    assert ok.returncode == 0, ok.stderr
+    assert "DeprecationWarning" in ok.stderr and told in ok.stderr
+    strict = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-c", probe],
+                            capture_output=True, text=True, check=False, cwd=ROOT)
+    assert strict.returncode != 0
