@@ -143,6 +143,11 @@ class JobSpec:
     chain: ChainStep | None = None
     #: The image the command runs in (batch.image): image, binds, pattern.
     container: Mapping[str, Any] | None = None
+    #: The job's body as shell text, run verbatim after abcitrain's prologue (the
+    #: alternative to ``command``: exactly one of the two).
+    script: str | None = None
+    #: Where stderr goes, apart from the output (None: joined into the output file).
+    error: str | None = None
 
 
 @dataclass(frozen=True)

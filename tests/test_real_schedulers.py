@@ -74,6 +74,39 @@ def test_multinode_job_runs_to_completion(cluster: str, tmp_path: Path) -> None:
         assert set(hosts) <= {here, "sgenode1", "sgenode2"}, hosts
 
 
+#: A shell body as real users write one: a continued line, a computed value, a loop, a
+#: heredoc, an unset variable read, and its own exit status.
+BODY = """\
+#!/bin/bash
+host=$(hostname)
+stem=${ABCITRAIN_JOB_NAME%%.*}
+for step in 1 2; do
+  echo "step $step of $stem ${NOT_SET_ANYWHERE:-unset}"
+done
+cat <<EOF | \\
+  tr a-z A-Z
+body on $host
+EOF
+exit 5
+"""
+
+
+def test_a_shell_body_runs_with_its_own_exit_status_logs_and_points(
+        cluster: str, tmp_path: Path) -> None:
+    data = {"name": "shellbody", "cluster": cluster, "resource": RESOURCE[cluster],
+            "walltime": "0:10:00", "script": BODY}
+    path = tmp_path / "shellbody.yaml"
+    path.write_text(yaml.safe_dump(data))
+    job = _submit(str(path))
+    row: Any = wait_for(lambda: _ended(job), 90, f"{cluster} shell body {job}")
+    assert (row["state"], row["exit_code"]) == ("FAILED", 5), row
+    log = cli("logs", job).output
+    assert "step 1 of shellbody unset" in log and "step 2 of shellbody unset" in log
+    assert "BODY ON " in log
+    charge = {r["ref"]: r for r in Ledger().rows()}[job]
+    assert charge["actual_e4"] is not None and charge["actual_e4"] > 0, charge
+
+
 def test_array_job(cluster: str, tmp_path: Path) -> None:
     job = _submit(_spec(tmp_path, cluster, "arr", array="1-3"))
     row: Any = wait_for(lambda: _ended(job), 90, "array")

@@ -107,7 +107,10 @@ def test_walltimes_as_real_scripts_write_them(text: str, seconds: int) -> None:
     assert parse_duration(text) == seconds
 
 
-def test_job_names_may_start_with_a_digit_but_not_be_only_digits() -> None:
+def test_job_names_may_start_with_a_digit_and_pbs_takes_digits_only() -> None:
+    """OpenPBS's verify_value_jobname lets a submitted job's name start with a digit (a real
+    ABCI 3.0 script names its job 0134); Grid Engine would read a digits-only name as a job
+    id where qdel and -hold_jid take either."""
     from abcitrain.batch.render import plan_job
     from abcitrain.batch.spec import parse_spec
 
@@ -115,9 +118,10 @@ def test_job_names_may_start_with_a_digit_but_not_be_only_digits() -> None:
            "command": ["true"]}
     plan = plan_job(*parse_spec({**job, "name": "0150_pretrain"}))
     assert "-N 0150_pretrain" in plan.directives
+    assert "-N 0134" in plan_job(*parse_spec({**job, "name": "0134"})).directives
     with pytest.raises(InputError) as info:
-        parse_spec({**job, "name": "12345"})
-    assert "digits only" in str(info.value)
+        parse_spec({**job, "name": "12345", "cluster": "abci2", "resource": "rt_F"})
+    assert "digits only" in str(info.value) and "job id" in str(info.value)
 
 
 def test_pbs_keep_with_an_output_path_is_a_warning() -> None:
@@ -129,3 +133,15 @@ def test_pbs_keep_with_an_output_path_is_a_warning() -> None:
                                  "output": "logs/k.log", "extra_directives": ["-k oe"]}))
     [warning] = [p for p in plan.problems if p.severity == "warning"]
     assert "ignores the -o path" in warning.message and not plan.errors
+
+
+def test_pbs_keep_direct_writes_to_the_output_path_and_is_no_warning() -> None:
+    """-k oed: d writes straight to the -o path (OpenPBS server/job_func.c skips the keep
+    rule when the keep list holds d), so nothing is wrong with -o beside it."""
+    from abcitrain.batch.render import plan_job
+    from abcitrain.batch.spec import parse_spec
+
+    plan = plan_job(*parse_spec({"name": "k", "cluster": "abci3", "resource": "rt_HF",
+                                 "walltime": "1:00:00", "group": "g1", "command": ["true"],
+                                 "output": "logs/k.log", "extra_directives": ["-k oed"]}))
+    assert plan.problems == ()

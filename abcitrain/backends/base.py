@@ -169,6 +169,11 @@ class Backend(ABC):
         it cannot write, an option it ignores), found when the job is planned."""
         return []
 
+    def name_problem(self, name: str) -> str | None:
+        """Why the scheduler would refuse or misread job name ``name``; None when it takes
+        it (abcitrain's own rule, letters, digits and _ . + -, is checked before)."""
+        return None
+
     def output_problem(self, spec: JobSpec) -> str | None:
         """Why the scheduler cannot write the spec's output path; None when it can."""
         return None

@@ -16,7 +16,7 @@ from .. import __version__
 from ..backends import get_backend
 from ..domain import ClusterProfile, JobSpec
 from ..errors import Problem
-from ..util.shellquote import quote, quote_expanding
+from ..util.shellquote import quote, quote_expanding, quote_path
 from .checks import check_job, errors_in
 from .directives import apply_user_changes, fill, request_templates, template_values
 from .image import inside, runtime_of
@@ -42,6 +42,7 @@ def _environment(extra_dirs: tuple[str, ...] = ()) -> jinja2.Environment:
         lstrip_blocks=True, autoescape=False)  # noqa: S701
     env.filters["q"] = quote
     env.filters["qx"] = quote_expanding     # env values and command arguments: ${NAME}
+    env.filters["qpath"] = quote_path       # folders of setup: ~ and ${NAME}
     env.globals["sweep_env"] = sweep_env
     return env
 

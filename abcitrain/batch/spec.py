@@ -15,6 +15,7 @@ from typing import Any
 
 import voluptuous as vol
 
+from ..backends import get_backend
 from ..domain import DEPENDENCY_KINDS, ArrayRange, ClusterProfile, JobSpec
 from ..errors import InputError, Problem, UnknownNameError
 from ..profiles import load_profile
@@ -25,7 +26,7 @@ from .sweep import sweep_tasks
 
 # A leading digit is fine for every scheduler (ABCI scripts name jobs 0150_pretrain); digits
 # only are not: qdel, -hold_jid and qstat would read the name as a job id.
-NAME_RE = r"(?=[0-9.+-]*[A-Za-z_])[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}"
+NAME_RE = r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}"
 GROUP_RE = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 MODULE_RE = r"[A-Za-z0-9][A-Za-z0-9_.+/-]{0,127}"
 ENV_KEY_RE = r"[A-Za-z_][A-Za-z0-9_]{0,127}"
@@ -89,6 +90,16 @@ def _output(value: Any) -> str:
     return text
 
 
+def _script(value: Any) -> str:
+    if not isinstance(value, str):
+        raise vol.Invalid("expected the job's body as shell text (a YAML block: script: |)")
+    if not value.strip():
+        raise vol.Invalid("is empty: give the shell the job runs")
+    if "\0" in value:
+        raise vol.Invalid("holds a NUL character, which no shell script can")
+    return value
+
+
 def _nodes(value: Any) -> int | str:
     return "auto" if value == "auto" else v.int_between(1)(value)
 
@@ -130,13 +141,15 @@ _SETUP = {
 
 SPEC_SCHEMA = vol.Schema({
     vol.Required("name"): v.matching(
-        NAME_RE, "letters, digits, _ . + - only, starting with a letter or digit and not "
-        "digits only (that reads as a job id); at most 63 characters"),
+        NAME_RE, "letters, digits, _ . + - only, starting with a letter or digit; at most "
+        "63 characters"),
     vol.Required("cluster"): str,
     vol.Required("resource"): str,
     vol.Optional("command"): vol.All(
         vol.Msg(list, "expected a list of arguments (an argv), not a shell string"),
         vol.Length(min=1, msg="needs at least the program to run"), [_scalar_text]),
+    # the job's body as shell text, kept verbatim (the alternative to command)
+    vol.Optional("script"): v.nullable(_script),
     vol.Required("walltime"): v.duration,
     vol.Optional("nodes", default=1): _nodes,
     # Checked by abcitrain.train.config (its problems are prefixed train.).
@@ -154,6 +167,8 @@ SPEC_SCHEMA = vol.Schema({
     vol.Optional("depends_on", default=[]): v.string_list(vol.All(_not_an_option)),
     vol.Optional("dependency", default="afterok"): v.one_of(DEPENDENCY_KINDS, "dependency"),
     vol.Optional("output"): v.nullable(_output),
+    # stderr apart from the output, to this path (unset: joined into the output)
+    vol.Optional("error"): v.nullable(_output),
     vol.Optional("workdir"): v.nullable(_workdir),
     vol.Optional("extra_directives", default=[]): v.string_list(_directive_check),
     # submitted held: it waits until `abcitrain release` (qrls / scontrol release)
@@ -231,9 +246,19 @@ def _training_problems(data: Mapping[str, Any]) -> list[Problem]:
     if train is not None:
         from ..train.config import train_problems
         problems += train_problems(train) if isinstance(train, Mapping) else []
-    elif not data.get("command") and "command" not in data:
+        if data.get("script") is not None:
+            problems.append(Problem("script", "a training job's body is abcitrain's launcher: "
+                                    "leave script: out (setup: runs steps before it)"))
+    elif data.get("command") is not None and data.get("script") is not None:
+        problems.append(Problem("script", "give command: (an argv) or script: (shell text), "
+                                "not both"))
+    elif data.get("script") is None and not data.get("command") and "command" not in data:
         problems.append(Problem("command", "required: the program to run (an argv list), "
-                                "or a train: section for a training job"))
+                                "script: (the job's body as shell text), or a train: section "
+                                "for a training job"))
+    if data.get("script") is not None and data.get("container") is not None:
+        problems.append(Problem("container", "runs command: inside the image; with script: "
+                                "call the image from the script (singularity exec ...)"))
     if data.get("nodes") == "auto" and train is None:
         problems.append(Problem("nodes", "auto is for training jobs (a train: section), "
                                 "where abcitrain plan picks the node count"))
@@ -264,6 +289,11 @@ def _cluster_problems(data: Mapping[str, Any], profile: ClusterProfile) -> list[
     if service is not None and service not in profile.services:
         problems.append(Problem("service", f"{service!r} is not a service of cluster "
                                 f"{profile.name!r}; choose one of: {', '.join(profile.services)}"))
+    name = data.get("name")
+    if isinstance(name, str) and re.fullmatch(NAME_RE, name):
+        why = get_backend(profile.scheduler).name_problem(name)
+        if why:
+            problems.append(Problem("name", why))
     reservation = data.get("reservation")
     if reservation is not None:
         if not profile.reservation_request:
@@ -302,5 +332,5 @@ def _build(d: Mapping[str, Any], profile: ClusterProfile) -> JobSpec:
         drop_directives=tuple(d["drop_directives"]), hold=d["hold"],
         ranks_per_node=d.get("ranks_per_node"), threads_per_rank=d.get("threads_per_rank"),
         setup=d.get("setup"), sweep=sweep, max_concurrent=d.get("max_concurrent"),
-        container=d.get("container"),
+        container=d.get("container"), script=d.get("script"), error=d.get("error"),
     )

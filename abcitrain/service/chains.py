@@ -20,6 +20,7 @@ from ..util.params import with_overrides
 from ..util.yamlio import load_yaml_file
 from . import submitting
 from .common import existing_ledger
+from .syntax import with_body_checked
 
 #: What a stage's dependency shows in a dry run, where no stage has an id yet.
 PLACEHOLDER = "{{{}}}"
@@ -48,7 +49,7 @@ def _plan(stage: Stage, depends_on: str | None, write_training: bool) -> JobPlan
         spec, _ = prepare(spec, stage.profile, write_training, None)
     if depends_on is not None:
         spec = after(spec, depends_on, stage.after)
-    return plan_job(spec, stage.profile)
+    return with_body_checked(plan_job(spec, stage.profile))
 
 
 def plan_chain(chain: Chain, cid: str | None = None, write_training: bool = False

@@ -16,6 +16,7 @@ from ..batch.spec import load_spec, parse_spec
 from ..domain import ClusterProfile, JobSpec
 from ..errors import InputError, Problem
 from ..util.params import with_overrides
+from .syntax import with_body_checked
 
 
 def load_plan(spec_path: Path, project_dir: Path | None = None, write_training: bool = False,
@@ -43,7 +44,7 @@ def _planned(spec: JobSpec, profile: ClusterProfile, project_dir: Path | None,
         spec, _ = prepare(spec, profile, write_training, project_dir)
     if chain_index is not None:
         spec = replace(spec, env={**spec.env, "ABCITRAIN_CHAIN_INDEX": str(chain_index)})
-    return plan_job(spec, profile)
+    return with_body_checked(plan_job(spec, profile))
 
 
 def require_submittable(plan: JobPlan, more: Sequence[Problem] = ()) -> None:

@@ -73,3 +73,12 @@ def quote_expanding(value: str) -> str:
     if tail or not words:
         words.append(quote(tail))
     return "".join(words)
+
+
+def quote_path(value: str) -> str:
+    """A path as one bash word, expanded as a user who wrote it in a script meant it: a
+    leading ``~`` or ``~/`` is the job's ``$HOME``, and ``${NAME}`` expands
+    (``quote_expanding``); nothing else does."""
+    if value == "~" or value.startswith("~/"):
+        value = "${HOME}" + value[1:]
+    return quote_expanding(value)

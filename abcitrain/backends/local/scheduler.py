@@ -6,7 +6,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-from ...domain import JobSpec, JobState, JobStatus
+from ...domain import ClusterProfile, JobSpec, JobState, JobStatus
+from ...errors import Problem
 from ..base import (
     Backend,
     JobVariables,
@@ -65,6 +66,13 @@ class LocalBackend(Backend):
 
     def walltime_text(self, seconds: int) -> str:
         return str(seconds)
+
+    def plan_problems(self, spec: JobSpec, profile: ClusterProfile,
+                      directives: Sequence[str]) -> list[Problem]:
+        if spec.error:
+            return [Problem("error", "the local scheduler writes stderr into the output "
+                            "file: leave error: out")]
+        return []
 
     def directive_problems(self, directives: Sequence[str]) -> list[str]:
         found = []

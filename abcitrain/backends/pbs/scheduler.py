@@ -99,11 +99,15 @@ class PbsBackend(Backend):
     )
 
     def header_directives(self, spec: JobSpec, profile: object) -> list[str]:
-        out = [f"-N {spec.name}", f"-l walltime={self.walltime_text(spec.walltime_s)}",
-               "-j oe"]
+        out = [f"-N {spec.name}", f"-l walltime={self.walltime_text(spec.walltime_s)}"]
+        if not spec.error:
+            out.append("-j oe")                 # stderr into the output file
         path = output_directive(spec)
         if path:
             out.append(f"-o {path}")
+        error = path_directive(spec.error, spec, "e") if spec.error else None
+        if error:
+            out.append(f"-e {error}")
         if spec.array is not None:
             out.append(f"-J {spec.array.start}-{spec.array.end}:{spec.array.step}")
             if spec.max_concurrent:
@@ -143,12 +147,19 @@ class PbsBackend(Backend):
             out.append(d)
         return out
 
+    def name_problem(self, name: str) -> str | None:
+        # OpenPBS's verify_value_jobname (lib/Libecl) lets a submitted job's name start with
+        # a digit (chk_alpha = 0 for QueueJob): ABCI 3.0 scripts use names like 0134
+        return None
+
     def output_problem(self, spec: JobSpec) -> str | None:
-        if not spec.output or output_directive(spec) is not None:
-            return None
-        return ("PBS puts no job id in an -o path: use DIR/{name}.o{job_id} (PBS's own name, "
-                "in DIR), {array_index} (one file per task), a fixed name, or leave output "
-                "unset (PBS writes NAME.oSEQUENCE)")
+        for path, letter in ((spec.output, "o"), (spec.error, "e")):
+            if path and path_directive(path, spec, letter) is None:
+                return (f"PBS puts no job id in an -{letter} path: use "
+                        f"DIR/{{name}}.{letter}{{job_id}} (PBS's own name, in DIR), "
+                        "{array_index} (one file per task), a fixed name, or leave it unset "
+                        f"(PBS writes NAME.{letter}SEQUENCE)")
+        return None
 
     def plan_problems(self, spec: JobSpec, profile: ClusterProfile,
                       directives: Sequence[str]) -> list[Problem]:
@@ -156,9 +167,11 @@ class PbsBackend(Backend):
         output = self.output_problem(spec)
         if output:
             found.append(Problem("output", output))
-        keep = [d for d in directives if re.match(r"-k\s*[a-z]*o", d)]
+        # -k o keeps the output on the execution host and -o is not used (the ABCI 3.0
+        # guide); with d ("direct", qsub(1B)) PBS writes it straight to the -o path instead
+        keep = [d for d in directives
+                if (m := re.match(r"-k\s*([a-z]+)", d)) and "o" in m[1] and "d" not in m[1]]
         if keep and any(d.startswith("-o") for d in directives):
-            # the ABCI 3.0 guide: with -k the output stays where -k says and -o is not used
             found.append(Problem("extra_directives", f"{keep[0]!r} keeps the output on the "
                                  "execution host, so PBS ignores the -o path: the log will "
                                  "not be where `abcitrain logs` looks", "warning"))
@@ -283,16 +296,20 @@ class PbsBackend(Backend):
 
 def output_directive(spec: JobSpec) -> str | None:
     """The ``-o`` value for the spec's output, or None when there is none or PBS cannot
+    write it (``path_directive``)."""
+    return path_directive(spec.output, spec, "o") if spec.output else None
+
+
+def path_directive(path: str, spec: JobSpec, letter: str) -> str | None:
+    """The ``-o`` (``letter`` o) or ``-e`` (e) value for ``path``, or None when PBS cannot
     write it. PBS expands ``^array_index^`` (each task keeps its own log) but no job id;
     a folder given as ``-o`` gets PBS's own file name, NAME.oSEQUENCE, so the default name
     in a folder (``logs/{name}.o{job_id}``) is written as ``-o logs/``."""
-    if not spec.output:
-        return None
-    path = spec.output.replace("{name}", spec.name).replace("{array_index}", "^array_index^")
+    path = path.replace("{name}", spec.name).replace("{array_index}", "^array_index^")
     if "{job_id}" not in path:
         return path
     folder, _, file = path.rpartition("/")
-    if spec.array is None and file == f"{spec.name}.o{{job_id}}" and "{" not in folder:
+    if spec.array is None and file == f"{spec.name}.{letter}{{job_id}}" and "{" not in folder:
         return f"{folder or '.'}/"
     return None
 

@@ -106,6 +106,8 @@ class SlurmBackend(Backend):
         out = [f"--job-name={spec.name}", f"--time={self.walltime_text(spec.walltime_s)}"]
         output = spec.output or self.default_output(spec)
         out.append(f"--output={self._output(output, spec)}")
+        if spec.error:
+            out.append(f"--error={self._output(spec.error, spec)}")
         if spec.array is not None:
             limit = f"%{spec.max_concurrent}" if spec.max_concurrent else ""
             out.append(f"--array={spec.array}{limit}")

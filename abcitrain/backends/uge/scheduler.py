@@ -116,7 +116,11 @@ class GridEngineBackend(Backend):
 
     def header_directives(self, spec: JobSpec, profile: object) -> list[str]:
         out = [f"-N {spec.name}", f"-l h_rt={self.walltime_text(spec.walltime_s)}",
-               "-S /bin/bash", "-cwd", "-j y"]
+               "-S /bin/bash", "-cwd"]
+        if spec.error:
+            out.append(f"-e {self._output(spec.error)}")
+        else:
+            out.append("-j y")                  # stderr into the output file
         if spec.output:
             out.append(f"-o {self._output(spec.output)}")
         if spec.array is not None:
@@ -142,6 +146,13 @@ class GridEngineBackend(Backend):
             return [Problem("dependency", "Grid Engine's -hold_jid starts this job when the "
                             "others end, whatever their exit status (afterany)", "warning")]
         return []
+
+    def name_problem(self, name: str) -> str | None:
+        # qdel, qalter and -hold_jid take a job's name where they take its id
+        if name.isdigit():
+            return (f"{name!r} is digits only: Grid Engine's qdel and -hold_jid would read it "
+                    "as a job id; put a letter in it")
+        return None
 
     def list_names(self, option: str, resource_names: Sequence[str]) -> Mapping[str, str]:
         names = dict(self.options.lists.get(option, {}))
