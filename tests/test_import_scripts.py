@@ -1,6 +1,7 @@
 """`abcitrain import SCRIPT`: realistic ABCI 3.0, ABCI 2.0 and Slurm scripts (written for
-these tests, tests/data/scripts/) become specs; rendering a spec and reading the result back
-gives the same scheduler-visible fields; what cannot come along is listed."""
+these tests, tests/data/scripts/) become specs whose directives say what the script's did and
+whose ``script:`` holds every other line verbatim; each note names its line; refusals name
+theirs and exit 2. (tests/test_import_equivalence.py runs a corpus both ways.)"""
 
 from __future__ import annotations
 
@@ -11,89 +12,88 @@ import pytest
 import yaml
 from conftest import DATA, cli
 
-from abcitrain.batch.importer import read_script, to_mapping
 from abcitrain.batch.render import plan_job
 from abcitrain.batch.spec import parse_spec
-from abcitrain.profiles import load_profile
 
 SCRIPTS = DATA / "scripts"
-#: The keys a scheduler sees (the directives), compared after a round trip.
-DIRECTIVE_KEYS = ("name", "resource", "nodes", "ranks_per_node", "threads_per_rank",
-                  "walltime", "group", "array", "output", "reservation", "extra_directives")
 
 
-def _import(name: str, *more: str) -> tuple[dict[str, Any], str]:
-    result = cli("import", str(SCRIPTS / name), *more, ok=None)
-    return yaml.safe_load(result.stdout), result.output
+def _import(name: str, *more: str, ok: bool | None = True) -> tuple[dict[str, Any], str]:
+    result = cli("import", str(SCRIPTS / name), *more, ok=ok)
+    return yaml.safe_load(result.stdout), result.stderr
 
 
-@pytest.mark.parametrize(("script", "cluster", "group"), [
-    ("abci3-deepspeed.sh", "abci3", None), ("abci3-reservation.sh", "abci3", None),
-    ("abci2-sweep.sh", "abci2", "gaa50000"), ("slurm-ddp.sh", "slurm", None)])
-def test_a_script_round_trips_through_a_spec(script: str, cluster: str,
-                                             group: str | None) -> None:
-    profile = load_profile(cluster)
-    first = dict(to_mapping(read_script((SCRIPTS / script).read_text(), profile, "x")))
-    if group:
-        first["group"] = group
-    plan = plan_job(*parse_spec(first))
-    assert not plan.errors, plan.errors
-    again = dict(to_mapping(read_script(plan.script, profile, "x")))
-    if group:
-        again["group"] = group
-    for key in DIRECTIVE_KEYS:
-        if key == "extra_directives":
-            # the rendering adds what abcitrain writes for the type (Slurm's --exclusive)
-            got, had = again.get(key) or [], first.get(key) or []
-            assert [d for d in got if d in had] == had, (got, had)
-            assert set(got) - set(had) <= set(plan.directives), (got, had)
-            continue
-        assert again.get(key) == first.get(key), (key, first.get(key), again.get(key))
-
-
-def test_abci3_multi_node_script_becomes_a_spec() -> None:
-    spec, out = _import("abci3-deepspeed.sh")
+def test_abci3_multi_node_script_becomes_a_spec_keeping_its_body() -> None:
+    spec, said = _import("abci3-deepspeed.sh")
     assert spec["name"] == "0150_pretrain" and spec["resource"] == "rt_HF"
     assert (spec["nodes"], spec["ranks_per_node"], spec["threads_per_rank"]) == (2, 8, 12)
     assert spec["walltime"] == "12:00:00" and spec["group"] == "gaa50000"
-    assert spec["modules"] == ["cuda/12.6", "hpcx/2.20"]
-    assert spec["setup"] == {"activate": ".venv", "ulimit": {"l": "unlimited"},
-                             "run": [["mkdir", "-p", "logs"]]}
-    assert spec["env"]["HF_HOME"] == "${PBS_LOCALDIR}/hf"      # expanded when the job runs
-    assert spec["command"][:5] == ["mpirun", "-np", "16", "--hostfile", "${PBS_NODEFILE}"]
-    assert spec["extra_directives"] == ["-v USE_SSH=1", "-m abe"]
-    assert "not carried" not in out
+    assert spec["extra_directives"] == ["-m abe", "-v USE_SSH=1"]
+    assert "error" not in spec                       # -j oe: one file, as abcitrain writes
+    text = (SCRIPTS / "abci3-deepspeed.sh").read_text()
+    assert spec["script"].startswith("# Multi-node DeepSpeed")
+    for line in ("export HF_HOME=$PBS_LOCALDIR/hf", "ulimit -l unlimited",
+                 "mpirun -np 16 --hostfile $PBS_NODEFILE --map-by ppr:8:node python train.py "
+                 "--config cfg.yaml"):
+        assert line in spec["script"] and line in text
+    assert "faithful" in said
+    plan = plan_job(*parse_spec(spec))
+    assert plan.errors == []
+    assert "-l select=2:mpiprocs=8:ompthreads=12" in plan.directives
 
 
 def test_a_reservation_script_keeps_its_queue_and_rtype() -> None:
     spec, _ = _import("abci3-reservation.sh")
     assert spec["reservation"] == "R1234" and spec["resource"] == "rt_HF"
-    assert spec["command"] == ["bash", "-c", "python sft.py 2>&1 | tee logs/sft.log"]
+    assert spec["script"].rstrip().endswith("python sft.py 2>&1 | tee logs/sft.log")
     plan = plan_job(*parse_spec(spec))
     assert [d for d in plan.directives if d.startswith("-v")] == ["-v RTYPE=rt_HF,USE_SSH=1"]
+    assert "-q R1234" in plan.directives
 
 
-def test_what_cannot_come_along_is_listed() -> None:
-    spec, out = _import("slurm-ddp.sh")
-    assert "not carried" in out and "--comment=two words" in out and "quoted value" in out
+def test_what_cannot_come_along_is_said_line_by_line() -> None:
+    spec, said = _import("slurm-ddp.sh")
+    assert "differs: line 9: '--comment=two words' is not carried" in said
+    assert "differs at 1 place" in said
     assert spec["extra_directives"] == ["--mail-type=END"]
-    assert spec["setup"] == {"module_purge": True} and spec["output"] == \
-        "logs/{name}-{job_id}.out"
-    missing = cli("import", str(SCRIPTS / "abci2-sweep.sh"), ok=None)
-    assert missing.exit_code == 2 and "group" in missing.output     # ABCI 2.0: qsub -g
+    assert spec["output"] == "logs/{name}-{job_id}.out" and spec["group"] == "proj1"
+    assert spec["script"] == "module purge\nmodule load cuda\nsrun python ddp.py --epochs 3\n"
+
+
+def test_a_spec_that_needs_a_key_is_still_written_and_says_which(tmp_path: Path) -> None:
+    out = tmp_path / "sweep.yaml"
+    result = cli("import", str(SCRIPTS / "abci2-sweep.sh"), "-o", str(out), ok=None)
+    assert result.exit_code == 2 and "group" in result.stderr      # ABCI 2.0: qsub -g
+    assert out.exists() and "was written as read" in result.stderr
+    spec = yaml.safe_load(out.read_text())
+    assert spec["array"] == "1-10" and spec["output"] == "logs/{name}.o{job_id}.{array_index}"
 
 
 def test_an_abci2_script_moves_to_abci3_saying_what_changed() -> None:
-    spec, out = _import("abci2-sweep.sh", "--cluster", "abci3", "--group", "gaa50000")
+    spec, said = _import("abci2-sweep.sh", "--to", "abci3", "--group", "gaa50000")
     assert spec["cluster"] == "abci3" and spec["resource"] == "rt_HF"
     assert spec["walltime"] == "24:00:00" and spec["array"] == "1-10"
     assert "extra_directives" not in spec                    # -l USE_SSH=1 is Grid Engine's
-    assert "changed: resource rt_F (4 x V100 per node) -> rt_HF (8 x H200 per node)" in out
-    assert "changed: left out '-l USE_SSH=1'" in out
-    assert "price: 1.20 points per node-hour on abci2 (2024-10-31), 7.50 on abci3" in out
-    assert "left out output" in out                  # PBS writes no job id into -o
-    assert spec["env"] == {"SINGULARITY_TMPDIR": "${SGE_LOCALDIR}", "TMP": "${SGE_LOCALDIR}"}
+    assert "resource rt_F (4 x V100 per node) -> rt_HF (8 x H200 per node)" in said
+    assert "left out '-l USE_SSH=1'" in said
+    assert "price: 1.20 points per node-hour on abci2 (2024-10-31), 7.50 on abci3" in said
+    assert "left out output" in said                  # PBS writes no job id into -o
+    # the body stays as written; what it reads of Grid Engine is named, line by line
+    assert "export SINGULARITY_TMPDIR=$SGE_LOCALDIR" in spec["script"]
+    assert "differs: line 13: $SGE_LOCALDIR is uge's and is not set on abci3" in said
+    assert "differs: line 12: module singularitypro is not one abci3 lists" in said
     assert not plan_job(*parse_spec(spec)).errors
+
+
+def test_modules_the_target_lists_pass_and_versions_it_lacks_are_named(tmp_path: Path) -> None:
+    script = tmp_path / "mods.sh"
+    script.write_text("#!/bin/bash\n#$ -l rt_F=1\n#$ -l h_rt=1:00:00\n#$ -cwd\n"
+                      "module load cuda/11.8/11.8.0 hpcx python/3.12/3.12.9\npython x.py\n")
+    result = cli("import", str(script), "--to", "abci3", "--group", "g1", ok=None)
+    said = result.stderr
+    assert "line 5: module cuda/11.8/11.8.0 is not one abci3 lists (it has cuda, " \
+        "cuda/12.6/12.6.1)" in said
+    assert "module hpcx " not in said and "module python/3.12/3.12.9" not in said
 
 
 def test_a_file_without_directives_is_refused(tmp_path: Path) -> None:
@@ -101,6 +101,51 @@ def test_a_file_without_directives_is_refused(tmp_path: Path) -> None:
     result = cli("import", str(tmp_path / "plain.sh"), ok=None)
     assert result.exit_code == 2 and "no directive line of a known scheduler" in result.output
     assert all(p in result.output for p in ("#PBS", "#$", "#SBATCH"))
+
+
+@pytest.mark.parametrize(("lines", "expect"), [
+    (["#PBS -l select=1 \\", "#PBS -l walltime=1:00:00"], "line 3: the line continues"),
+    (["#PBS -o $PBS_JOBID.out"], "line 3: '-o $PBS_JOBID.out' sets output to a path"),
+    (["#PBS -N $JOB"], "line 3: '-N $JOB' sets name to a name abcitrain cannot write"),
+    (["#PBS -q casper"], "line 3: '-q casper' sets resource in a form abcitrain does not "
+                         "read for abci3 (its resource types: rt_HF, rt_HG, rt_HC)"),
+])
+def test_every_refusal_names_its_line_and_why(tmp_path: Path, lines: list[str],
+                                              expect: str) -> None:
+    script = tmp_path / "bad.sh"
+    script.write_text("#!/bin/bash\n#PBS -P g1\n" + "\n".join(lines) + "\necho hi\n")
+    out = tmp_path / "bad.yaml"
+    result = cli("import", str(script), "-o", str(out), ok=None)
+    assert result.exit_code == 2 and expect in result.output, result.output
+    assert not out.exists()                    # nothing written for a refused script
+    assert "Traceback" not in result.output
+
+
+def test_error_to_dev_null_and_no_join_are_kept(tmp_path: Path) -> None:
+    script = tmp_path / "quiet.sh"
+    script.write_text("#!/bin/bash\n#PBS -q rt_HF\n#PBS -l select=1\n#PBS -P g1\n"
+                      "#PBS -l walltime=1:00:00\n#PBS -o /dev/null\n#PBS -e /dev/null\n"
+                      "python x.py\n")
+    spec, said = _import(str(script))
+    assert "faithful" in said
+    assert (spec["output"], spec["error"]) == ("/dev/null", "/dev/null")
+    plan = plan_job(*parse_spec(spec))
+    assert plan.errors == [] and "-e /dev/null" in plan.directives
+    assert "-j oe" not in plan.directives
+    script.write_text(script.read_text().replace("#PBS -o /dev/null\n#PBS -e /dev/null\n", ""))
+    spec, _ = _import(str(script))
+    assert spec["error"] == "./"                 # PBS's own NAME.eSEQ beside the output
+    assert "-e ./" in plan_job(*parse_spec(spec)).directives
+
+
+def test_a_script_started_in_home_is_started_there_again() -> None:
+    """PBS starts a job in $HOME: the imported job too (workdir ~), before the body's own
+    cd $PBS_O_WORKDIR; Slurm starts it in the submit folder."""
+    spec, _ = _import("abci3-reservation.sh")
+    assert spec["workdir"] == "~"
+    assert 'cd -- "${HOME}"' in plan_job(*parse_spec(spec)).script
+    slurm, _ = _import("slurm-ddp.sh")
+    assert "workdir" not in slurm
 
 
 @pytest.mark.parametrize(("text", "seconds"), [

@@ -26,7 +26,7 @@ JOBS: dict[str, dict[str, Any]] = {
 PBS = [
     ("-lwalltime=999:00:00", "walltime"), ("-l walltime=999:00:00", "walltime"),
     ("-l mem=8gb,walltime=999:00:00", "walltime"), ("-l select=99", "nodes"),
-    ("-lselect=99:ncpus=8", "nodes"), ("-l nodes=99", "nodes"), ("-l place=pack", "nodes"),
+    ("-lselect=99:ncpus=8", "nodes"), ("-l nodes=99", "nodes"),
     ("-l ncpus=999", "resource"), ("-J 1-99999", "array"), ("-J1-99999", "array"),
     ("-W depend=afterok:1", "dependency"), ("-Wdepend=afterany:1", "dependency"),
     ("-q other", "resource"), ("-qother", "resource"), ("-P other", "group"),
@@ -35,7 +35,7 @@ PBS = [
 ]
 GRID_ENGINE = [
     ("-l h_rt=999:00:00", "walltime"), ("-l s_rt=999:00:00", "walltime"),
-    ("-l h_vmem=4G,h_rt=999:00:00", "walltime"), ("-t 1-99999", "array"),
+    ("-l h_vmem=4G,h_rt=999:00:00", "walltime"), ("-t 1-99999", "array"), ("-tc 99", "array"),
     ("-ar 123", "reservation"), ("-hold_jid 7", "dependency"),
     ("-hold_jid_ad 7", "dependency"), ("-pe pernode 64", "nodes"), ("-q all.q", "resource"),
     ("-A other", "group"), ("-P other", "group"), ("-g other", "group"),
@@ -83,7 +83,8 @@ def test_an_extra_that_sets_an_owned_field_is_refused_naming_it(cluster: str, ex
 
 @pytest.mark.parametrize(("cluster", "extra"), [
     ("abci3", "-m abe"), ("abci3", "-k oe"), ("abci3", "-l mem=100gb"),
-    ("abci3", "-W sandbox=PRIVATE"), ("pbs", "-r n"), ("abci2", "-l USE_SSH=1"),
+    ("abci3", "-W sandbox=PRIVATE"), ("abci3", "-l place=scatter"), ("pbs", "-r n"),
+    ("abci2", "-l USE_SSH=1"),
     ("abci2", "-m ea"), ("gridengine", "-l h_vmem=4G"), ("gridengine", "-js 10"),
     ("gridengine", "-now n"), ("slurm", "--mail-type=END"),
     ("slurm", "--mail-user=a@b.c"), ("slurm", "-c 4"), ("slurm", "--qos=normal"),

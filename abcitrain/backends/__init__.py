@@ -104,10 +104,12 @@ def backend_running(env: Mapping[str, str]) -> Backend | None:
 
 
 def backend_by_prefix(line: str) -> Backend | None:
-    """The backend whose directive prefix starts ``line`` (``#PBS -l ...``); None if none."""
+    """The backend whose directive prefix starts ``line`` (``#PBS -l ...``, ``#$-cwd``);
+    None if none."""
     for backend in all_backends():
         prefix = backend.directive_prefix
-        if line.startswith(prefix + " ") or line.startswith(prefix + "\t"):
+        # Grid Engine also reads "#$-l rt_F=1" (no blank), as ABCI 2.0 scripts write it
+        if line.startswith(prefix) and line[len(prefix):len(prefix) + 1] in (" ", "\t", "-"):
             return backend
     return None
 

@@ -87,6 +87,10 @@ class Backend(ABC):
     rerunnable_directives: tuple[str, ...] = ()
     #: The ``points import --format`` that reads this scheduler's accounting records.
     accounting_format: str | None = None
+    #: True when the scheduler starts a job in the user's home folder rather than the
+    #: folder it was submitted from (PBS always; Grid Engine without -cwd): an imported
+    #: script is started there too (workdir ~).
+    job_starts_in_home: bool = False
     #: True when the scheduler runs jobs on the machine that submits them (abcitrain's own
     #: local scheduler): a new project then starts with the tiny model on the CPU.
     runs_here: bool = False

@@ -116,7 +116,8 @@ def plan_job(spec: JobSpec, profile: ClusterProfile) -> JobPlan:
     problems += backend.plan_problems(spec, profile, directives)
     rtype = profile.resource_types[spec.resource]
     # `cd -- -` still means "the previous folder" in bash; "./-" does not.
-    workdir = spec.workdir if spec.workdir is None or spec.workdir.startswith("/") \
+    # ~ and ${NAME} expand as in a script (the job's $HOME: where PBS starts a job)
+    workdir = spec.workdir if spec.workdir is None or spec.workdir.startswith(("/", "~", "${")) \
         else f"./{spec.workdir}"
     template = _environment(tuple(backend.template_dirs)).get_template(backend.template)
     script = template.render(

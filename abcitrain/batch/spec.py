@@ -24,8 +24,9 @@ from ..util.params import with_overrides
 from ..util.yamlio import load_yaml_file
 from .sweep import sweep_tasks
 
-# A leading digit is fine for every scheduler (ABCI scripts name jobs 0150_pretrain); digits
-# only are not: qdel, -hold_jid and qstat would read the name as a job id.
+# A leading digit is fine for every scheduler (ABCI scripts name jobs 0150_pretrain, 0134);
+# a digits-only name is each backend's to judge (Backend.name_problem: Grid Engine's qdel and
+# -hold_jid would read it as a job id; OpenPBS takes it).
 NAME_RE = r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}"
 GROUP_RE = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 MODULE_RE = r"[A-Za-z0-9][A-Za-z0-9_.+/-]{0,127}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,22 +17,32 @@ from ..domain import ClusterProfile
 
 @click.command("import")
 @click.argument("script", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--cluster", help="Write the spec for this cluster (default: the one the "
-              "script's scheduler suggests: abci3 for PBS, abci2 for Grid Engine, slurm).")
+@click.option("--to", "--cluster", "cluster", metavar="CLUSTER",
+              help="Write the spec for this cluster (default: the one the script was "
+              "written for): resource types are matched, modules it lacks are named.")
 @click.option("--from", "source", metavar="CLUSTER",
-              help="The cluster the script was written for (default: as for --cluster).")
+              help="The cluster the script was written for (default: the one its scheduler "
+              "suggests: abci3 for PBS, abci2 for Grid Engine, slurm for Slurm).")
 @click.option("--group", help="The group to charge (ABCI 2.0 scripts leave it to qsub -g).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the spec here (refused if the file exists) instead of printing it.")
 def import_(script: Path, cluster: str | None, source: str | None, group: str | None,
             output: Path | None) -> None:
-    """Read SCRIPT's directives, module loads, exported variables and commands into a job
-    spec; list every line that could not come along, and why."""
+    """Read SCRIPT into a job spec that does what it did: the directives abcitrain
+    understands exactly become spec keys, other directives stay directives, and every other
+    line stays in script: verbatim. Each note names a line and says what will differ.
+
+    \b
+    Examples:
+      abcitrain import train.sh -o train.yaml
+      abcitrain import abci2-job.sh --to abci3 -o job.yaml
+    """
     from ..batch.importer import default_cluster, read_script, scheduler_of, to_mapping
     from ..batch.render import plan_job
     from ..batch.spec import parse_spec
     from ..errors import InputError, Problem
     from ..profiles import load_profile
+    from ..service.syntax import body_problems
     from ..util.durations import format_hms
 
     text = _read(script)
@@ -53,42 +64,89 @@ def import_(script: Path, cluster: str | None, source: str | None, group: str | 
             raise InputError(f"which cluster was {script} written for?", [Problem(
                 "--from", f"name the {scheduler} cluster profile the script was written for")])
         origin = load_profile(fallback)
-    # the file's name, made a valid job name (letters or _ somewhere; -N in the script wins)
-    name = re.sub(r"[^A-Za-z0-9_.+-]", "-", script.stem)[:58]
-    if not re.match(r"[A-Za-z0-9]", name) or not re.search(r"[A-Za-z_]", name):
-        name = f"job-{name}".rstrip("-")
+    # what the scheduler names a job without a name option: the script's file name (made a
+    # valid job name where it is not one); -N in the script wins
+    name = re.sub(r"[^A-Za-z0-9_.+-]", "-", script.name)[:63].strip("-.+") or "imported"
     imported = read_script(text, origin, name)
+    if imported.refused:
+        raise InputError(f"{script} cannot be imported as it is", imported.refused)
     data = dict(to_mapping(imported))
     if group:
         data["group"] = group
-    notes: list[str] = []
+    notes = [(n.line, n.text, n.differs) for n in imported.notes]
     if target is not None and target.name != origin.name:
-        data, notes = move_to(data, origin, target)
+        data, moved = move_to(data, origin, target, imported.body_lines)
+        notes += moved
     if isinstance(data.get("walltime"), int):
         data["walltime"] = format_hms(data["walltime"])
-    for number, line, why in imported.dropped:
-        where = f"line {number}: " if number else ""
-        click.echo(f"not carried: {where}{line!r}: {why}" if line else f"not carried: {why}",
-                   err=True)
-    for note in notes:
-        click.echo(f"changed: {note}", err=True)
-    spec_text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    problems: list[Problem] = []
     try:
+        data, same = _without_repeats(data)
+        notes += same
         plan = plan_job(*parse_spec(data, source=f"the spec read from {script}"))
+        problems = [*body_problems(str(data["script"])), *plan.problems]
     except InputError as exc:
-        click.echo(spec_text, nl=False)
-        raise InputError(f"the spec read from {script} needs editing", exc.problems) from None
-    for p in plan.problems:
-        click.echo(f"{p.severity}: {p}", err=True)
+        problems = list(exc.problems)
+    spec_text = _dump(data)
     if output is None:
         click.echo(spec_text, nl=False)
     elif output.exists():
         raise InputError("will not overwrite", [Problem(str(output), "exists")])
     else:
-        output.write_text(spec_text)
+        output.write_text(spec_text, encoding="utf-8")
         click.echo(f"wrote {output}", err=True)
-    if plan.errors:
+    for line, note, differs in sorted(notes, key=lambda n: n[0]):
+        where = f"line {line}: " if line else ""
+        click.echo(f"{'differs' if differs else 'note'}: {where}{note}", err=True)
+    differ = sum(1 for n in notes if n[2])
+    click.echo("faithful: the imported job runs the script's own lines, as its scheduler "
+               "would" if not differ else
+               f"differs at {differ} place{'s' if differ != 1 else ''} (above): check "
+               "them before submitting", err=True)
+    for p in problems:
+        click.echo(f"{p.severity}: {p}", err=True)
+    if any(p.severity == "error" for p in problems):
+        click.echo("the spec was written as read, but cannot be submitted until the errors "
+                   "above are fixed", err=True)
         sys.exit(2)
+
+
+def _dump(data: dict[str, Any]) -> str:
+    """The spec as YAML, the body as a literal block (``script: |``) where YAML allows."""
+
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    _Dumper.add_representer(str, text)
+    dumped: str = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                            width=100)
+    return dumped
+
+
+def _without_repeats(data: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[int, str, bool]]]:
+    """The spec without extra directives that abcitrain writes anyway, the same (a script's
+    own --exclusive where the resource type asks for it too)."""
+    from ..batch.render import plan_job
+    from ..batch.spec import parse_spec
+    from ..errors import InputError
+
+    extras = list(data.get("extra_directives") or [])
+    if not extras:
+        return data, []
+    bare = {k: v for k, v in data.items() if k != "extra_directives"}
+    try:
+        written = plan_job(*parse_spec(bare)).directives
+    except InputError:
+        return data, []
+    same = [e for e in extras if e in written]
+    rest = [e for e in extras if e not in same]
+    out = bare | ({"extra_directives": rest} if rest else {})
+    return out, [(0, f"{e!r}: abcitrain writes it too, for this resource type", False)
+                 for e in same]
 
 
 def _read(path: Path) -> str:
@@ -100,12 +158,22 @@ def _read(path: Path) -> str:
         raise InputError(f"cannot read {path}", [Problem(str(path), str(exc)[:200])]) from None
 
 
-def move_to(data: dict[str, Any], origin: ClusterProfile,
-            target: ClusterProfile) -> tuple[dict[str, Any], list[str]]:
+def move_to(data: dict[str, Any], origin: ClusterProfile, target: ClusterProfile,
+            body_lines: Sequence[int] = ()) -> tuple[dict[str, Any], list[tuple[int, str, bool]]]:
     """The spec moved to another cluster: the resource type matched by GPUs per node, what
-    only the old scheduler understood left out, and the price per node-hour compared."""
+    only the old scheduler understood left out, each module the target does not list and
+    each of the old scheduler's variables the body reads named (line by line), and the
+    price per node-hour compared. Notes are (line, text, differs), lines the script's own
+    (``body_lines``: the script's line of each line of the body)."""
+
+    def line_of(body_line: int) -> int:
+        return body_lines[body_line - 1] if 0 < body_line <= len(body_lines) else body_line
+
+    from ..backends import get_backend
+    from ..batch.importer import module_names, output_fits
+
     out = dict(data, cluster=target.name)
-    notes = []
+    notes: list[tuple[int, str, bool]] = []
     old = origin.resource_types.get(str(data.get("resource")))
     if old is not None:
         same_kind = [t for t in target.resource_types.values() if t.exclusive == old.exclusive]
@@ -113,23 +181,47 @@ def move_to(data: dict[str, Any], origin: ClusterProfile,
         new = bigger[0] if bigger else max(same_kind or target.resource_types.values(),
                                            key=lambda t: t.gpus)
         out["resource"] = new.name
-        notes.append(f"resource {old.name} ({old.gpus} x {old.gpu_model or 'CPU'} per node) "
-                     f"-> {new.name} ({new.gpus} x {new.gpu_model or 'CPU'} per node): check "
-                     "nodes and batch sizes")
-        notes += _price_note(origin, old.name, target, new.name)
+        notes.append((0, f"resource {old.name} ({old.gpus} x {old.gpu_model or 'CPU'} per "
+                      f"node) -> {new.name} ({new.gpus} x {new.gpu_model or 'CPU'} per node): "
+                      "check nodes and batch sizes", True))
+        notes += [(0, n, False) for n in _price_note(origin, old.name, target, new.name)]
+    before, after = get_backend(origin.scheduler), get_backend(target.scheduler)
     if origin.scheduler != target.scheduler:
         for extra in out.pop("extra_directives", []):
-            notes.append(f"left out {extra!r}: a {origin.scheduler} directive; say it in "
-                         f"{target.scheduler}'s terms if the job still needs it")
-    if out.get("output"):
-        from ..batch.importer import output_fits
-
-        if not output_fits(out, target):
-            notes.append(f"left out output {out.pop('output')!r}: PBS writes no job id into "
-                         "-o paths; PBS's own NAME.oSEQUENCE is used")
+            notes.append((0, f"left out {extra!r}: a {origin.scheduler} directive; say it in "
+                          f"{target.scheduler}'s terms if the job still needs it", True))
+        out.pop("drop_directives", None)
+        if out.get("error") == "./" and not any(d.startswith("-j")
+                                                for d in after.written_anyway):
+            out["error"] = "{name}.e{job_id}" + (".{array_index}" if out.get("array") else "")
+    if (out.get("output") or out.get("error")) and not output_fits(out, target):
+        for key in ("output", "error"):
+            if out.get(key):
+                notes.append((0, f"left out {key} {out.pop(key)!r}: {target.scheduler} "
+                              "cannot write it; its own default name is used", True))
     for key in ("depends_on", "dependency", "reservation"):
         if key in out:
-            notes.append(f"left out {key}: {out.pop(key)!r} belongs to {origin.name}")
+            notes.append((0, f"left out {key}: {out.pop(key)!r} belongs to {origin.name}",
+                          True))
+    script = str(out.get("script") or "")
+    known = [str(m) for m in target.data.get("modules") or []]
+    if known:
+        families = {m.split("/")[0] for m in known}
+        for line, module in module_names(script):
+            if module not in known and not (module in families and "/" not in module):
+                similar = [m for m in known if m.split("/")[0] == module.split("/")[0]]
+                notes.append((line_of(line), f"module {module} is not one {target.name} lists"
+                              + (f" (it has {', '.join(similar)})" if similar else ""), True))
+    if origin.scheduler != target.scheduler:
+        v = before.variables
+        theirs = [v.job_id, v.array_index, v.submit_dir, *v.node_files,
+                  *(x for x in (v.host_list, v.local_scratch) if x)]
+        for line_no, text in enumerate(script.splitlines(), start=1):
+            for var in theirs:
+                if re.search(rf"\$\{{?{var}\b", text):
+                    notes.append((line_of(line_no), f"${var} is {origin.scheduler}'s and is not "
+                                  f"set on {target.name}; abcitrain sets ABCITRAIN_* on "
+                                  "every cluster (README: the job's environment)", True))
     return out, notes
 
 

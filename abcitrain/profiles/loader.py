@@ -214,6 +214,10 @@ PROFILE_SCHEMA = vol.Schema({
     },
     vol.Required("job_id_pattern"): _regex,
     vol.Optional("module_init"): vol.Any(None, str),
+    # environment modules the site is known to offer (`abcitrain import --to` names the ones
+    # a script loads that are not here); a bare name (cuda) matches any version of it
+    vol.Optional("modules", default=[]): v.string_list(v.matching(
+        r"[A-Za-z0-9][A-Za-z0-9_.+/-]{0,127}", "a module name is letters, digits and _ . + / -")),
     vol.Optional("array_max_tasks"): vol.Any(None, v.int_between(1)),
     # the container runtime on the compute nodes: the command (singularity | apptainer), the
     # environment module that provides it, and the folders an image sees (--bind)

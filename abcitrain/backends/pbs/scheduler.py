@@ -50,9 +50,9 @@ SIGNAL_BASE = 256            # Exit_status 256+N: killed by signal N (qdel sends
 OPTIONS = OptionTable(
     short={"-N": "name", "-J": "array", "-q": "resource", "-P": "group", "-A": "group",
            "-o": "output", "-e": "output", "-j": "output"},
+    # (place= says how chunks are put on hosts, not how many: the user's to keep)
     lists={"-l": {"walltime": "walltime", "select": "nodes", "nodes": "nodes",
-                  "nodect": "nodes", "place": "nodes", "ncpus": "resource",
-                  "ngpus": "resource"},
+                  "nodect": "nodes", "ncpus": "resource", "ngpus": "resource"},
            "-W": {"depend": "dependency"}})
 _JOB_ID_RE = re.compile(r"^\s*([0-9]+(?:\[[0-9]*\])?(?:\.[A-Za-z0-9.-]+)?)\s*$", re.MULTILINE)
 
@@ -75,6 +75,7 @@ class PbsBackend(Backend):
     default_cluster = "abci3"
     output_escapes = (("^array_index^", "{array_index}"),)
     output_names_job_id = False
+    job_starts_in_home = True
     # the ABCI 3.0 guide: "The output file will be created after the job completes"
     output_appears_at_end = ("PBS copies a job's output there when it ends; to read it while "
                              "it runs, add `-k oe` to extra_directives (it then stays in your "

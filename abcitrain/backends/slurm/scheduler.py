@@ -151,6 +151,15 @@ class SlurmBackend(Backend):
                                          for r in (t.request or profile.request)):
                     data["resource"] = tname
                     return True
+            return False
+        # a GPU request (--gres=gpu:8): the one a resource type's own request writes
+        written = directive.replace(" ", "=", 1) if directive.startswith("--") else directive
+        matching = [tname for tname, t in profile.resource_types.items()
+                    if any(_filled(r, tname, t.gpus) == written
+                           for r in (t.request or profile.request))]
+        if data.get("resource") in matching or (len(matching) == 1 and "resource" not in data):
+            data.setdefault("resource", matching[0] if matching else data.get("resource"))
+            return True
         return False
 
     def requeue(self, env: Mapping[str, str]) -> Requeue | None:
@@ -294,3 +303,8 @@ def slurm_time(text: str) -> int:
     if seconds <= 0:
         raise ValueError(text)
     return seconds
+
+
+def _filled(template: str, type_name: str, gpus: int) -> str:
+    """A profile request template as written for one resource type (nodes left as is)."""
+    return template.replace("{type}", type_name).replace("{gpus}", str(gpus))

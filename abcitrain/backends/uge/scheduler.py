@@ -56,7 +56,7 @@ GE_RESCHEDULE_EXIT = 99
 #: qsub(1)'s options that set a field abcitrain owns: whole-word options, values after a
 #: blank (the profile's resource types join -l's names: ABCI's -l rt_F=N)
 OPTIONS = OptionTable(
-    long={"-N": "name", "-t": "array", "-q": "resource", "-pe": "nodes",
+    long={"-N": "name", "-t": "array", "-tc": "array", "-q": "resource", "-pe": "nodes",
           "-ar": "reservation", "-hold_jid": "dependency", "-hold_jid_ad": "dependency",
           "-A": "group", "-P": "group", "-g": "group", "-o": "output", "-e": "output",
           "-j": "output", "-wd": "workdir", "-cwd": "workdir"},
@@ -82,6 +82,7 @@ class GridEngineBackend(Backend):
     help_options = frozenset({"-help", "--help"})
     written_anyway = ("-S /bin/bash", "-cwd", "-j y")
     default_cluster = "abci2"
+    job_starts_in_home = True
     output_escapes = (("$JOB_ID", "{job_id}"), ("$TASK_ID", "{array_index}"),
                       ("$JOB_NAME", "{name}"))
     # `qmod -rj` is refused for a job in a queue "where jobs are not rerunable" unless the
