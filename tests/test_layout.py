@@ -314,3 +314,10 @@ def test_renamed_public_modules_still_import_and_warn(old: str, new: str, name: 
     strict = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-c", probe],
                             capture_output=True, text=True, check=False, cwd=ROOT)
     assert strict.returncode != 0
+
+
+def test_no_module_is_over_450_lines() -> None:
+    """Split by responsibility well before a module becomes hard to read (STYLE.md)."""
+    long = {str(p.relative_to(ROOT)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 450}
+    assert long == {}

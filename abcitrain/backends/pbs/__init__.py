@@ -5,6 +5,7 @@ and plan problems; ``reservations``: pbs_rsub/pbs_rstat/pbs_rdel (ABCI's qrsub/q
 The template is templates/pbs.sh.j2.
 """
 
-from .scheduler import PbsBackend, output_directive, parse_qstat_json
+from .scheduler import PbsBackend, output_directive
+from .status import parse_qstat_json
 
 __all__ = ["PbsBackend", "output_directive", "parse_qstat_json"]
