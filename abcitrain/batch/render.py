@@ -16,7 +16,7 @@ from .. import __version__
 from ..backends import get_backend
 from ..domain import ClusterProfile, JobSpec
 from ..errors import Problem
-from ..util.shellquote import quote, quote_expanding, quote_path
+from ..util.shellquote import quote, quote_expanding, quote_home, quote_path
 from .checks import check_job, errors_in
 from .directives import apply_user_changes, fill, request_templates, template_values
 from .image import inside, runtime_of
@@ -43,6 +43,7 @@ def _environment(extra_dirs: tuple[str, ...] = ()) -> jinja2.Environment:
     env.filters["q"] = quote
     env.filters["qx"] = quote_expanding     # env values and command arguments: ${NAME}
     env.filters["qpath"] = quote_path       # folders of setup: ~ and ${NAME}
+    env.filters["qhome"] = quote_home       # the working folder: ~ only
     env.globals["sweep_env"] = sweep_env
     return env
 
@@ -116,8 +117,8 @@ def plan_job(spec: JobSpec, profile: ClusterProfile) -> JobPlan:
     problems += backend.plan_problems(spec, profile, directives)
     rtype = profile.resource_types[spec.resource]
     # `cd -- -` still means "the previous folder" in bash; "./-" does not.
-    # ~ and ${NAME} expand as in a script (the job's $HOME: where PBS starts a job)
-    workdir = spec.workdir if spec.workdir is None or spec.workdir.startswith(("/", "~", "${")) \
+    # ~ is the job's $HOME (where PBS starts a job); anything else is a literal folder
+    workdir = spec.workdir if spec.workdir is None or spec.workdir.startswith(("/", "~")) \
         else f"./{spec.workdir}"
     template = _environment(tuple(backend.template_dirs)).get_template(backend.template)
     script = template.render(

@@ -82,3 +82,12 @@ def quote_path(value: str) -> str:
     if value == "~" or value.startswith("~/"):
         value = "${HOME}" + value[1:]
     return quote_expanding(value)
+
+
+def quote_home(value: str) -> str:
+    """A folder as one bash word: a leading ``~`` or ``~/`` is the job's ``$HOME`` (where
+    PBS starts a job); everything else is literal, as ``quote`` writes it."""
+    if value == "~" or value.startswith("~/"):
+        rest = value[1:]
+        return '"${HOME}"' + (quote(rest) if rest else "")
+    return quote(value)
