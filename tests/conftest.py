@@ -114,8 +114,8 @@ _skipped_real: list[str] = []
 
 #: The marker each real part's fixture gives a test that uses it (directly or through
 #: another fixture), so that ``-m "not slurm"`` skips every Slurm test and nothing else.
-FIXTURE_MARKERS = {"slurm_cluster": "slurm", "sge_cluster": "sge", "ssh_nodes": "ssh",
-                   "kit": "kit", "alloc_counter": "kit"}
+FIXTURE_MARKERS = {"slurm_cluster": "slurm", "sge_cluster": "sge", "pbs_cluster": "pbs",
+                   "ssh_nodes": "ssh", "kit": "kit", "alloc_counter": "kit"}
 #: Test clusters named by a parameter: such a test asks for the cluster's fixture at run time
 #: (``request.getfixturevalue``), which collection cannot see.
 CLUSTER_MARKERS = {"slurm-test": "slurm", "sge-test": "sge"}
@@ -230,6 +230,14 @@ def sge_cluster() -> Iterator[None]:
                        ["bash", str(INFRA / "sge-nodes.sh"), "up", "2"]],
                       [["bash", str(INFRA / "sge-down.sh")],
                        ["bash", str(INFRA / "sge-nodes.sh"), "down", "2"]])
+
+
+@pytest.fixture(scope="session")
+def pbs_cluster() -> Iterator[None]:
+    """A real OpenPBS complex, built from the vendored source: the server host pbshost and a
+    second mom pbsnode2, each in a network namespace; ABCI 3.0's queue names."""
+    yield from _start("OpenPBS", [["bash", str(INFRA / "openpbs-up.sh")]],
+                      [["bash", str(INFRA / "openpbs-down.sh")]])
 
 
 @pytest.fixture(scope="session")

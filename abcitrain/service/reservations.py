@@ -74,10 +74,17 @@ def create_argv(profile: ClusterProfile, rules: ReservationRules, req: Reservati
         raise InputError(f"cluster {profile.name!r} cannot book reservations", [Problem(
             "reservations.create", "the profile names no create command")])
     win = window(rules, req)
+    start, end = win.start, win.end
+    if any("{start" in t and "%S" not in t for t in data["create"]) and start.second:
+        # written to the minute (pbs_rsub -R CCYYMMDDhhmm): the next whole minute, never one
+        # already begun, which the scheduler refuses as a start in the past
+        lead = dt.timedelta(seconds=60 - start.second) - dt.timedelta(
+            microseconds=start.microsecond)
+        start, end = start + lead, end + lead
     values = {"name": name, "nodes": req.nodes, "days": _days_text(req.days),
               "group": group or "", "type": req.resource, "user": user,
-              "start": win.start, "end": win.end,
-              "duration": format_hms(int((win.end - win.start).total_seconds()))}
+              "start": start, "end": end,
+              "duration": format_hms(int((end - start).total_seconds()))}
     templates = [*data["create"], *(data.get("type_args") or {}).get(req.resource, []),
                  *(data.get("group_args") or [] if group else [])]
     return [t.format(**values) for t in templates]

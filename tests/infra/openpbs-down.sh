@@ -10,6 +10,11 @@ stop_lock() {  # stop_lock LOCKFILE COMM
     alive "$p" "$2" && kill -9 "$p"; }
   true
 }
+# the server first, cleanly, so that it saves its job sequence (qterm, as a manager on its host)
+if [ -e /run/netns/abcitpbs0 ]; then
+  ip netns exec abcitpbs0 env PBS_CONF_FILE=/etc/pbs.conf timeout 30 /opt/pbs/bin/qterm -t quick \
+    >/dev/null 2>&1 || true
+fi
 stop_lock /var/spool/pbs-pbsnode2/mom_priv/mom.lock pbs_mom
 stop_lock /var/spool/pbs/mom_priv/mom.lock pbs_mom
 stop_lock /var/spool/pbs/sched_priv/sched.lock pbs_sched

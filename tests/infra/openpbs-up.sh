@@ -79,8 +79,12 @@ done
 qm "set server default_queue=rt_HF"
 qm "set server job_history_enable=True"
 qm "set server flatuid=True"
-qm "set server acl_roots+=root@*"
+qm "set server acl_roots=root@*"
 qm "set server scheduler_iteration=2"
+# a clean slate: jobs an earlier run left, finished ones included
+old=$(in_ns abcitpbs0 pbshost env PBS_CONF_FILE=/etc/pbs.conf "$PBS_EXEC/bin/qselect" -x 2>/dev/null || true)
+[ -z "$old" ] || in_ns abcitpbs0 pbshost env PBS_CONF_FILE=/etc/pbs.conf \
+  "$PBS_EXEC/bin/qdel" -x -W force $old >/dev/null 2>&1 || true
 for _ in $(seq 1 300); do
   [ "$(pbsnodes -a 2>/dev/null | grep -c '^ *state = free')" = 2 ] && break; sleep 0.2; done
 pbsnodes -a | grep -E '^[a-z]|state ='

@@ -1,0 +1,173 @@
+"""ABCI 3.0's scheduler, live: OpenPBS built from source (tests/infra/openpbs-build.sh) runs a
+server host and a second mom (openpbs-up.sh), and abcitrain submits, follows, cancels and
+settles real jobs on it through its own CLI, as on ABCI 3.0 (profile pbs-test: abci3's
+queues, limits and prices). The replays of captured answers are tests/test_pbs_replay.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import cli, wait_for
+
+from abcitrain.points.ledger import Ledger
+
+TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT")
+PBS_BIN = "/opt/pbs/bin"
+
+
+@pytest.fixture(autouse=True)
+def pbs(pbs_cluster: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """PBS's own commands first on PATH (Grid Engine's qsub may be installed too)."""
+    monkeypatch.setenv("PATH", f"{PBS_BIN}:{os.environ['PATH']}")
+    monkeypatch.setenv("PBS_CONF_FILE", "/etc/pbs.conf")
+    yield
+
+
+def _spec(tmp_path: Path, name: str, **fields: Any) -> str:
+    data = {"name": name, "cluster": "pbs-test", "resource": "rt_HF", "group": "gaa50000",
+            "walltime": "0:10:00", "command": ["bash", "-c", "echo hello $ABCITRAIN_JOB_ID"],
+            **fields}
+    if "script" in fields:
+        data.pop("command")
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def _submit(spec: str, *args: str) -> str:
+    out = cli("submit", spec, *args).output
+    return next(line.split()[3] for line in out.splitlines() if line.startswith("submitted "))
+
+
+def _row(job_id: str) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = json.loads(cli("status", job_id, "--json").output)
+    return rows[0]
+
+
+def _ended(job_id: str) -> dict[str, Any] | None:
+    row = _row(job_id)
+    return row if row["state"] in TERMINAL else None
+
+
+def _charge(job_id: str) -> dict[str, Any]:
+    return {r["ref"]: r for r in Ledger().rows()}[job_id]
+
+
+def _qstat(job_id: str) -> dict[str, Any]:
+    out = subprocess.run([f"{PBS_BIN}/qstat", "-x", "-f", "-F", "json", job_id],
+                         capture_output=True, text=True, check=True).stdout
+    jobs: dict[str, Any] = json.loads(out)["Jobs"]
+    return next(iter(jobs.values()))
+
+
+def test_a_job_ends_with_its_own_exit_status_log_and_pbs_charge(tmp_path: Path) -> None:
+    job = _submit(_spec(tmp_path, "fails", command=["bash", "-c", "echo out-$PBS_JOBID; exit 3"]))
+    row: Any = wait_for(lambda: _ended(job), 120, f"PBS job {job}")
+    assert (row["state"], row["exit_code"]) == ("FAILED", 3), row
+    assert f"out-{job}" in cli("logs", job).output
+    charge = _charge(job)
+    pbs_walltime = _qstat(job)["resources_used"]["walltime"]
+    h, m, s = (int(x) for x in pbs_walltime.split(":"))
+    seconds = max(h * 3600 + m * 60 + s, 1.8)            # ABCI's minimum charge: 1.8 s
+    # 7.5 points per node-hour on rt_HF (abci3's tariff), one node
+    expected = Decimal("7.5") * Decimal(str(seconds)) / 3600
+    assert Decimal(charge["actual_e4"]) / 10000 == expected.quantize(Decimal("0.0001")), charge
+
+
+def test_a_shell_body_job_runs_its_lines_with_its_exit_status(tmp_path: Path) -> None:
+    body = "for i in 1 2; do echo line-$i; done\nstem=${PBS_JOBID%%.*}\necho id-$stem\nexit 4\n"
+    job = _submit(_spec(tmp_path, "body", script=body))
+    row: Any = wait_for(lambda: _ended(job), 120, "PBS shell body")
+    assert (row["state"], row["exit_code"]) == ("FAILED", 4), row
+    log = cli("logs", job).output
+    assert "line-1\nline-2\n" in log and f"id-{job.split('.')[0]}" in log
+
+
+def test_two_nodes_with_scatter_are_two_hosts_in_the_node_file(tmp_path: Path) -> None:
+    job = _submit(_spec(tmp_path, "pair", nodes=2, extra_directives=["-l place=scatter"],
+                        command=["bash", "-c", 'echo hosts=$(paste -sd, "$ABCITRAIN_NODEFILE")'
+                                 ' nnodes=$ABCITRAIN_NNODES']))
+    row: Any = wait_for(lambda: _ended(job), 120, "two-node job")
+    assert row["state"] == "COMPLETED", row
+    log = cli("logs", job).output
+    assert "hosts=pbshost,pbsnode2 nnodes=2" in log, log
+    assert _charge(job)["units"] == 2
+
+
+def test_an_array_with_one_failing_task_is_failed_and_every_task_is_charged(
+        tmp_path: Path) -> None:
+    job = _submit(_spec(tmp_path, "arr", array="1-3", command=[
+        "bash", "-c", '[ "$ABCITRAIN_ARRAY_INDEX" != 2 ] || exit 5; echo task-ok']))
+    row: Any = wait_for(lambda: _ended(job), 180, "array")
+    assert (row["state"], row["exit_code"]) == ("FAILED", 5), row
+    assert {t["index"]: t["state"] for t in row["tasks"]} == {
+        "1": "COMPLETED", "2": "FAILED", "3": "COMPLETED"}
+    charge = _charge(job)
+    assert charge["actual_e4"] is not None and charge["actual_e4"] > 0
+    # three tasks, each charged at least ABCI's 1.8 s minimum at 7.5 points per hour
+    assert Decimal(charge["actual_e4"]) / 10000 >= Decimal("7.5") * 3 * Decimal("1.8") / 3600
+
+
+def test_afterok_waits_then_runs_and_after_a_failure_pbs_deletes_the_dependent(
+        tmp_path: Path) -> None:
+    first = _submit(_spec(tmp_path, "first", command=["bash", "-c", "sleep 4; exit 0"]))
+    then = _submit(_spec(tmp_path, "then", depends_on=[first]))
+    assert _row(then)["state"] == "HELD"                  # PBS holds it while it waits
+    row: Any = wait_for(lambda: _ended(then), 180, "dependent job")
+    assert row["state"] == "COMPLETED", row
+    bad = _submit(_spec(tmp_path, "bad", command=["bash", "-c", "exit 1"]))
+    never = _submit(_spec(tmp_path, "never", depends_on=[bad]))
+    row = wait_for(lambda: _ended(never), 180, "job after a failure")
+    assert row["state"] == "CANCELLED", row
+    assert "dependency" in row["detail"], row
+    assert _charge(never)["actual_e4"] == 0                # it never ran: nothing charged
+
+
+def test_hold_release_and_cancel_of_a_queued_and_a_running_job(tmp_path: Path) -> None:
+    held = _submit(_spec(tmp_path, "held", command=["sleep", "60"]), "--hold")
+    wait_for(lambda: _row(held)["state"] == "HELD", 60, "held job")
+    cli("release", held)
+    wait_for(lambda: _row(held)["state"] == "RUNNING", 90, "released job to run")
+    waiting = _submit(_spec(tmp_path, "waiting", depends_on=[held]))
+    cli("cancel", waiting)
+    cli("cancel", held)
+    for job in (held, waiting):
+        row: Any = wait_for(lambda j=job: _ended(j), 120, f"cancelled {job}")
+        assert row["state"] == "CANCELLED", row
+    assert _charge(waiting)["actual_e4"] == 0
+    assert _charge(held)["actual_e4"] > 0                  # it ran: charged what it ran
+
+
+def test_a_reservation_is_created_listed_shown_used_and_cancelled(tmp_path: Path) -> None:
+    """pbs_rsub / pbs_rstat / pbs_rdel (ABCI's qrsub / qrstat / qrdel wrap them); a job inside
+    goes to the reservation's queue with RTYPE in its -v list, as ABCI 3.0 asks."""
+    out = cli("reserve", "create", "--cluster", "pbs-test", "--type", "rt_HF", "--nodes", "1",
+              "--hours", "1", "--start", "now", "--name", "live", "--group", "gaa50000").output
+    resv = out.split()[3]
+    queue = resv.split(".")[0]
+    try:
+        assert "charged:" in out
+        listed = json.loads(cli("reserve", "list", "--cluster", "pbs-test", "--json").output)
+        assert [r for r in listed if r["id"].split(".")[0] == queue], listed
+        wait_for(lambda: json.loads(cli("reserve", "show", resv, "--cluster", "pbs-test",
+                                        "--json").output).get("nodes") == 1, 120,
+                 "the reservation to be confirmed with its node")
+        job = _submit(_spec(tmp_path, "inresv", reservation=queue, command=["true"]))
+        attrs = _qstat(job)
+        assert attrs["queue"] == queue                          # a reservation is its queue
+        assert attrs["Variable_List"].get("RTYPE") == "rt_HF"        # -v RTYPE, as ABCI asks
+        row: Any = wait_for(lambda: _ended(job), 180, "the job in the reservation")
+        assert row["state"] == "COMPLETED", row
+    finally:
+        done = cli("reserve", "cancel", resv, "--cluster", "pbs-test", ok=None)
+    assert done.exit_code == 0 and "cancelled" in done.output, done.output
