@@ -6,7 +6,6 @@ queues, limits and prices). The replays of captured answers are tests/test_pbs_r
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import subprocess
@@ -171,3 +170,40 @@ def test_a_reservation_is_created_listed_shown_used_and_cancelled(tmp_path: Path
     finally:
         done = cli("reserve", "cancel", resv, "--cluster", "pbs-test", ok=None)
     assert done.exit_code == 0 and "cancelled" in done.output, done.output
+
+
+def test_one_qstat_answers_for_every_job_of_a_poll(tmp_path: Path) -> None:
+    """Five jobs followed together: one qstat call per poll (OpenPBS's JSON answers for the
+    first of several ids only, so the query names none and picks the jobs from the answer)."""
+    from abcitrain.batch.store import JobStore
+    from abcitrain.service import following
+    from abcitrain.transport import LocalTransport, RunResult
+
+    class Counting(LocalTransport):
+        def __init__(self) -> None:
+            self.calls: list[list[str]] = []
+
+        def run(self, argv: Any, cwd: str | None = None,
+                timeout: float | None = 120) -> RunResult:
+            self.calls.append(list(argv))
+            return super().run(argv, cwd=cwd, timeout=timeout)
+
+    jobs = [_submit(_spec(tmp_path, f"many{i}", command=["sleep", "30"])) for i in range(5)]
+    try:
+        store = JobStore.existing()
+        tr = Counting()
+        records = [r for r in following.refresh(store.recent(), store, tr) if r.job_id in jobs]
+        assert sorted(r.job_id for r in records) == sorted(jobs)
+        assert all(r.state in ("PENDING", "RUNNING") for r in records), records
+        assert [c[0] for c in tr.calls] == ["qstat"], tr.calls
+    finally:
+        cli("cancel", *jobs)
+
+
+def test_a_job_past_its_walltime_is_killed_and_timed_out(tmp_path: Path) -> None:
+    job = _submit(_spec(tmp_path, "overrun", walltime="0:00:05", command=["sleep", "300"]))
+    # PBS's mom checks walltime every $check_poll_time (120 s by default)
+    row: Any = wait_for(lambda: _ended(job), 300, "the walltime kill")
+    assert row["state"] == "TIMEOUT", row
+    charge = _charge(job)
+    assert charge["elapsed_s"] is not None and charge["elapsed_s"] >= 5, charge

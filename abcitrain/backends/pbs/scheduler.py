@@ -254,7 +254,11 @@ class PbsBackend(Backend):
     def status_argv(self, job_ids: Sequence[str]) -> list[str]:
         # -x includes finished jobs, so one call answers for running and ended jobs alike;
         # -t adds every subjob of an array, each with its own state, exit and walltime.
-        return ["qstat", "-x", "-t", "-f", "-F", "json", *job_ids]
+        # Several ids: OpenPBS's JSON answers for the first one only (a live 23.06 server,
+        # README of shared/vendor/openpbs), while no id answers for every job the server
+        # holds, in one call: the jobs asked for are picked from it.
+        return ["qstat", "-x", "-t", "-f", "-F", "json",
+                *(job_ids if len(job_ids) == 1 else ())]
 
     def parse_status(self, out: Output, job_ids: Sequence[str],
                      cancelled: frozenset[str] = frozenset()) -> dict[str, JobStatus]:
