@@ -94,6 +94,11 @@ class Backend(ABC):
     #: True when the scheduler runs jobs on the machine that submits them (abcitrain's own
     #: local scheduler): a new project then starts with the tiny model on the CPU.
     runs_here: bool = False
+    #: The command that makes this scheduler's installed submit program say what it is
+    #: (``mode: auto`` checks the one on PATH is this scheduler's); None: nothing to ask.
+    identify_argv: tuple[str, ...] | None = None
+    #: A pattern its answer matches (a sibling scheduler's same-named program does not).
+    identity: str = r"$^"
     #: Detection order when a process asks whose job it runs in (lower first).
     detect_order: int = 100
     #: Patterns of scheduler messages and what they mean, checked in order.
@@ -254,6 +259,11 @@ class Backend(ABC):
         return False
 
     # -- inside a job -------------------------------------------------------------------
+
+    def identifies(self, text: str) -> str | None:
+        """The scheduler and version ``identify_argv`` printed, when it is this one's."""
+        m = re.search(self.identity, text, re.M)
+        return m.group(0).strip() if m else None
 
     def runs_job(self, env: Mapping[str, str]) -> bool:
         """True when ``env`` is the environment of one of this scheduler's jobs."""

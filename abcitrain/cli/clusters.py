@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from ..util.tables import table_lines
@@ -17,22 +19,23 @@ def clusters(ctx: click.Context, as_json: bool) -> None:
     from ..errors import AbcitrainError
     from ..profiles import available_names, load_profile
 
-    rows = [("NAME", "SCHEDULER", "RESOURCE TYPES", "DESCRIPTION")]
+    rows = [("NAME", "SCHEDULER", "TALKS TO", "RESOURCE TYPES", "DESCRIPTION")]
     broken = []
     for name in available_names():
         try:
             p = load_profile(name)
         except AbcitrainError as exc:     # one broken file must not hide the others
             broken.append(str(exc))
-            rows.append((name, "-", "-", "BROKEN: see below"))
+            rows.append((name, "-", "-", "-", "BROKEN: see below"))
             continue
-        rows.append((name, p.scheduler, ",".join(p.resource_types), p.description))
+        rows.append((name, p.scheduler, _talks_to(p), ",".join(p.resource_types),
+                     p.description))
     if as_json:
         import json
 
-        click.echo(json.dumps([{"name": r[0], "scheduler": r[1],
-                                "resource_types": r[2].split(",") if r[2] != "-" else [],
-                                "description": r[3]} for r in rows[1:]], indent=1))
+        click.echo(json.dumps([{"name": r[0], "scheduler": r[1], "talks_to": r[2],
+                                "resource_types": r[3].split(",") if r[3] != "-" else [],
+                                "description": r[4]} for r in rows[1:]], indent=1))
     else:
         for line in table_lines(rows):
             click.echo(line)
@@ -70,3 +73,29 @@ def _readable(data: object) -> object:
     if isinstance(data, list):
         return [_readable(v) for v in data]
     return data
+
+
+def _talks_to(profile: Any) -> str:
+    """Where this profile's commands would go from here: the scheduler installed on this
+    machine (and whether it is the profile's), or the login node over SSH."""
+    import shutil
+
+    from ..backends import get_backend
+    from ..service.identity import installed
+
+    backend = get_backend(profile.scheduler)
+    mode = str(profile.login.get("mode") or "auto")
+    destination = profile.login.get("ssh")
+    program = backend.submit_argv("job.sh", ())[0]
+    here = mode == "local" or not destination or (mode == "auto" and shutil.which(program))
+    if not here:
+        return f"ssh {destination}"
+    if not backend.identify_argv:
+        return "this machine"
+    got = installed(backend.identify_argv[0])
+    if got is None:
+        return f"nothing here ({program} not installed)" + (
+            f"; ssh {destination} needs login.mode: ssh" if destination else "")
+    if got[0] != backend.name:
+        return f"WRONG: the {program} here is {got[0]}'s ({got[1]})"
+    return f"here: {got[1]}"

@@ -4,7 +4,7 @@ one exists, and a scheduler refusal turned into the error the user sees."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..errors import SchedulerError
 from ..points.ledger import Ledger, ledger_path
@@ -33,10 +33,12 @@ def transport_for(cluster: str, project_dir: str | None = None) -> Transport:
     destination = login.get("ssh")
     mode = str(login.get("mode") or "auto")
     if not destination or mode == "local":
+        _same_scheduler(profile)
         return LocalTransport()
     if mode == "auto":
         submit_program = get_backend(profile.scheduler).submit_argv("job.sh", ())[0]
         if shutil.which(submit_program):
+            _same_scheduler(profile)
             return LocalTransport()       # on the login node (or a machine like it)
     from ..transport.ssh import SshTransport
 
@@ -55,6 +57,17 @@ def transport_for(cluster: str, project_dir: str | None = None) -> Transport:
         ssh.local_root = project_dir.rstrip("/")
         ssh.remote_root = f"{workdir}/{Path(project_dir).name}"
     return ssh
+
+
+def _same_scheduler(profile: Any) -> None:
+    """Refuse (exit 2) to run another scheduler's same-named commands as this profile's."""
+    from ..errors import InputError, Problem
+    from .identity import mismatch
+
+    why = mismatch(profile)
+    if why:
+        raise InputError(f"cluster {profile.name!r} cannot be reached here", [Problem(
+            "login.mode", why)])
 
 
 def is_remote(transport: Transport) -> bool:

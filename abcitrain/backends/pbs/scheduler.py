@@ -57,6 +57,9 @@ class PbsBackend(Backend):
     output_escapes = (("^array_index^", "{array_index}"),)
     output_names_job_id = False
     job_starts_in_home = True
+    # qsub --version: "pbs_version = 23.06.06" (Grid Engine's qsub knows no --version)
+    identify_argv = ("qsub", "--version")
+    identity = r"^pbs_version\s*=\s*\S+"
     # the ABCI 3.0 guide: "The output file will be created after the job completes"
     output_appears_at_end = ("PBS copies a job's output there when it ends; to read it while "
                              "it runs, add `-k oe` to extra_directives (it then stays in your "

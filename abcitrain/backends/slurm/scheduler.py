@@ -88,6 +88,8 @@ class SlurmBackend(Backend):
     output_escapes = (("%A", "{job_id}"), ("%j", "{job_id}"), ("%a", "{array_index}"),
                       ("%x", "{name}"))
     accounting_format = "sacct"
+    identify_argv = ("sbatch", "--version")
+    identity = r"^slurm(-wlm)? \S+"
     explanations = (
         (r"Invalid account", "the account (group:) is not one you may charge; check "
          "`sacctmgr show assoc user=$USER`"),

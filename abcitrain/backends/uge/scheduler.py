@@ -83,6 +83,9 @@ class GridEngineBackend(Backend):
     written_anyway = ("-S /bin/bash", "-cwd", "-j y")
     default_cluster = "abci2"
     job_starts_in_home = True
+    # qsub -help's first line: "SGE 8.1.9", "UGE 8.6.x", "Altair Grid Engine ..."
+    identify_argv = ("qsub", "-help")
+    identity = r"^(SGE|UGE|OGS|Univa Grid Engine|Altair Grid Engine|Son of Grid Engine)\b.*$"
     output_escapes = (("$JOB_ID", "{job_id}"), ("$TASK_ID", "{array_index}"),
                       ("$JOB_NAME", "{name}"))
     # `qmod -rj` is refused for a job in a queue "where jobs are not rerunable" unless the
