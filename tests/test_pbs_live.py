@@ -6,6 +6,7 @@ queues, limits and prices). The replays of captured answers are tests/test_pbs_r
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -207,3 +208,51 @@ def test_a_job_past_its_walltime_is_killed_and_timed_out(tmp_path: Path) -> None
     assert row["state"] == "TIMEOUT", row
     charge = _charge(job)
     assert charge["elapsed_s"] is not None and charge["elapsed_s"] >= 5, charge
+
+
+def test_an_array_with_a_limit_runs_at_most_that_many_tasks_at_once(tmp_path: Path) -> None:
+    """max_concurrent: PBS's max_run_subjobs (each task notes when it ran; none overlap)."""
+    job = _submit(_spec(tmp_path, "limited", array="1-3", max_concurrent=1, command=[
+        "bash", "-c", 'echo "$(date +%s.%N) start" > span.$ABCITRAIN_ARRAY_INDEX; sleep 2; '
+        'echo "$(date +%s.%N) end" >> span.$ABCITRAIN_ARRAY_INDEX']))
+    assert str(_qstat(job).get("max_run_subjobs")) == "1"
+    row: Any = wait_for(lambda: _ended(job), 240, "the limited array")
+    assert row["state"] == "COMPLETED", row
+    spans = sorted(tuple(float(line.split()[0]) for line in (tmp_path / f"span.{i}")
+                         .read_text().splitlines()) for i in (1, 2, 3))
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans)), spans
+
+
+USER_MODULE = """
+def add(a, b):
+    return a + b
+
+def fail(message):
+    raise ValueError(message)
+"""
+
+
+def test_python_functions_run_as_pbs_jobs_through_submitit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """submitit's executor API through abcitrain's plugin, on PBS: a call, an array (one PBS
+    array job), and a failure that comes back as the function's own exception."""
+    import importlib
+    import sys
+
+    import submitit
+
+    (tmp_path / "pbsuser.py").write_text(USER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "pbsuser", raising=False)
+    user = importlib.import_module("pbsuser")
+    ex = submitit.AutoExecutor(str(tmp_path / "fn"), cluster="abcitrain",
+                               abcitrain_cluster="pbs-test")
+    ex.update_parameters(timeout_min=10, abcitrain_resource="rt_HF",
+                         abcitrain_group="gaa50000")
+    assert ex.submit(user.add, 2, 3).result() == 5
+    tasks = ex.map_array(user.add, [1, 2], [10, 20])
+    assert len({t.job_id.rsplit("_", 1)[0] for t in tasks}) == 1
+    assert [t.result() for t in tasks] == [11, 22]
+    error = ex.submit(user.fail, "on pbs").exception()
+    assert error is not None and "ValueError: on pbs" in str(error)
