@@ -162,6 +162,29 @@ def cli(*args: str, ok: bool | None = True) -> Result:
     return result
 
 
+#: The states a job ends in.
+TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT")
+
+
+def submitted(spec: str, *args: str) -> str:
+    """Submit ``spec`` with the CLI and return the job id ("submitted CLUSTER job ID (NAME)",
+    after any warnings)."""
+    out = cli("submit", spec, *args).output
+    return next(line.split()[3] for line in out.splitlines() if line.startswith("submitted "))
+
+
+def status_row(job_id: str) -> dict[str, Any]:
+    """The job's row of `abcitrain status --json` (the scheduler asked now)."""
+    rows: list[dict[str, Any]] = json.loads(cli("status", job_id, "--json").output)
+    return rows[0]
+
+
+def ended(job_id: str) -> dict[str, Any] | None:
+    """The job's status row once it has ended; None while it has not."""
+    row = status_row(job_id)
+    return row if row["state"] in TERMINAL else None
+
+
 def tagged_rows(stdout: str, tag: str) -> list[dict[str, Any]]:
     """Every JSON object printed after ``tag``, wherever it lies in a line: two ranks (and
     DeepSpeed's own prints) share one pipe."""

@@ -17,11 +17,10 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import cli, wait_for
+from conftest import cli, ended, status_row, submitted, wait_for
 
 from abcitrain.points.ledger import Ledger
 
-TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT")
 PBS_BIN = "/opt/pbs/bin"
 
 
@@ -44,19 +43,7 @@ def _spec(tmp_path: Path, name: str, **fields: Any) -> str:
     return str(path)
 
 
-def _submit(spec: str, *args: str) -> str:
-    out = cli("submit", spec, *args).output
-    return next(line.split()[3] for line in out.splitlines() if line.startswith("submitted "))
 
-
-def _row(job_id: str) -> dict[str, Any]:
-    rows: list[dict[str, Any]] = json.loads(cli("status", job_id, "--json").output)
-    return rows[0]
-
-
-def _ended(job_id: str) -> dict[str, Any] | None:
-    row = _row(job_id)
-    return row if row["state"] in TERMINAL else None
 
 
 def _charge(job_id: str) -> dict[str, Any]:
@@ -71,8 +58,8 @@ def _qstat(job_id: str) -> dict[str, Any]:
 
 
 def test_a_job_ends_with_its_own_exit_status_log_and_pbs_charge(tmp_path: Path) -> None:
-    job = _submit(_spec(tmp_path, "fails", command=["bash", "-c", "echo out-$PBS_JOBID; exit 3"]))
-    row: Any = wait_for(lambda: _ended(job), 120, f"PBS job {job}")
+    job = submitted(_spec(tmp_path, "fails", command=["bash", "-c", "echo out-$PBS_JOBID; exit 3"]))
+    row: Any = wait_for(lambda: ended(job), 120, f"PBS job {job}")
     assert (row["state"], row["exit_code"]) == ("FAILED", 3), row
     assert f"out-{job}" in cli("logs", job).output
     charge = _charge(job)
@@ -86,18 +73,18 @@ def test_a_job_ends_with_its_own_exit_status_log_and_pbs_charge(tmp_path: Path) 
 
 def test_a_shell_body_job_runs_its_lines_with_its_exit_status(tmp_path: Path) -> None:
     body = "for i in 1 2; do echo line-$i; done\nstem=${PBS_JOBID%%.*}\necho id-$stem\nexit 4\n"
-    job = _submit(_spec(tmp_path, "body", script=body))
-    row: Any = wait_for(lambda: _ended(job), 120, "PBS shell body")
+    job = submitted(_spec(tmp_path, "body", script=body))
+    row: Any = wait_for(lambda: ended(job), 120, "PBS shell body")
     assert (row["state"], row["exit_code"]) == ("FAILED", 4), row
     log = cli("logs", job).output
     assert "line-1\nline-2\n" in log and f"id-{job.split('.')[0]}" in log
 
 
 def test_two_nodes_with_scatter_are_two_hosts_in_the_node_file(tmp_path: Path) -> None:
-    job = _submit(_spec(tmp_path, "pair", nodes=2, extra_directives=["-l place=scatter"],
+    job = submitted(_spec(tmp_path, "pair", nodes=2, extra_directives=["-l place=scatter"],
                         command=["bash", "-c", 'echo hosts=$(paste -sd, "$ABCITRAIN_NODEFILE")'
                                  ' nnodes=$ABCITRAIN_NNODES']))
-    row: Any = wait_for(lambda: _ended(job), 120, "two-node job")
+    row: Any = wait_for(lambda: ended(job), 120, "two-node job")
     assert row["state"] == "COMPLETED", row
     log = cli("logs", job).output
     assert "hosts=pbshost,pbsnode2 nnodes=2" in log, log
@@ -106,9 +93,9 @@ def test_two_nodes_with_scatter_are_two_hosts_in_the_node_file(tmp_path: Path) -
 
 def test_an_array_with_one_failing_task_is_failed_and_every_task_is_charged(
         tmp_path: Path) -> None:
-    job = _submit(_spec(tmp_path, "arr", array="1-3", command=[
+    job = submitted(_spec(tmp_path, "arr", array="1-3", command=[
         "bash", "-c", '[ "$ABCITRAIN_ARRAY_INDEX" != 2 ] || exit 5; echo task-ok']))
-    row: Any = wait_for(lambda: _ended(job), 180, "array")
+    row: Any = wait_for(lambda: ended(job), 180, "array")
     assert (row["state"], row["exit_code"]) == ("FAILED", 5), row
     assert {t["index"]: t["state"] for t in row["tasks"]} == {
         "1": "COMPLETED", "2": "FAILED", "3": "COMPLETED"}
@@ -120,29 +107,29 @@ def test_an_array_with_one_failing_task_is_failed_and_every_task_is_charged(
 
 def test_afterok_waits_then_runs_and_after_a_failure_pbs_deletes_the_dependent(
         tmp_path: Path) -> None:
-    first = _submit(_spec(tmp_path, "first", command=["bash", "-c", "sleep 4; exit 0"]))
-    then = _submit(_spec(tmp_path, "then", depends_on=[first]))
-    assert _row(then)["state"] == "HELD"                  # PBS holds it while it waits
-    row: Any = wait_for(lambda: _ended(then), 180, "dependent job")
+    first = submitted(_spec(tmp_path, "first", command=["bash", "-c", "sleep 4; exit 0"]))
+    then = submitted(_spec(tmp_path, "then", depends_on=[first]))
+    assert status_row(then)["state"] == "HELD"                  # PBS holds it while it waits
+    row: Any = wait_for(lambda: ended(then), 180, "dependent job")
     assert row["state"] == "COMPLETED", row
-    bad = _submit(_spec(tmp_path, "bad", command=["bash", "-c", "exit 1"]))
-    never = _submit(_spec(tmp_path, "never", depends_on=[bad]))
-    row = wait_for(lambda: _ended(never), 180, "job after a failure")
+    bad = submitted(_spec(tmp_path, "bad", command=["bash", "-c", "exit 1"]))
+    never = submitted(_spec(tmp_path, "never", depends_on=[bad]))
+    row = wait_for(lambda: ended(never), 180, "job after a failure")
     assert row["state"] == "CANCELLED", row
     assert "dependency" in row["detail"], row
     assert _charge(never)["actual_e4"] == 0                # it never ran: nothing charged
 
 
 def test_hold_release_and_cancel_of_a_queued_and_a_running_job(tmp_path: Path) -> None:
-    held = _submit(_spec(tmp_path, "held", command=["sleep", "60"]), "--hold")
-    wait_for(lambda: _row(held)["state"] == "HELD", 60, "held job")
+    held = submitted(_spec(tmp_path, "held", command=["sleep", "60"]), "--hold")
+    wait_for(lambda: status_row(held)["state"] == "HELD", 60, "held job")
     cli("release", held)
-    wait_for(lambda: _row(held)["state"] == "RUNNING", 90, "released job to run")
-    waiting = _submit(_spec(tmp_path, "waiting", depends_on=[held]))
+    wait_for(lambda: status_row(held)["state"] == "RUNNING", 90, "released job to run")
+    waiting = submitted(_spec(tmp_path, "waiting", depends_on=[held]))
     cli("cancel", waiting)
     cli("cancel", held)
     for job in (held, waiting):
-        row: Any = wait_for(lambda j=job: _ended(j), 120, f"cancelled {job}")
+        row: Any = wait_for(lambda j=job: ended(j), 120, f"cancelled {job}")
         assert row["state"] == "CANCELLED", row
     assert _charge(waiting)["actual_e4"] == 0
     assert _charge(held)["actual_e4"] > 0                  # it ran: charged what it ran
@@ -162,11 +149,11 @@ def test_a_reservation_is_created_listed_shown_used_and_cancelled(tmp_path: Path
         wait_for(lambda: json.loads(cli("reserve", "show", resv, "--cluster", "pbs-test",
                                         "--json").output).get("nodes") == 1, 120,
                  "the reservation to be confirmed with its node")
-        job = _submit(_spec(tmp_path, "inresv", reservation=queue, command=["true"]))
+        job = submitted(_spec(tmp_path, "inresv", reservation=queue, command=["true"]))
         attrs = _qstat(job)
         assert attrs["queue"] == queue                          # a reservation is its queue
         assert attrs["Variable_List"].get("RTYPE") == "rt_HF"        # -v RTYPE, as ABCI asks
-        row: Any = wait_for(lambda: _ended(job), 180, "the job in the reservation")
+        row: Any = wait_for(lambda: ended(job), 180, "the job in the reservation")
         assert row["state"] == "COMPLETED", row
     finally:
         done = cli("reserve", "cancel", resv, "--cluster", "pbs-test", ok=None)
@@ -189,7 +176,7 @@ def test_one_qstat_answers_for_every_job_of_a_poll(tmp_path: Path) -> None:
             self.calls.append(list(argv))
             return super().run(argv, cwd=cwd, timeout=timeout)
 
-    jobs = [_submit(_spec(tmp_path, f"many{i}", command=["sleep", "30"])) for i in range(5)]
+    jobs = [submitted(_spec(tmp_path, f"many{i}", command=["sleep", "30"])) for i in range(5)]
     try:
         store = JobStore.existing()
         tr = Counting()
@@ -202,9 +189,9 @@ def test_one_qstat_answers_for_every_job_of_a_poll(tmp_path: Path) -> None:
 
 
 def test_a_job_past_its_walltime_is_killed_and_timed_out(tmp_path: Path) -> None:
-    job = _submit(_spec(tmp_path, "overrun", walltime="0:00:05", command=["sleep", "300"]))
+    job = submitted(_spec(tmp_path, "overrun", walltime="0:00:05", command=["sleep", "300"]))
     # PBS's mom checks walltime every $check_poll_time (120 s by default)
-    row: Any = wait_for(lambda: _ended(job), 300, "the walltime kill")
+    row: Any = wait_for(lambda: ended(job), 300, "the walltime kill")
     assert row["state"] == "TIMEOUT", row
     charge = _charge(job)
     assert charge["elapsed_s"] is not None and charge["elapsed_s"] >= 5, charge
@@ -212,11 +199,11 @@ def test_a_job_past_its_walltime_is_killed_and_timed_out(tmp_path: Path) -> None
 
 def test_an_array_with_a_limit_runs_at_most_that_many_tasks_at_once(tmp_path: Path) -> None:
     """max_concurrent: PBS's max_run_subjobs (each task notes when it ran; none overlap)."""
-    job = _submit(_spec(tmp_path, "limited", array="1-3", max_concurrent=1, command=[
+    job = submitted(_spec(tmp_path, "limited", array="1-3", max_concurrent=1, command=[
         "bash", "-c", 'echo "$(date +%s.%N) start" > span.$ABCITRAIN_ARRAY_INDEX; sleep 2; '
         'echo "$(date +%s.%N) end" >> span.$ABCITRAIN_ARRAY_INDEX']))
     assert str(_qstat(job).get("max_run_subjobs")) == "1"
-    row: Any = wait_for(lambda: _ended(job), 240, "the limited array")
+    row: Any = wait_for(lambda: ended(job), 240, "the limited array")
     assert row["state"] == "COMPLETED", row
     spans = sorted(tuple(float(line.split()[0]) for line in (tmp_path / f"span.{i}")
                          .read_text().splitlines()) for i in (1, 2, 3))

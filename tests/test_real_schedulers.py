@@ -6,7 +6,6 @@ for sacct; Grid Engine with this host plus 2 hosts in network namespaces.
 
 from __future__ import annotations
 
-import json
 import math
 import subprocess
 from fractions import Fraction
@@ -15,11 +14,10 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import cli, wait_for
+from conftest import cli, ended, status_row, submitted, wait_for
 
 from abcitrain.points.ledger import Ledger
 
-TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT")
 RESOURCE = {"slurm-test": "gpu", "sge-test": "rt_F"}
 SHOW = ('echo "job=$ABCITRAIN_JOB_ID index=[$ABCITRAIN_ARRAY_INDEX] nnodes=$ABCITRAIN_NNODES '
         'gpus=$ABCITRAIN_GPUS_PER_NODE msg=$MSG"; '
@@ -41,25 +39,12 @@ def _spec(tmp_path: Path, cluster: str, name: str, **fields: Any) -> str:
     return str(path)
 
 
-def _submit(spec: str, *args: str) -> str:
-    # "submitted CLUSTER job ID (NAME)", after any warnings
-    out = cli("submit", spec, *args).output
-    return next(line.split()[3] for line in out.splitlines() if line.startswith("submitted "))
 
-
-def _row(job_id: str) -> dict[str, Any]:
-    rows: list[dict[str, Any]] = json.loads(cli("status", job_id, "--json").output)
-    return rows[0]
-
-
-def _ended(job_id: str) -> dict[str, Any] | None:
-    row = _row(job_id)
-    return row if row["state"] in TERMINAL else None
 
 
 def test_multinode_job_runs_to_completion(cluster: str, tmp_path: Path) -> None:
-    job = _submit(_spec(tmp_path, cluster, "multi", nodes=2))
-    row: Any = wait_for(lambda: _ended(job), 90, f"{cluster} job {job}")
+    job = submitted(_spec(tmp_path, cluster, "multi", nodes=2))
+    row: Any = wait_for(lambda: ended(job), 90, f"{cluster} job {job}")
     assert row["state"] == "COMPLETED" and row["exit_code"] == 0, row
     log = cli("logs", job).output
     assert f"job={job} index=[] nnodes=2 gpus=4 msg=it's $(not) expanded" in log
@@ -97,8 +82,8 @@ def test_a_shell_body_runs_with_its_own_exit_status_logs_and_points(
             "walltime": "0:10:00", "script": BODY}
     path = tmp_path / "shellbody.yaml"
     path.write_text(yaml.safe_dump(data))
-    job = _submit(str(path))
-    row: Any = wait_for(lambda: _ended(job), 90, f"{cluster} shell body {job}")
+    job = submitted(str(path))
+    row: Any = wait_for(lambda: ended(job), 90, f"{cluster} shell body {job}")
     assert (row["state"], row["exit_code"]) == ("FAILED", 5), row
     log = cli("logs", job).output
     assert "step 1 of shellbody unset" in log and "step 2 of shellbody unset" in log
@@ -108,33 +93,33 @@ def test_a_shell_body_runs_with_its_own_exit_status_logs_and_points(
 
 
 def test_array_job(cluster: str, tmp_path: Path) -> None:
-    job = _submit(_spec(tmp_path, cluster, "arr", array="1-3"))
-    row: Any = wait_for(lambda: _ended(job), 90, "array")
+    job = submitted(_spec(tmp_path, cluster, "arr", array="1-3"))
+    row: Any = wait_for(lambda: ended(job), 90, "array")
     assert row["state"] == "COMPLETED", row
     for index in (1, 2, 3):
         assert f"job={job} index=[{index}]" in cli("logs", job, "--task", str(index)).output
 
 
 def test_dependency_starts_after_the_first_job(cluster: str, tmp_path: Path) -> None:
-    first = _submit(_spec(tmp_path, cluster, "first",
+    first = submitted(_spec(tmp_path, cluster, "first",
                           command=["bash", "-c", "sleep 3; touch first-done"]))
-    second = _submit(_spec(tmp_path, cluster, "second", depends_on=[first],
+    second = submitted(_spec(tmp_path, cluster, "second", depends_on=[first],
                            dependency="afterany",
                            command=["bash", "-c", "test -e first-done && echo saw-first"]))
-    row: Any = wait_for(lambda: _ended(second), 120, "dependent job")
+    row: Any = wait_for(lambda: ended(second), 120, "dependent job")
     assert row["state"] == "COMPLETED", row
     assert "saw-first" in cli("logs", second).output
 
 
 def test_cancel(cluster: str, tmp_path: Path) -> None:
-    job = _submit(_spec(tmp_path, cluster, "sleeper", command=["sleep", "120"]))
-    waiting = _submit(_spec(tmp_path, cluster, "waiting", depends_on=[job]))
-    wait_for(lambda: _row(job)["state"] == "RUNNING", 60, "job to start")
+    job = submitted(_spec(tmp_path, cluster, "sleeper", command=["sleep", "120"]))
+    waiting = submitted(_spec(tmp_path, cluster, "waiting", depends_on=[job]))
+    wait_for(lambda: status_row(job)["state"] == "RUNNING", 60, "job to start")
     cli("cancel", waiting)                       # still waiting on its dependency
     cli("cancel", job)
-    row: Any = wait_for(lambda: _ended(job), 90, "cancelled job")
+    row: Any = wait_for(lambda: ended(job), 90, "cancelled job")
     assert row["state"] == "CANCELLED", row
-    row = wait_for(lambda: _ended(waiting), 90, "cancelled waiting job")
+    row = wait_for(lambda: ended(waiting), 90, "cancelled waiting job")
     assert row["state"] == "CANCELLED", row
     charges = {r["ref"]: r for r in Ledger().rows()}
     # the running job is charged the seconds it ran; the one that never started, nothing
@@ -163,9 +148,9 @@ def _points_e4(seconds: int, nodes: int = 1) -> int:
 
 def test_array_with_a_failed_task_is_failed_and_every_task_is_charged(
         cluster: str, tmp_path: Path) -> None:
-    job = _submit(_spec(tmp_path, cluster, "arrfail", array="1-3", command=[
+    job = submitted(_spec(tmp_path, cluster, "arrfail", array="1-3", command=[
         "bash", "-c", '[ "$ABCITRAIN_ARRAY_INDEX" != 2 ] || exit 3']))
-    row: Any = wait_for(lambda: _ended(job), 120, "array to end")
+    row: Any = wait_for(lambda: ended(job), 120, "array to end")
     assert row["state"] == "FAILED" and row["exit_code"] == 3, row
     assert "1 of 3 tasks did not complete: task 2 FAILED (exit 3)" in row["detail"], row
     seconds = wait_for(lambda: (lambda s: s if len(s) == 3 else None)(
@@ -179,19 +164,19 @@ def test_array_with_a_failed_task_is_failed_and_every_task_is_charged(
 
 def test_walltime_kill_is_timeout_in_accounting(cluster: str, tmp_path: Path) -> None:
     walltime = "0:01:00" if cluster == "slurm-test" else 5     # Slurm counts whole minutes
-    job = _submit(_spec(tmp_path, cluster, "slow", walltime=walltime, command=["sleep", "300"]))
-    row: Any = wait_for(lambda: _ended(job), 150, "walltime kill")
+    job = submitted(_spec(tmp_path, cluster, "slow", walltime=walltime, command=["sleep", "300"]))
+    row: Any = wait_for(lambda: ended(job), 150, "walltime kill")
     assert row["state"] == "TIMEOUT", row
 
 
 def test_finished_job_is_confirmed_from_accounting(cluster: str, tmp_path: Path) -> None:
-    job = _submit(_spec(tmp_path, cluster, "acct", command=["bash", "-c", "exit 3"]))
+    job = submitted(_spec(tmp_path, cluster, "acct", command=["bash", "-c", "exit 3"]))
     # wait until the queue has forgotten the job (Slurm: MinJobAge=10 s; Grid Engine: at once)
     queue = (["squeue", "-h", "--states=all", "-j", job] if cluster == "slurm-test"
              else ["qstat", "-j", job])
     wait_for(lambda: subprocess.run(queue, capture_output=True, text=True).stdout.strip() == ""
              and True, 120, "job to leave the queue")
-    row: Any = wait_for(lambda: _ended(job), 60, "accounting record")
+    row: Any = wait_for(lambda: ended(job), 60, "accounting record")
     assert row["state"] == "FAILED" and row["exit_code"] == 3, row
 
 
@@ -202,7 +187,7 @@ def test_points_estimated_at_submit_and_settled_from_accounting(cluster: str,
     job = out.split()[3]
     # 2 nodes x 10 min at 1.2 points/h (the test profiles' tariff) = 0.4 points at most
     assert "maximum charge: 0.4000 points (2 x" in out
-    wait_for(lambda: _ended(job), 90, "job to end")
+    wait_for(lambda: ended(job), 90, "job to end")
     [row] = [r for r in Ledger().rows() if r["ref"] == job]
     # the elapsed time comes from the scheduler's accounting (sacct ElapsedRaw / qacct)
     assert row["actual_e4"] is not None and 3 <= row["elapsed_s"] < 60, row
@@ -239,8 +224,8 @@ def test_son_of_grid_engine_qacct_imports(sge_cluster: object, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Real qacct output of Son of Grid Engine (ctime dates: `Mon Nov 30 16:41:37 2026`)
     prices into a fresh ledger, every record."""
-    job = _submit(_spec(tmp_path, "sge-test", "acctimport", command=["true"]))
-    wait_for(lambda: _ended(job), 90, "job to end")
+    job = submitted(_spec(tmp_path, "sge-test", "acctimport", command=["true"]))
+    wait_for(lambda: ended(job), 90, "job to end")
     text = wait_for(lambda: subprocess.run(["qacct", "-j", job], capture_output=True,
                                            text=True).stdout, 60, "qacct record")
     assert isinstance(text, str) and "qsub_time" in text
@@ -254,10 +239,10 @@ def test_son_of_grid_engine_qacct_imports(sge_cluster: object, tmp_path: Path,
 
 
 def test_a_held_job_waits_until_released(cluster: str, tmp_path: Path) -> None:
-    job = _submit(_spec(tmp_path, cluster, "held", command=["true"]), "--hold")
-    wait_for(lambda: _row(job)["state"] == "HELD", 60, "job to show as held")
+    job = submitted(_spec(tmp_path, cluster, "held", command=["true"]), "--hold")
+    wait_for(lambda: status_row(job)["state"] == "HELD", 60, "job to show as held")
     cli("release", job)
-    row: Any = wait_for(lambda: _ended(job), 90, "released job to end")
+    row: Any = wait_for(lambda: ended(job), 90, "released job to end")
     assert row["state"] == "COMPLETED", row
 
 
@@ -265,14 +250,14 @@ def test_job_time_variables_expand_in_the_running_job(cluster: str, tmp_path: Pa
     """${NAME} in env values, setup steps and command arguments is expanded by the job's
     shell (here abcitrain's own ABCITRAIN_LOCALDIR, the node-local disk, and the job id);
     $(...) is not; setup steps (a ulimit, a command) run before the command."""
-    job = _submit(_spec(tmp_path, cluster, "jobvars", env={"CACHE": "${ABCITRAIN_LOCALDIR}/cache",
+    job = submitted(_spec(tmp_path, cluster, "jobvars", env={"CACHE": "${ABCITRAIN_LOCALDIR}/cache",
                                                            "LIT": "$${HOME} $(touch PWNED)"},
                         setup={"ulimit": {"n": 512},
                                "run": [["touch", "setup-ran-${ABCITRAIN_JOB_ID}"]]},
                         command=["bash", "-c",
                                  'echo "cache=$CACHE lit=$LIT nofile=$(ulimit -n) id=$1"', "x",
                                  "${ABCITRAIN_JOB_ID}"]))
-    row: Any = wait_for(lambda: _ended(job), 90, "job to end")
+    row: Any = wait_for(lambda: ended(job), 90, "job to end")
     assert row["state"] == "COMPLETED", row
     assert (tmp_path / f"setup-ran-{job}").exists()          # the setup step ran first
     log = cli("logs", job).output
@@ -291,7 +276,7 @@ def test_the_scheduler_names_the_job_a_script_made(cluster: str, tmp_path: Path)
     from abcitrain.batch.store import JobStore
     from abcitrain.transport import LocalTransport
 
-    job = _submit(_spec(tmp_path, cluster, "found", hold=True))
+    job = submitted(_spec(tmp_path, cluster, "found", hold=True))
     try:
         record = JobStore().get(cluster, job)
         assert record is not None
