@@ -77,6 +77,24 @@ def test_an_unknown_id_is_left_out_not_done() -> None:
     assert PBS.parse_status(answer, ["999.vm"]) == {}
 
 
+def test_a_job_the_server_has_forgotten_is_unknown_and_says_why(tmp_path: Path) -> None:
+    """qstat -x answers "Unknown Job Id" (unk.json/unk.err) for a job past its history: the
+    job is UNKNOWN, never done, nothing is settled, and the user reads why."""
+    store = JobStore(tmp_path / "jobs.db")
+
+    def answer(argv: list[str]) -> RunResult:
+        if argv[0] == "qsub":
+            return RunResult(tuple(argv), 0, "999.vm\n", "")
+        return RunResult(tuple(argv), 153, captured("unk.json"), captured("unk.err"))
+
+    tr = Scripted(answer)
+    job = submit(tr, store, tmp_path, "gone")
+    [rec] = following.refresh(store.recent(), store, tr)
+    assert rec.job_id == job and rec.state == "UNKNOWN"
+    assert "PBS no longer knows this job" in rec.detail
+    assert [r for r in Ledger().rows() if r["ref"] == job][0]["actual_e4"] is None
+
+
 # -- arrays ----------------------------------------------------------------------------------
 
 def test_an_array_is_read_from_its_subjobs() -> None:

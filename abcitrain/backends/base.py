@@ -160,6 +160,9 @@ class Backend(ABC):
         """Script path -> job id, from ``submitted_argv``'s answer."""
         return {}
 
+    #: What it means when neither the queue nor accounting knows a job any more.
+    forgotten: str = "not in the queue and not (yet) in accounting"
+
     #: The directive that submits a job held (None: this scheduler cannot hold jobs).
     hold_directive: str | None = None
 

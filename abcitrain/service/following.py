@@ -121,7 +121,7 @@ def _query_accounting(backend: Backend, tr: Transport, ids: Sequence[str],
         elif job_id not in found:
             # Never "done" on absence alone: accounting may lag, or be switched off.
             found[job_id] = JobStatus(job_id, JobState.UNKNOWN, "", detail=(
-                "not in the queue and not (yet) in accounting" + (f": {why}" if why else "")))
+                backend.forgotten + (f": {why}" if why else "")))
     return found
 
 

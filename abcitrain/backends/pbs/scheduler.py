@@ -64,6 +64,11 @@ class PbsBackend(Backend):
     output_appears_at_end = ("PBS copies a job's output there when it ends; to read it while "
                              "it runs, add `-k oe` to extra_directives (it then stays in your "
                              "home folder as NAME.oSEQUENCE and output: is not used)")
+    # PBS keeps a finished job in `qstat -x` for job_history_duration (two weeks unless the
+    # site says otherwise) and has no accounting query a user can make
+    forgotten = ("PBS no longer knows this job (its history is kept for the server's "
+                 "job_history_duration, or the id is not this server's): how it ended was "
+                 "not seen, so nothing was settled; `abcitrain cancel` is not needed")
     # rerunnable, so that a function job may requeue itself; -r y is PBS's default
     rerunnable_directives = ("-r y",)
     explanations = (
