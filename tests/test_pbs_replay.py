@@ -92,7 +92,7 @@ def test_a_job_the_server_has_forgotten_is_unknown_and_says_why(tmp_path: Path) 
     [rec] = following.refresh(store.recent(), store, tr)
     assert rec.job_id == job and rec.state == "UNKNOWN"
     assert "PBS no longer knows this job" in rec.detail
-    assert [r for r in Ledger().rows() if r["ref"] == job][0]["actual_e4"] is None
+    assert next(r for r in Ledger().rows() if r["ref"] == job)["actual_e4"] is None
 
 
 # -- arrays ----------------------------------------------------------------------------------
