@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import ROOT
 
 HEAVY = ("torch", "deepspeed", "paramiko", "matplotlib", "transformers", "pydantic", "mlflow")
@@ -37,3 +38,16 @@ def test_render_check_submit_and_status_import_nothing_heavy(tmp_path: Path) -> 
     assert [line for line in out.stdout.splitlines() if line.startswith("RAN")] == \
         ["RAN render", "RAN check", "RAN submit", "RAN status"]
     assert "HEAVY []" in out.stdout, out.stdout
+
+
+def test_upload_progress_is_a_line_per_tenth_when_stderr_is_not_a_terminal(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from abcitrain.cli.submitting import _progress
+
+    total = 1_000_000_000
+    for step in range(0, total + 1, total // 400):          # 401 updates
+        _progress("big.bin", step, total)
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = err.splitlines()
+    assert 10 <= len(lines) <= 11 and lines[-1].endswith("1000 of 1000 MB"), lines

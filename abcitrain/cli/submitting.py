@@ -251,12 +251,22 @@ def submit(spec: Path, dry_run: bool, wait: bool, as_json: bool, parsable: bool,
         sys.exit(wait_status(record.state, record.exit_code))
 
 
+#: The tenth of each upload last reported where stderr is not a terminal (a log, a pipe).
+_REPORTED: dict[str, int] = {}
+
+
 def _progress(path: str, done: int, total: int) -> None:
-    """Upload progress of a large file, on one line of the terminal."""
-    end = "\n" if done >= total else "\r"
-    click.echo(f"  uploading {path}: {done / 1e6:.0f} of {total / 1e6:.0f} MB", err=True,
-               nl=False)
-    click.echo(end, err=True, nl=False)
+    """Upload progress of a large file: redrawn on one line of a terminal; elsewhere (a log
+    file, a pipe) one line per tenth of the file at most, never a carriage return."""
+    text = f"  uploading {path}: {done / 1e6:.0f} of {total / 1e6:.0f} MB"
+    if sys.stderr.isatty():
+        click.echo(text, err=True, nl=False)
+        click.echo("\n" if done >= total else "\r", err=True, nl=False)
+        return
+    tenth = 10 * done // total if total else 10
+    if tenth > _REPORTED.get(path, -1):
+        _REPORTED[path] = tenth
+        click.echo(text, err=True)
 
 
 def _charge_line(plan: Any, sub: Any) -> str:
