@@ -51,3 +51,19 @@ def test_upload_progress_is_a_line_per_tenth_when_stderr_is_not_a_terminal(
     assert "\r" not in err
     lines = err.splitlines()
     assert 10 <= len(lines) <= 11 and lines[-1].endswith("1000 of 1000 MB"), lines
+
+
+@pytest.mark.parametrize("args", [["clusters"], ["clusters", "show", "abci3"],
+                                  ["memory", "llama2-7b", "--gpus", "8"]])
+def test_output_into_a_pipe_that_closes_ends_quietly(args: list[str], tmp_path: Path) -> None:
+    """`abcitrain ... | head -1`: no BrokenPipeError traceback, no crash file."""
+    env = {**os.environ, "HOME": str(tmp_path), "ABCITRAIN_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.Popen([sys.executable, "-m", "abcitrain", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()                                  # the reader goes away
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in err and "failed unexpectedly" not in err, err
+    assert not (tmp_path / "data" / "crashes").exists()

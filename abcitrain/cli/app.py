@@ -65,6 +65,9 @@ class _Group(click.Group):
             raise (_BadInput if exc.exit_code == 2 else _UserError)(exc) from None
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:
+            # the reader went away (`abcitrain memory ... | head -1`): click ends quietly
+            raise
         except Exception as exc:      # the last resort: one line, the trace in a file
             raise _Crash(exc) from None
 
