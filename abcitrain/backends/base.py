@@ -71,8 +71,9 @@ class Backend(ABC):
     options: OptionTable = OptionTable()
     #: Options that make the submit command print help or its version and submit nothing.
     help_options: frozenset[str] = frozenset()
-    #: Directives abcitrain writes for every job of this scheduler (an imported script's
-    #: copy of one is carried by the rendering).
+    #: Directives abcitrain writes for every job of this scheduler (the join option only
+    #: while the spec gives no ``error:``): an imported script's copy of one is carried by
+    #: the rendering, and a script without the join option had its stderr apart.
     written_anyway: tuple[str, ...] = ()
     #: The cluster profile an imported script of this scheduler is read for by default.
     default_cluster: str | None = None
