@@ -96,6 +96,10 @@ class TransportError(AbcitrainError):
     """A command could not be run at all (program missing, connection lost)."""
 
 
+class FileMissing(TransportError):
+    """The file asked for is not there (the host itself answered: it is reachable)."""
+
+
 class ProgramMissing(TransportError):
     """The command's program is not installed where it was to run: it certainly did not
     run."""

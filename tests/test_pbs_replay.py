@@ -270,7 +270,7 @@ def test_every_finished_capture_is_final(name: str) -> None:
 def test_logs_of_a_running_pbs_job_say_where_output_goes(tmp_path: Path) -> None:
     """ABCI 3.0's guide: the -o file is created after the job completes. A running job's
     missing log says so, and how to read it live (-k oe), instead of 'not started'."""
-    from abcitrain.errors import TransportError
+    from abcitrain.errors import FileMissing, TransportError
 
     running = json.loads((DATA / "samples" / "pbs" /
                           "qstat-x-f-F-json-running-metacentrum.json").read_text())
@@ -278,7 +278,7 @@ def test_logs_of_a_running_pbs_job_say_where_output_goes(tmp_path: Path) -> None
 
     class NoFileYet(Scripted):
         def read_text(self, path: str) -> str:
-            raise TransportError(f"{path} does not exist (yet)")
+            raise FileMissing(f"{path} does not exist (yet)")
 
     store = JobStore(tmp_path / "jobs.db")
     tr = NoFileYet(qstat_answer({"4.vm": json.dumps(running)}))
@@ -286,6 +286,24 @@ def test_logs_of_a_running_pbs_job_say_where_output_goes(tmp_path: Path) -> None
     with pytest.raises(TransportError) as info:
         following.logs(job, store, transport=tr)
     assert "when it ends" in str(info.value) and "-k oe" in str(info.value)
+
+
+def test_logs_of_an_ended_job_while_the_host_is_unreachable_say_so(tmp_path: Path) -> None:
+    """Not "the output was deleted or moved": the login host did not answer."""
+    from abcitrain.errors import TransportError
+
+    class Unreachable(Scripted):
+        def read_text(self, path: str) -> str:
+            raise TransportError("cannot connect to login (127.0.0.1:2222): Connection refused")
+
+    store = JobStore(tmp_path / "jobs.db")
+    tr = Unreachable(qstat_answer({"4.vm": captured("a.json")}))
+    job = submit(tr, store, tmp_path, "done")
+    following.refresh(store.recent(), store, tr)               # it ended: COMPLETED
+    with pytest.raises(TransportError) as info:
+        following.logs(job, store, transport=tr)
+    assert "cannot connect to login" in str(info.value)
+    assert "deleted or moved" not in str(info.value)
 
 
 def test_a_lost_submission_is_found_by_its_script_in_a_replayed_qstat_answer() -> None:

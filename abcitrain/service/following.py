@@ -15,11 +15,7 @@ from ..backends import get_backend
 from ..backends.base import Backend, Output
 from ..batch.store import JobRecord, JobStore, StateUpdate
 from ..domain import ArrayRange, JobState, JobStatus
-from ..errors import (
-    InputError,
-    Problem,
-    TransportError,
-)
+from ..errors import FileMissing, InputError, Problem, TransportError
 from ..transport import RunResult, Transport
 from .common import existing_ledger, refusal, transport_for
 
@@ -212,7 +208,7 @@ def logs(job_id: str, store: JobStore, task: int | None = None, cluster: str | N
     tr = transport or transport_for(record.cluster, record.submit_dir)
     try:
         return path, tr.read_text(path)
-    except TransportError as exc:
+    except FileMissing as exc:
         if not JobState(record.state).terminal:
             record = refresh([record], store, tr)[0]     # it may have ended since
         state = JobState(record.state)

@@ -6,7 +6,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import ProgramMissing, TransportError
+from ..errors import FileMissing, ProgramMissing, TransportError
 from .base import RunResult
 
 
@@ -42,5 +42,5 @@ class LocalTransport:
         try:
             return Path(path).read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
-            raise ProgramMissing(f"{path} does not exist (yet): the job may not have "
-                                 "started writing output") from None
+            raise FileMissing(f"{path} does not exist (yet): the job may not have "
+                              "started writing output") from None

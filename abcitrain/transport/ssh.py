@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ProgramMissing, TransportError
+from ..errors import FileMissing, ProgramMissing, TransportError
 from .base import RunResult
 from .fingerprints import fingerprint
 from .sshconfig import CONNECT_TIMEOUT, SYSTEM_KNOWN_HOSTS, Hop, resolve
@@ -277,8 +277,8 @@ class SshTransport:
             with sftp.open(path, "rb") as handle:
                 data: bytes = handle.read()
         except FileNotFoundError:
-            raise TransportError(f"{path} does not exist (yet) on {self.target.label}: the "
-                                 "job may not have started writing output") from None
+            raise FileMissing(f"{path} does not exist (yet) on {self.target.label}: the "
+                              "job may not have started writing output") from None
         return data
 
     def makedirs(self, path: str) -> None:
