@@ -18,6 +18,7 @@ local transport does.
 from __future__ import annotations
 
 import contextlib
+import re
 import shlex
 import stat
 import time
@@ -111,6 +112,7 @@ class SshTransport:
         self.close()
         import paramiko
 
+        _quiet_paramiko()
         previous = None
         try:
             for hop in self.hops:
@@ -171,6 +173,13 @@ class SshTransport:
             raise Unreachable(f"{hop.label} did not answer within {self.connect_timeout:g} s; "
                               "check the network (VPN?) and the host name") from None
         except (OSError, paramiko.SSHException) as exc:
+            if isinstance(exc, ConnectionResetError) or re.search(
+                    r"protocol banner|No existing session", str(exc)):
+                # paramiko's words for a peer that closed, reset, or never spoke SSH
+                raise Unreachable(
+                    f"{hop.label} did not speak SSH (no banner within "
+                    f"{self.connect_timeout:g} s, or it reset the connection): check the "
+                    "host's HostName and Port, and that sshd runs there") from None
             raise Unreachable(f"cannot connect to {hop.label}: {exc}") from None
 
     def close(self) -> None:
@@ -385,3 +394,15 @@ def sync_project(ssh: SshTransport, progress: Any = None) -> Any:
     ssh.makedirs(ssh.remote_root)
     return synchronise(ssh.sftp(), Path(ssh.local_root), ssh.remote_root, ssh.makedirs,
                        progress)
+
+
+def _quiet_paramiko() -> None:
+    """paramiko logs its own tracebacks (a banner never read, a reset connection) to a
+    logger with no handler, which Python prints on stderr before abcitrain says what
+    happened in one line: a handler that drops them keeps them out of the user's way (a
+    program that configures logging still receives them, through the root logger)."""
+    import logging
+
+    log = logging.getLogger("paramiko")
+    if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
+        log.addHandler(logging.NullHandler())
