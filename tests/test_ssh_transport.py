@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import shutil
 import subprocess
 import sys
 import time
@@ -150,11 +151,20 @@ def test_unknown_changed_and_refused_each_have_their_error(tmp_path: Path, ssh_n
                    check=True)
     cases.append(("refused", _config(tmp_path / "r", ssh_nodes, key=str(stranger)), AuthRefused,
                   "refused every key"))
+    # the real key, encrypted, and no agent: never offered, and the message says so
+    locked = tmp_path / "locked_key"
+    shutil.copy(ssh_nodes / "id", locked)
+    locked.chmod(0o600)
+    subprocess.run(["ssh-keygen", "-q", "-p", "-N", "a passphrase", "-f", str(locked)],
+                   check=True)
+    cases.append(("locked", _config(tmp_path / "l", ssh_nodes, key=str(locked)), AuthRefused,
+                  "is encrypted and no ssh-agent holds it"))
     for name, config, error, words in cases:
         with pytest.raises(error, match=words):
             SshTransport("login", config_file=config).run(["touch", f"/tmp/ran-{name}"])
         assert not Path(f"/tmp/ran-{name}").exists()
     # the unknown key was refused after the jump host's login, the changed one before any
+    # (and the locked key logs in nowhere)
     assert _logins(ssh_nodes) - before == 1
 
 

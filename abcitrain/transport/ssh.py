@@ -163,6 +163,12 @@ class SshTransport:
                 "the administrators changed the key, remove the old one with `ssh-keygen -R "
                 f"'{hop.known_hosts_name}'` and run `abcitrain ssh trust {hop.alias}`. "
                 "Nothing was run.") from None
+        except paramiko.PasswordRequiredException:
+            keys = ", ".join(hop.identity_files) or "a key in ~/.ssh"
+            raise AuthRefused(
+                f"{keys} is encrypted and no ssh-agent holds it, so it was never offered to "
+                f"{hop.label}: add it to the agent (`ssh-add {keys.split(', ')[0]}`) and try "
+                "again. Nothing was run.") from None
         except paramiko.AuthenticationException:
             keys = ", ".join(hop.identity_files) or "the ssh-agent's and ~/.ssh's keys"
             raise AuthRefused(
