@@ -105,6 +105,13 @@ class ProgramMissing(TransportError):
     run."""
 
 
+class WrongScheduler(ProgramMissing):
+    """The program on PATH is another scheduler's same-named command (Grid Engine's qsub for
+    a PBS cluster): nothing was run; the setup, not the job, needs changing."""
+
+    exit_code = 2
+
+
 class StateFileError(AbcitrainError):
     """One of abcitrain's own files (the job store, the ledger) cannot be read: says which,
     what is wrong, and how to move it aside (abcitrain never deletes it)."""

@@ -96,6 +96,8 @@ def _talks_to(profile: Any) -> str:
     if got is None:
         return f"nothing here ({program} not installed)" + (
             f"; ssh {destination} needs login.mode: ssh" if destination else "")
+    if got[0] == "?":
+        return f"here: {program}, which does not say whose it is ({got[1] or 'no answer'})"
     if got[0] != backend.name:
         return f"WRONG: the {program} here is {got[0]}'s ({got[1]})"
     return f"here: {got[1]}"

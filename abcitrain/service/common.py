@@ -3,6 +3,7 @@ one exists, and a scheduler refusal turned into the error the user sees."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,13 +34,11 @@ def transport_for(cluster: str, project_dir: str | None = None) -> Transport:
     destination = login.get("ssh")
     mode = str(login.get("mode") or "auto")
     if not destination or mode == "local":
-        _same_scheduler(profile)
-        return LocalTransport()
+        return SchedulerHere(profile)
     if mode == "auto":
         submit_program = get_backend(profile.scheduler).submit_argv("job.sh", ())[0]
         if shutil.which(submit_program):
-            _same_scheduler(profile)
-            return LocalTransport()       # on the login node (or a machine like it)
+            return SchedulerHere(profile)     # on the login node (or a machine like it)
     from ..transport.ssh import SshTransport
 
     ssh = _OPEN.get(cluster)
@@ -59,15 +58,29 @@ def transport_for(cluster: str, project_dir: str | None = None) -> Transport:
     return ssh
 
 
-def _same_scheduler(profile: Any) -> None:
-    """Refuse (exit 2) to run another scheduler's same-named commands as this profile's."""
-    from ..errors import InputError, Problem
-    from .identity import mismatch
+class SchedulerHere(LocalTransport):
+    """This machine, for a profile whose scheduler runs here: before the first command, it
+    makes sure the program on PATH is that scheduler's (PBS's and Grid Engine's commands
+    share names) and refuses, in one message, when it is another's."""
 
-    why = mismatch(profile)
-    if why:
-        raise InputError(f"cluster {profile.name!r} cannot be reached here", [Problem(
-            "login.mode", why)])
+    def __init__(self, profile: Any) -> None:
+        super().__init__()
+        self.profile = profile
+        self._checked = False
+
+    def run(self, argv: Sequence[str], cwd: str | None = None,
+            timeout: float | None = 120) -> RunResult:
+        """Run ``argv`` here, once the scheduler's identity is known to be right."""
+        if not self._checked:
+            from ..errors import WrongScheduler
+            from .identity import mismatch
+
+            why = mismatch(self.profile)
+            if why:
+                raise WrongScheduler(f"cluster {self.profile.name!r} cannot be reached here: "
+                                     f"{why}")
+            self._checked = True
+        return super().run(argv, cwd=cwd, timeout=timeout)
 
 
 def is_remote(transport: Transport) -> bool:

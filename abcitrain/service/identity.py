@@ -70,8 +70,8 @@ def mismatch(profile: ClusterProfile) -> str | None:
         return None
     program = backend.identify_argv[0]
     got = installed(program)
-    if got is None or got[0] == backend.name:
-        return None
+    if got is None or got[0] in (backend.name, "?"):
+        return None        # not there, this scheduler's, or nothing we can name: not refused
     path = shutil.which(program)
     what = f"{got[1]!r}, a {got[0]} scheduler's" if got[0] != "?" else f"it says {got[1]!r}"
     return (f"the {program} on PATH ({path}) is not {backend.name}'s ({what}), but cluster "
