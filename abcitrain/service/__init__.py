@@ -1,6 +1,8 @@
 """The only layer that combines I/O with the pure parts: ``submitting`` (a job's script
 written, guarded, submitted exactly once, charged, recorded), ``following`` (refresh, cancel,
-release, logs of submitted jobs), ``plans`` (load and check a plan, no I/O beyond reading),
+release, logs of submitted jobs), ``plans`` (load and check a plan, no I/O beyond reading;
+``syntax``: ``bash -n`` of a ``script:`` body), ``identity`` (whose submit program is on
+PATH),
 ``poll`` (the shared poller), ``chains``, ``reservations`` (book, list, show, cancel, check a
 job against its reservation), ``containers``, ``common`` (the transport that reaches a
 cluster, as its profile's ``login`` says, the ledger, scheduler refusals as errors) and
