@@ -79,3 +79,18 @@ def test_a_silent_port_times_out_at_the_connect_timeout_saying_so(
     said = str(info.value)
     assert "127.0.0.1" in said and "did not speak SSH (no banner within 2 s" in said, said
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_reset_paramiko_reports_as_eof_is_the_same_one_line(
+        resetting: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Depending on when the reset lands, paramiko raises EOFError (seen in a full CI run)
+    instead of ConnectionResetError: the same message, no traceback."""
+    import paramiko
+
+    def connect(self: object, *args: object, **kwargs: object) -> None:
+        raise EOFError()
+
+    monkeypatch.setattr(paramiko.SSHClient, "connect", connect)
+    tr = SshTransport(f"someone@127.0.0.1:{resetting}", connect_timeout=5)
+    with pytest.raises(TransportError, match="did not speak SSH"):
+        tr.run(["true"])

@@ -178,8 +178,10 @@ class SshTransport:
         except TimeoutError:
             raise Unreachable(f"{hop.label} did not answer within {self.connect_timeout:g} s; "
                               "check the network (VPN?) and the host name") from None
-        except (OSError, paramiko.SSHException) as exc:
-            if isinstance(exc, ConnectionResetError) or re.search(
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            # a reset can surface as ConnectionResetError, or as paramiko's EOFError when it
+            # comes while paramiko writes its own banner
+            if isinstance(exc, ConnectionResetError | EOFError) or re.search(
                     r"protocol banner|No existing session", str(exc)):
                 # paramiko's words for a peer that closed, reset, or never spoke SSH
                 raise Unreachable(
