@@ -94,10 +94,16 @@ def all_backends() -> list[Backend]:
     return [get_backend(name) for name in backend_names()]
 
 
+def in_detect_order() -> list[Backend]:
+    """Every registered backend, in the order a job's environment is read for them
+    (``Backend.detect_order``: the local scheduler's own variables first)."""
+    return sorted(all_backends(), key=lambda b: (b.detect_order, b.name))
+
+
 def backend_running(env: Mapping[str, str]) -> Backend | None:
     """The backend whose job this process runs in, by the variables each scheduler sets
     (``Backend.runs_job``); None outside any known scheduler's job."""
-    for backend in sorted(all_backends(), key=lambda b: (b.detect_order, b.name)):
+    for backend in in_detect_order():
         if backend.runs_job(env):
             return backend
     return None
@@ -115,4 +121,4 @@ def backend_by_prefix(line: str) -> Backend | None:
 
 
 __all__ = ["GROUP", "Backend", "all_backends", "backend_by_prefix", "backend_names",
-           "backend_running", "get_backend", "registered"]
+           "backend_running", "get_backend", "in_detect_order", "registered"]

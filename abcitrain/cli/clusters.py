@@ -78,17 +78,13 @@ def _readable(data: object) -> object:
 def _talks_to(profile: Any) -> str:
     """Where this profile's commands would go from here: the scheduler installed on this
     machine (and whether it is the profile's), or the login node over SSH."""
-    import shutil
-
     from ..backends import get_backend
-    from ..service.identity import installed
+    from ..service.identity import installed, scheduler_is_here
 
     backend = get_backend(profile.scheduler)
-    mode = str(profile.login.get("mode") or "auto")
     destination = profile.login.get("ssh")
     program = backend.submit_argv("job.sh", ())[0]
-    here = mode == "local" or not destination or (mode == "auto" and shutil.which(program))
-    if not here:
+    if not scheduler_is_here(profile):
         return f"ssh {destination}"
     if not backend.identify_argv:
         return "this machine"

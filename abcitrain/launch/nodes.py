@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..backends import all_backends
+from ..backends import in_detect_order
 
 _BRACKET = re.compile(r"([^\[,]*)\[([^\]]*)\]([^,]*)")
 
@@ -68,7 +68,7 @@ class NodeList:
 
 def node_list(env: Mapping[str, str]) -> NodeList:
     """The job's hosts, first host first, each once."""
-    schedulers = sorted(all_backends(), key=lambda b: (b.detect_order, b.name))
+    schedulers = in_detect_order()
     files = ["ABCITRAIN_NODEFILE", *(v for b in schedulers for v in b.variables.node_files)]
     for var in files:
         path = env.get(var)

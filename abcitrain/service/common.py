@@ -24,21 +24,15 @@ def transport_for(cluster: str, project_dir: str | None = None) -> Transport:
     ``local`` never. There ``project_dir`` is mirrored as ``WORKDIR/<its folder name>``
     (``login.workdir``, default ``abcitrain`` in the remote home): paths under it mean the
     same paths in the copy."""
-    import shutil
-
-    from ..backends import get_backend
     from ..profiles import load_profile
 
     profile = load_profile(cluster)
     login = profile.login
     destination = login.get("ssh")
-    mode = str(login.get("mode") or "auto")
-    if not destination or mode == "local":
+    from .identity import scheduler_is_here
+
+    if scheduler_is_here(profile):
         return SchedulerHere(profile)
-    if mode == "auto":
-        submit_program = get_backend(profile.scheduler).submit_argv("job.sh", ())[0]
-        if shutil.which(submit_program):
-            return SchedulerHere(profile)     # on the login node (or a machine like it)
     from ..transport.ssh import SshTransport
 
     ssh = _OPEN.get(cluster)

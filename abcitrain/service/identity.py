@@ -77,3 +77,15 @@ def mismatch(profile: ClusterProfile) -> str | None:
     return (f"the {program} on PATH ({path}) is not {backend.name}'s ({what}), but cluster "
             f"{profile.name!r} uses {backend.name}: put {backend.name}'s commands first on "
             "PATH, or set the profile's login.mode to ssh to reach its login node")
+
+
+def scheduler_is_here(profile: ClusterProfile) -> bool:
+    """Whether ``profile``'s commands run on this machine rather than over SSH: no login
+    host, ``login.mode: local``, or ``auto`` where the scheduler's submit command is
+    installed here (the login node, or a machine like it)."""
+    destination = profile.login.get("ssh")
+    mode = str(profile.login.get("mode") or "auto")
+    if not destination or mode == "local":
+        return True
+    submit_program = get_backend(profile.scheduler).submit_argv("job.sh", ())[0]
+    return mode == "auto" and shutil.which(submit_program) is not None

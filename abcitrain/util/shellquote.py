@@ -75,19 +75,23 @@ def quote_expanding(value: str) -> str:
     return "".join(words)
 
 
+def _under_home(value: str) -> str | None:
+    """What follows a leading ``~`` (``""`` or ``/...``); None when ``value`` has none."""
+    return value[1:] if value == "~" or value.startswith("~/") else None
+
+
 def quote_path(value: str) -> str:
     """A path as one bash word, expanded as a user who wrote it in a script meant it: a
     leading ``~`` or ``~/`` is the job's ``$HOME``, and ``${NAME}`` expands
     (``quote_expanding``); nothing else does."""
-    if value == "~" or value.startswith("~/"):
-        value = "${HOME}" + value[1:]
-    return quote_expanding(value)
+    rest = _under_home(value)
+    return quote_expanding(value if rest is None else "${HOME}" + rest)
 
 
 def quote_home(value: str) -> str:
     """A folder as one bash word: a leading ``~`` or ``~/`` is the job's ``$HOME`` (where
     PBS starts a job); everything else is literal, as ``quote`` writes it."""
-    if value == "~" or value.startswith("~/"):
-        rest = value[1:]
-        return '"${HOME}"' + (quote(rest) if rest else "")
-    return quote(value)
+    rest = _under_home(value)
+    if rest is None:
+        return quote(value)
+    return '"${HOME}"' + (quote(rest) if rest else "")
