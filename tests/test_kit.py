@@ -30,7 +30,7 @@ from conftest import ROOT, cli, wait_for
 
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT")
 WALL_STOP_BEFORE_S = 30        # time a stopping job has to checkpoint and submit its successor
-PLACES = {"local": "cpu", "slurm-test": "gpu", "sge-test": "rt_F"}
+PLACES = {"local": "cpu", "slurm-test": "gpu", "sge-test": "rt_F", "pbs-test": "rt_HF"}
 # every test here trains with torch and DeepSpeed: marked `kit` (conftest)
 pytestmark = pytest.mark.usefixtures("kit")
 
@@ -69,6 +69,7 @@ def _kit_spec(folder: Path, name: str, cluster: str = "local", **train: Any) -> 
     if not (folder / "jobs").exists():
         (folder / "jobs").symlink_to(ROOT / "jobs")
     data = {"name": name, "cluster": cluster, "resource": PLACES[cluster],
+            **({"group": "gaa50000"} if cluster == "pbs-test" else {}),
             "walltime": train.pop("walltime_text", "0:20:00"), "nodes": "auto",
             "train": {"mode": "sft", "model": "jobs/models/tiny-llama", "init": "random",
                       "data": "jobs/data/sft.jsonl", "seq_len": 48, "global_batch": 8,
@@ -97,7 +98,8 @@ def _mean(values: dict[int, float], steps: range) -> float:
 
 def _jobs_of(run: Path) -> list[str]:
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return sorted({r["job_id"] for r in rows}, key=int)
+    # numeric ids in submission order (PBS's carry the server's name: 2112.pbshost)
+    return sorted({r["job_id"] for r in rows}, key=lambda job: int(job.split(".")[0]))
 
 
 def test_a_training_sweep_gives_each_task_its_run_folder_and_mlflow_run(
@@ -286,6 +288,17 @@ def test_walltime_stop_and_resume_on_real_slurm(
 def test_walltime_stop_and_resume_on_real_grid_engine(
         tmp_path: Path, sge_cluster: None, wall: Wall) -> None:
     _walltime_run(tmp_path, "sge-test", wall)
+
+
+def test_walltime_stop_and_resume_on_real_pbs(
+        tmp_path: Path, pbs_cluster: None, wall: Wall, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ABCI 3.0's scheduler. PBS's commands come LAST on PATH here, as /etc/profile.d/pbs.sh
+    puts them (and as a PBS job's own PATH has them) on a machine whose /usr/bin/qsub is
+    Grid Engine's: the submit here and the successor's submit inside the job both find
+    PBS's own."""
+    monkeypatch.setenv("PATH", f"{os.environ['PATH']}:/opt/pbs/bin")
+    monkeypatch.setenv("PBS_CONF_FILE", "/etc/pbs.conf")
+    _walltime_run(tmp_path, "pbs-test", wall)
 
 
 def _descendants(pid: int) -> list[int]:

@@ -243,3 +243,57 @@ def test_python_functions_run_as_pbs_jobs_through_submitit(
     assert [t.result() for t in tasks] == [11, 22]
     error = ex.submit(user.fail, "on pbs").exception()
     assert error is not None and "ValueError: on pbs" in str(error)
+
+
+def test_a_laptop_submits_follows_cancels_and_reads_logs_over_ssh(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ssh mode onto the PBS host (openpbs-up.sh's sshd on pbshost, its sessions with PBS's
+    commands on PATH as ABCI's login nodes have): the project uploaded, qsub there, the job
+    followed and its log read back, a held one cancelled; nothing of PBS's runs here."""
+    run = Path("/run/abcitrain-openpbs-ssh")
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host pbslogin\n  HostName pbshost\n  Port 22\n  User root\n"
+                      f"  IdentityFile {run / 'id'}\n  IdentitiesOnly yes\n"
+                      f"  UserKnownHostsFile {run / 'known_hosts'}\n")
+    monkeypatch.setenv("ABCITRAIN_SSH_CONFIG", str(config))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    monkeypatch.setenv("PATH", "/usr/local/bin:/usr/bin:/bin")      # no PBS client here
+    project = tmp_path / "laptop" / "proj"
+    (project / ".abcitrain" / "clusters").mkdir(parents=True)
+    (project / "in.txt").write_text("from the laptop\n")
+    there = tmp_path / "login-home" / "work"
+    (project / ".abcitrain" / "clusters" / "pbs-test.yaml").write_text(yaml.safe_dump(
+        {"login": {"ssh": "pbslogin", "workdir": str(there), "mode": "ssh"}}))
+    monkeypatch.chdir(project)
+    spec = _spec(project, "overssh", command=["bash", "-c", 'cat in.txt; echo "on $(hostname)"'])
+    out = cli("submit", spec).output
+    assert "uploaded" in out, out
+    job = next(ln.split()[3] for ln in out.splitlines() if ln.startswith("submitted "))
+    assert job.endswith(".pbshost"), job
+    row: Any = wait_for(lambda: ended(job), 120, f"PBS job {job} over ssh")
+    assert (row["state"], row["exit_code"]) == ("COMPLETED", 0), row
+    log = cli("logs", job).output
+    assert "from the laptop" in log and "on pbshost" in log, log
+    held = submitted(spec, "--hold")
+    wait_for(lambda: status_row(held)["state"] == "HELD", 60, "held job over ssh")
+    cli("cancel", held)
+    row = wait_for(lambda: ended(held), 120, f"cancelled {held} over ssh")
+    assert row["state"] == "CANCELLED", row
+
+
+def test_a_job_the_server_has_forgotten_is_unknown_and_never_settled(tmp_path: Path) -> None:
+    """A job whose history PBS no longer keeps (purged here with `qdel -x`; on a site, after
+    job_history_duration): `status` says PBS no longer knows it, nothing is settled as if it
+    had ended, and the estimate stays the only charge."""
+    job = submitted(_spec(tmp_path, "purged", command=["true"]), "--hold")
+    wait_for(lambda: status_row(job)["state"] == "HELD", 60, "held job")
+    subprocess.run([f"{PBS_BIN}/qdel", "-x", "-W", "force", job], check=True)
+    wait_for(lambda: subprocess.run([f"{PBS_BIN}/qstat", "-x", job], capture_output=True,
+                                    check=False).returncode != 0, 60, "PBS to forget the job")
+    # the profile's poll interval (0.5 s) may still serve the last answer: ask until it is new
+    row: Any = wait_for(lambda: (r := status_row(job))["state"] != "HELD" and r, 30,
+                        "status to ask PBS again")
+    assert row["state"] == "UNKNOWN", row
+    assert "PBS no longer knows this job" in row["detail"], row
+    charge = _charge(job)
+    assert charge["actual_e4"] is None and charge["estimate_e4"] > 0, charge

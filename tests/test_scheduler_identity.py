@@ -25,7 +25,7 @@ def _install(bin_dir: Path, kind: str) -> None:
     bin_dir.mkdir(exist_ok=True)
     stub = bin_dir / program
     # a stand-in that answers what the real one printed, and records any submission
-    stub.write_text(f"#!/bin/bash\ncat <<'EOF'\n{answer}\nEOF\n"
+    stub.write_text(f"#!/bin/bash\n/bin/cat <<'EOF'\n{answer}\nEOF\n"
                     f'echo "$@" >> "{bin_dir}/calls.log"\n')
     stub.chmod(0o755)
 
@@ -58,8 +58,10 @@ def test_abci3_refuses_grid_engines_qsub_with_one_clear_message(tmp_path: Path,
     assert (only / "calls.log").read_text().split() == ["--version", "-help"]
 
 
-def test_pbss_own_qsub_is_used(tmp_path: Path, only: Path) -> None:
+def test_pbss_own_qsub_is_used(tmp_path: Path, only: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
     _install(only, "pbs")
+    monkeypatch.setenv("PATH", str(only))         # no other qsub anywhere
     from abcitrain.profiles import load_profile
     from abcitrain.service.identity import installed, mismatch
 
@@ -87,3 +89,29 @@ def test_clusters_says_where_each_profile_would_talk_to(only: Path) -> None:
     assert rows["abci3"] == "WRONG: the qsub here is uge's (SGE 8.1.9)"
     assert rows["slurm"] == "here: slurm-wlm 22.05.8"
     assert rows["local"] == "this machine"
+
+
+def test_the_schedulers_own_commands_later_on_path_are_used_by_their_folder(
+        tmp_path: Path, only: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Grid Engine's qsub first, PBS's later (a PBS job's PATH on a machine with both clients:
+    /etc/profile.d/pbs.sh appends /opt/pbs/bin): abci3 runs PBS's, by its full path, and
+    abci2 still Grid Engine's."""
+    _install(only, "uge")
+    pbs_bin = tmp_path / "pbs-bin"
+    _install(pbs_bin, "pbs")
+    monkeypatch.setenv("PATH", f"{only}:/usr/bin:/bin:{pbs_bin}")
+    from abcitrain.profiles import load_profile
+    from abcitrain.service.common import SchedulerHere
+    from abcitrain.service.identity import mismatch, own_folder
+
+    assert own_folder(load_profile("abci3")) == str(pbs_bin)
+    assert mismatch(load_profile("abci3")) is None
+    assert own_folder(load_profile("abci2")) is None            # its own comes first
+    done = SchedulerHere(load_profile("abci3")).run(["qsub", "job.sh"])
+    assert done.returncode == 0 and "pbs_version" in done.stdout
+    assert (pbs_bin / "calls.log").read_text().split() == ["--version", "job.sh"]
+    assert (only / "calls.log").read_text().split() == ["--version", "-help"]   # only asked
+    rows = {r["name"]: r["talks_to"] for r in json.loads(cli("clusters", "--json").output)}
+    assert rows["abci3"] == (f"here: pbs_version = 23.06.06 ({pbs_bin}; uge's qsub comes "
+                             "first on PATH)")
+    assert rows["abci2"] == "here: SGE 8.1.9"

@@ -79,7 +79,7 @@ def _talks_to(profile: Any) -> str:
     """Where this profile's commands would go from here: the scheduler installed on this
     machine (and whether it is the profile's), or the login node over SSH."""
     from ..backends import get_backend
-    from ..service.identity import installed, scheduler_is_here
+    from ..service.identity import identify, installed, own_folder, scheduler_is_here
 
     backend = get_backend(profile.scheduler)
     destination = profile.login.get("ssh")
@@ -94,6 +94,11 @@ def _talks_to(profile: Any) -> str:
             f"; ssh {destination} needs login.mode: ssh" if destination else "")
     if got[0] == "?":
         return f"here: {program}, which does not say whose it is ({got[1] or 'no answer'})"
+    folder = own_folder(profile)
+    if folder is not None:
+        own = identify(f"{folder}/{backend.identify_argv[0]}")
+        return (f"here: {own[1]} ({folder}; {got[0]}'s {backend.identify_argv[0]} comes "
+                "first on PATH)")
     if got[0] != backend.name:
         return f"WRONG: the {program} here is {got[0]}'s ({got[1]})"
     return f"here: {got[1]}"

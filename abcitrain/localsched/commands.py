@@ -1,4 +1,5 @@
-"""The local scheduler's commands (``python -m abcitrain.localsched submit|stat|cancel|run``).
+"""The local scheduler's commands (``python -m abcitrain.localsched
+submit|stat|submitted|cancel|run``).
 
 Output is machine-readable on purpose (the job id alone; one JSON object per line), like
 ``sbatch --parsable``. Errors go to stderr with exit status 1.
@@ -87,7 +88,8 @@ def submit(script: Path) -> str:
                    submit_dir=str(Path.cwd()), walltime_s=walltime, tasks=tasks,
                    output=opts.output or ("{name}.o{job_id}" + (".{array_index}"
                                                                  if opts.array else "")),
-                   after=after, dependency=kind, gpus=opts.gpus, grace_s=opts.grace)
+                   after=after, dependency=kind, gpus=opts.gpus, grace_s=opts.grace,
+                   source=str(script))
     save_job(root, job)
     (d / "script.sh").write_bytes(script.read_bytes())
     with (d / "runner.log").open("ab") as log:
@@ -120,6 +122,20 @@ def stat(job_ids: list[str]) -> list[dict[str, object]]:
     return rows
 
 
+def submitted() -> list[dict[str, str]]:
+    """Every job in the spool with the script it was submitted from, ended ones too (the
+    spool keeps them): a submission whose answer was lost asks for its script here."""
+    root = spool_dir()
+    rows = []
+    for path in sorted((root / "jobs").glob("*/job.json")):
+        job = load_job(root, path.parent.name)
+        # a job whose submit died before it started the runner never runs: not taken
+        started = (path.parent / "runner.pid").exists() or (path.parent / "state.json").exists()
+        if job is not None and job.source and started:
+            rows.append({"job_id": job.job_id, "script": job.source})
+    return rows
+
+
 def cancel(job_ids: list[str]) -> list[str]:
     """Signal each job's runner (only a process this scheduler started); return problems."""
     root = spool_dir()
@@ -144,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args:
         print("usage: python -m abcitrain.localsched submit SCRIPT | stat ID... | "
-              "cancel ID... | run ID", file=sys.stderr)
+              "submitted | cancel ID... | run ID", file=sys.stderr)
         return 2
     cmd, rest = args[0], args[1:]
     if cmd == "submit" and len(rest) == 1:
@@ -152,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if cmd == "stat":
         for row in stat(rest):
+            print(json.dumps(row))
+        return 0
+    if cmd == "submitted" and not rest:
+        for row in submitted():
             print(json.dumps(row))
         return 0
     if cmd == "cancel":

@@ -37,6 +37,8 @@ class LocalJob:
     dependency: str = "afterok"
     gpus: int = 0
     grace_s: int = 10
+    #: The script as submitted (the path given to ``submit``): which submission this job is.
+    source: str = ""
 
     def output_for(self, task: int | None) -> Path:
         """The output file of one task, relative paths taken from the submit folder."""

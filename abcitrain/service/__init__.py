@@ -1,5 +1,6 @@
 """The only layer that combines I/O with the pure parts: ``submitting`` (a job's script
-written, guarded, submitted exactly once, charged, recorded), ``following`` (refresh, cancel,
+written, guarded, submitted, charged, recorded), ``once`` (exactly one job per submission
+however the connection behaves), ``following`` (refresh, cancel,
 release, logs of submitted jobs), ``plans`` (load and check a plan, no I/O beyond reading;
 ``syntax``: ``bash -n`` of a ``script:`` body), ``identity`` (whose submit program is on
 PATH), ``poll`` (the shared poller), ``chains``, ``reservations`` (book, list, show, cancel,

@@ -3,6 +3,7 @@ one exists, and a scheduler refusal turned into the error the user sees."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -55,25 +56,32 @@ def transport_for(cluster: str, project_dir: str | None = None) -> Transport:
 class SchedulerHere(LocalTransport):
     """This machine, for a profile whose scheduler runs here: before the first command, it
     makes sure the program on PATH is that scheduler's (PBS's and Grid Engine's commands
-    share names) and refuses, in one message, when it is another's."""
+    share names) and refuses, in one message, when it is another's. When the scheduler's
+    own commands come later on PATH, they are run from their folder by full path."""
 
     def __init__(self, profile: Any) -> None:
         super().__init__()
         self.profile = profile
         self._checked = False
+        self._folder: str | None = None
 
     def run(self, argv: Sequence[str], cwd: str | None = None,
             timeout: float | None = 120) -> RunResult:
         """Run ``argv`` here, once the scheduler's identity is known to be right."""
         if not self._checked:
             from ..errors import WrongScheduler
-            from .identity import mismatch
+            from .identity import mismatch, own_folder
 
             why = mismatch(self.profile)
             if why:
                 raise WrongScheduler(f"cluster {self.profile.name!r} cannot be reached here: "
                                      f"{why}")
+            self._folder = own_folder(self.profile)
             self._checked = True
+        if self._folder and argv and "/" not in argv[0]:
+            own = Path(self._folder) / argv[0]
+            if os.access(own, os.X_OK):
+                argv = [str(own), *argv[1:]]
         return super().run(argv, cwd=cwd, timeout=timeout)
 
 

@@ -4,12 +4,15 @@ PBS's and Grid Engine's commands share names (qsub, qstat, qrsub): a profile tha
 the scheduler here (``login.mode: auto`` on a login node, or ``local``) must not run another
 scheduler's qsub as if it were its own. Each backend says how to ask (``identify_argv``) and
 how its answer reads; the answer is kept per program and its modification time, so the
-question costs one run per installed program, not one per command.
+question costs one run per installed program, not one per command. When another scheduler's
+program comes first on PATH and this one's later (both clients installed, PBS's appended to
+PATH by its profile script), this one's folder is used by name.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,12 +24,9 @@ from ..util.paths import data_dir
 _CACHE = "installed-schedulers.json"
 
 
-def installed(program: str) -> tuple[str, str] | None:
-    """(scheduler name, what it said) of ``program`` on PATH; None when it is not there or
-    no registered backend recognises its answer (("?", its first line) then)."""
-    path = shutil.which(program)
-    if path is None:
-        return None
+def identify(path: str) -> tuple[str, str]:
+    """(scheduler name, what it said) of the program at ``path``: ("?", its first line)
+    when no registered backend recognises its answer."""
     real = Path(path).resolve()
     key = f"{real}:{real.stat().st_mtime_ns}"
     cache_file = data_dir() / _CACHE
@@ -38,6 +38,7 @@ def installed(program: str) -> tuple[str, str] | None:
         name, said = cache[key]
         return str(name), str(said)
     found = ("?", "")
+    program = Path(path).name
     for backend in all_backends():
         argv = backend.identify_argv
         if not argv or argv[0] != program:
@@ -62,15 +63,51 @@ def installed(program: str) -> tuple[str, str] | None:
     return found
 
 
+def installed(program: str) -> tuple[str, str] | None:
+    """(scheduler name, what it said) of ``program``, the first on PATH; None when it is
+    not there."""
+    path = shutil.which(program)
+    return None if path is None else identify(path)
+
+
+def _on_path(program: str) -> list[str]:
+    """Every ``program`` on PATH, in PATH's order."""
+    found: list[str] = []
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(folder or ".") / program
+        if candidate.is_file() and os.access(candidate, os.X_OK) and \
+                str(candidate) not in found:
+            found.append(str(candidate))
+    return found
+
+
+def own_folder(profile: ClusterProfile) -> str | None:
+    """The folder of ``profile``'s scheduler's commands when another scheduler's program of
+    the same name comes first on PATH (a machine with Grid Engine's and PBS's clients both,
+    PBS's appended by /etc/profile.d/pbs.sh, as in a PBS job's own environment); None when
+    the first one is right, or none is."""
+    backend = get_backend(profile.scheduler)
+    if not backend.identify_argv:
+        return None
+    paths = _on_path(backend.identify_argv[0])
+    if not paths or identify(paths[0])[0] in (backend.name, "?"):
+        return None
+    for path in paths[1:]:
+        if identify(path)[0] == backend.name:
+            return str(Path(path).parent)
+    return None
+
+
 def mismatch(profile: ClusterProfile) -> str | None:
-    """Why this machine's submit program is not ``profile``'s scheduler; None when it is
-    (or when the backend has no way to ask)."""
+    """Why this machine's submit program is not ``profile``'s scheduler; None when it is,
+    when the scheduler's own comes later on PATH (``own_folder``), or when the backend has
+    no way to ask."""
     backend = get_backend(profile.scheduler)
     if not backend.identify_argv:
         return None
     program = backend.identify_argv[0]
     got = installed(program)
-    if got is None or got[0] in (backend.name, "?"):
+    if got is None or got[0] in (backend.name, "?") or own_folder(profile) is not None:
         return None        # not there, this scheduler's, or nothing we can name: not refused
     path = shutil.which(program)
     what = f"{got[1]!r}, a {got[0]} scheduler's" if got[0] != "?" else f"it says {got[1]!r}"

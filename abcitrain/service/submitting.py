@@ -10,7 +10,6 @@ import contextlib
 import datetime as dt
 import errno
 import getpass
-import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -37,14 +36,15 @@ from ..points.tariffs import Quote, max_charge, units
 from ..transport import LocalTransport, Transport
 from ..transport.ssh import SshTransport, sync_project
 from ..transport.sync import Progress, SyncReport
+from . import once
 from .common import existing_ledger, refusal, transport_for
-from .following import refresh, run_checked
+from .following import refresh
 
 # re-exported: callers of service.submitting load and check plans through it too
 from .plans import load_plan as load_plan
 from .plans import require_submittable as require_submittable
 
-SCRIPTS_DIR = Path(".abcitrain") / "scripts"
+SCRIPTS_DIR = Path(once.SCRIPTS_DIR)
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,7 @@ def overrun_charge(plan: JobPlan, when: dt.date | None = None) -> Decimal | None
 
 def script_path_for(plan: JobPlan, submit_dir: str) -> str:
     """Where the rendered script is stored before submission (kept for the record)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return str(Path(submit_dir) / SCRIPTS_DIR / f"{plan.spec.name}-{stamp}-{os.getpid()}.sh")
+    return str(Path(submit_dir) / SCRIPTS_DIR / once.new_script_name(plan.spec.name))
 
 
 def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = None,
@@ -134,7 +133,7 @@ def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = 
     backend = get_backend(plan.profile.scheduler)
     digest = _digest(plan, submit_dir)
     uploaded = None
-    earlier = _earlier_submission(store, backend, transport, plan.profile.name, digest)
+    earlier = once.earlier_submission(store, backend, transport, plan.profile.name, digest)
     if earlier is not None:
         # an earlier attempt's answer was lost, but the scheduler has its job: that job
         # IS this submission, never a second one
@@ -146,7 +145,7 @@ def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = 
         if isinstance(transport, SshTransport):
             # the login node's copy of the project gets what changed here, then the script
             uploaded = sync_project(transport, progress)
-        transport.write_text(script_path, plan.script, 0o755)
+        transport.write_text(script_path, once.stamp(plan.script, script_path), 0o755)
         if store is not None:
             store.add_pending(script_path, plan.profile.name, digest)
         job_id = _run_submit(backend, transport, argv, submit_dir, script_path, store)
@@ -246,49 +245,6 @@ def _digest(plan: JobPlan, submit_dir: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _scheduler_path(transport: Transport, path: str) -> str:
-    """``path`` as the scheduler's host sees it."""
-    return transport.remote_path(path) if isinstance(transport, SshTransport) else path
-
-
-def _submitted(backend: Backend, transport: Transport) -> dict[str, str]:
-    """Script path -> job id of my jobs the scheduler knows (one query)."""
-    argv = backend.submitted_argv()
-    assert argv is not None
-    result = run_checked(backend, transport, argv)
-    return backend.parse_submitted(Output(result.stdout, result.stderr, result.returncode))
-
-
-def _earlier_submission(store: JobStore | None, backend: Backend, transport: Transport,
-                        cluster: str, digest: str) -> tuple[str, str] | None:
-    """(script path, job id) of an earlier submission of the same job whose answer was
-    lost and which the scheduler has; None when there is none (those it does not have
-    never reached it and are forgotten)."""
-    if store is None:
-        return None
-    earlier = store.pending_for(cluster, digest)
-    if not earlier:
-        return None
-    if backend.submitted_argv() is None:
-        for script in earlier:
-            store.drop_pending(script)
-        return None
-    try:
-        known = _submitted(backend, transport)
-    except TransportError as exc:
-        raise TransportError(f"an earlier submission of this job did not get its answer, "
-                             f"and the scheduler cannot be asked whether it took it ({exc}). "
-                             "Nothing was submitted: try again when the connection "
-                             "works") from None
-    for script in earlier:
-        job_id = known.get(_scheduler_path(transport, script))
-        if job_id is not None:
-            return script, job_id
-    for script in earlier:
-        store.drop_pending(script)
-    return None
-
-
 def _run_submit(backend: Backend, transport: Transport, argv: Sequence[str], submit_dir: str,
                 script_path: str, store: JobStore | None) -> str:
     """Run the submit command and return the job id. When the connection to a remote login
@@ -301,21 +257,9 @@ def _run_submit(backend: Backend, transport: Transport, argv: Sequence[str], sub
             store.drop_pending(script_path)      # it certainly did not run
         raise
     except TransportError as lost:
-        if not isinstance(transport, SshTransport) or backend.submitted_argv() is None:
+        if not isinstance(transport, SshTransport):
             raise
-        try:
-            known = _submitted(backend, transport)
-        except (TransportError, SchedulerError):
-            raise TransportError(f"{lost}. Whether the scheduler took the job is not known: "
-                                 "submitting the same spec again asks it first and never "
-                                 "makes a second job") from None
-        job_id = known.get(_scheduler_path(transport, script_path))
-        if job_id is None:
-            if store is not None:
-                store.drop_pending(script_path)
-            raise TransportError(f"{lost}; the scheduler has no job from this submission: "
-                                 "nothing was submitted or charged, submit again") from None
-        return job_id
+        return _after_a_lost_answer(lost, backend, transport, script_path, store)
     if result.returncode != 0:
         if store is not None:
             store.drop_pending(script_path)
@@ -326,6 +270,34 @@ def _run_submit(backend: Backend, transport: Transport, argv: Sequence[str], sub
         raise SchedulerError(tuple(argv), result.returncode, result.stdout, result.stderr,
                              f"the job may have been submitted but its id could not be read "
                              f"({exc}); check the queue before submitting again") from None
+
+
+def _after_a_lost_answer(lost: TransportError, backend: Backend, transport: Transport,
+                         script_path: str, store: JobStore | None) -> str:
+    """The connection dropped while the submit command ran: ask the scheduler (over a new
+    connection) for the job this script made, and the job for its start mark, before
+    saying anything."""
+    promise = ("submitting the same spec again first asks the scheduler for the job and "
+               "looks for its start mark, and submits only if neither shows it")
+    if not once.can_ask(backend):
+        promise = (f"the {backend.name} scheduler cannot be asked which jobs it holds: check "
+                   "its queue before submitting again (a job that has started is found by "
+                   "its start mark)")
+    try:
+        found = once.find_job(backend, transport, [script_path],
+                              None if once.can_ask(backend) else {})
+    except (TransportError, SchedulerError):
+        raise TransportError(f"{lost}. Whether the scheduler took the job is not known: "
+                             f"{promise}") from None
+    if found is not None:
+        return found[1]
+    if not once.can_ask(backend):
+        raise TransportError(f"{lost}. Whether the scheduler took the job is not known: "
+                             f"{promise}") from None
+    if store is not None:
+        store.drop_pending(script_path)
+    raise TransportError(f"{lost}; the scheduler has no job from this submission: "
+                         "nothing was submitted or charged, submit again") from None
 
 
 def _spec_dict(plan: JobPlan) -> dict[str, object]:

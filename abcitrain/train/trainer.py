@@ -194,6 +194,11 @@ def train(train_json: Path) -> int:
         if cfg.save_every and step % cfg.save_every == 0 and step < cfg.steps:
             save(step)
 
+    # The run has reached its end (finished, or stopped and saved below): a stop request now
+    # has nothing to stop. Ignored from here, it cannot kill a rank that is still saving or
+    # exiting: Python puts a handled signal back to its default action (terminate) as the
+    # interpreter shuts down, and a live PBS job's stop signal once landed just then.
+    signal.signal(cfg.walltime.signum, signal.SIG_IGN)
     if not stopped:
         if eval_set is not None:
             tracker.metrics(step, {"eval_loss": evaluate(engine, eval_set, micro, rank, world)})

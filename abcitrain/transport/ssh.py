@@ -21,15 +21,15 @@ import contextlib
 import re
 import shlex
 import stat
-import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import FileMissing, ProgramMissing, TransportError
 from .base import RunResult
 from .fingerprints import fingerprint
+from .shellread import CommandTimeout, until_marker
 from .sshconfig import CONNECT_TIMEOUT, SYSTEM_KNOWN_HOSTS, Hop, resolve
 
 KEEPALIVE_S = 30
@@ -70,10 +70,6 @@ class AuthRefused(TransportError):
 
 class Unreachable(TransportError):
     """No connection could be made to a hop."""
-
-
-class CommandTimeout(TransportError):
-    """A remote command did not finish in time."""
 
 
 class SshTransport:
@@ -125,7 +121,15 @@ class SshTransport:
                 sock = None
                 if previous is not None:
                     sock = self._channel_to(previous, hop)
-                self._login(client, hop, sock)
+                try:
+                    self._login(client, hop, sock)
+                except Unreachable:
+                    if previous is not None and not _active(previous):
+                        jump = self.hops[self.hops.index(hop) - 1].label
+                        raise Unreachable(
+                            f"the connection to the jump host {jump} was lost while "
+                            f"connecting through it to {hop.label}: try again") from None
+                    raise
                 client.get_transport().set_keepalive(KEEPALIVE_S)
                 previous = client
         except BaseException:
@@ -170,6 +174,9 @@ class SshTransport:
                 f"{hop.label}: add it to the agent (`ssh-add {keys.split(', ')[0]}`) and try "
                 "again. Nothing was run.") from None
         except paramiko.AuthenticationException:
+            if not _active(client):
+                raise Unreachable(f"the connection to {hop.label} was lost during "
+                                  "authentication: try again") from None
             keys = ", ".join(hop.identity_files) or "the ssh-agent's and ~/.ssh's keys"
             raise AuthRefused(
                 f"{hop.label} refused every key offered ({keys}): check IdentityFile and "
@@ -179,6 +186,12 @@ class SshTransport:
             raise Unreachable(f"{hop.label} did not answer within {self.connect_timeout:g} s; "
                               "check the network (VPN?) and the host name") from None
         except (OSError, EOFError, paramiko.SSHException) as exc:
+            transport = client.get_transport()
+            if transport is not None and transport.remote_version:
+                # it spoke SSH: the connection was lost later, not refused
+                stage = "authentication" if transport.session_id else "the key exchange"
+                raise Unreachable(f"the connection to {hop.label} was lost during {stage} "
+                                  f"({exc or type(exc).__name__}): try again") from None
             # a reset can surface as ConnectionResetError, or as paramiko's EOFError when it
             # comes while paramiko writes its own banner
             if isinstance(exc, ConnectionResetError | EOFError) or re.search(
@@ -234,7 +247,7 @@ class SshTransport:
         try:
             shell = self._shell_channel()
             shell.sendall(line.encode("utf-8"))
-            out, code, err = _until_marker(shell, marker, timeout)
+            out, code, err = until_marker(shell, marker, timeout)
         except CommandTimeout:
             self._drop_shell()
             raise CommandTimeout(f"`{what}` on {self.target.label} did not answer within "
@@ -277,10 +290,12 @@ class SshTransport:
         parent, name = path.rsplit("/", 1) if "/" in path else (".", path)
         self.makedirs(parent)
         tmp = f"{parent}/.{name}.abcitrain-tmp"
-        with sftp.open(tmp, "wb") as handle:
-            handle.write(data)
-        sftp.chmod(tmp, mode)
-        sftp.posix_rename(tmp, path)
+        # a cut mid-write leaves at most the temporary name, which nothing reads
+        with self.file_step("uploading", path):
+            with sftp.open(tmp, "wb") as handle:
+                handle.write(data)
+            sftp.chmod(tmp, mode)
+            sftp.posix_rename(tmp, path)
 
     def read_text(self, path: str) -> str:
         """Read a file on the target."""
@@ -291,7 +306,7 @@ class SshTransport:
         sftp = self._sftp_client()
         path = self.remote_path(path)
         try:
-            with sftp.open(path, "rb") as handle:
+            with self.file_step("downloading", path), sftp.open(path, "rb") as handle:
                 data: bytes = handle.read()
         except FileNotFoundError:
             raise FileMissing(f"{path} does not exist (yet) on {self.target.label}: the "
@@ -305,11 +320,34 @@ class SshTransport:
         current = "/" if path.startswith("/") else ""
         for part in parts:
             current = f"{current}{part}" if current in ("", "/") else f"{current}/{part}"
-            try:
-                if not stat.S_ISDIR(sftp.stat(current).st_mode or 0):
-                    raise TransportError(f"{current} on {self.target.label} is not a folder")
-            except FileNotFoundError:
-                sftp.mkdir(current)
+            with self.file_step("creating the folder", current):
+                try:
+                    if not stat.S_ISDIR(sftp.stat(current).st_mode or 0):
+                        raise TransportError(f"{current} on {self.target.label} is not a "
+                                             "folder")
+                except FileNotFoundError:
+                    sftp.mkdir(current)
+
+    @contextlib.contextmanager
+    def file_step(self, doing: str, path: str) -> Iterator[None]:
+        """One SFTP step on ``path``: a connection that drops during it (an EOFError or an
+        SSHException from paramiko, a socket error) ends in ONE TransportError naming the
+        host, the step and the file, the connection closed; a refusal by the server (no
+        permission, no space) in another. A missing file passes through as it is."""
+        try:
+            yield
+        except (TransportError, FileNotFoundError):
+            raise
+        except (OSError, EOFError, _ssh_exception()) as exc:
+            active = bool(self._clients) and self._clients[-1].get_transport() is not None \
+                and self._clients[-1].get_transport().is_active()
+            self.close()
+            if active and isinstance(exc, OSError):
+                raise TransportError(f"{self.target.label} refused {doing} {path}: "
+                                     f"{exc.strerror or exc}") from None
+            raise TransportError(f"the connection to {self.target.label} was lost while "
+                                 f"{doing} {path} ({exc or type(exc).__name__}); nothing "
+                                 "half-written is used: try again") from None
 
     def sftp(self) -> Any:
         """The connection's SFTP session (opened once)."""
@@ -327,55 +365,17 @@ class SshTransport:
         return self._sftp
 
 
+def _active(client: Any) -> bool:
+    """Whether a paramiko client's connection is still up."""
+    transport = client.get_transport()
+    return transport is not None and bool(transport.is_active())
+
+
 def _ssh_exception() -> type[Exception]:
     import paramiko
 
     error: type[Exception] = paramiko.SSHException
     return error
-
-
-def _until_marker(channel: Any, marker: str,
-                  timeout: float | None) -> tuple[bytes, int, bytes]:
-    """stdout, exit status and stderr of one command on the shell ``channel``: read until
-    the marker line ends each stream (the newline printed before it is not the command's);
-    CommandTimeout past ``timeout`` seconds, EOFError when the channel ends first. stdout is
-    read as it comes; whatever stderr arrives meanwhile is taken every 50 ms, so that a
-    command writing much to stderr never fills the channel's window and stalls."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    tag = b"\n" + marker.encode()
-    out, err = bytearray(), bytearray()
-
-    def left() -> float | None:
-        if deadline is None:
-            return None
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise CommandTimeout("timeout")
-        return remaining
-
-    while not (tag + b" " in out and out.endswith(b"\n")):
-        remaining = left()
-        channel.settimeout(0.05 if remaining is None else min(0.05, remaining))
-        try:
-            chunk = channel.recv(65536)
-        except TimeoutError:
-            while channel.recv_stderr_ready():
-                err += channel.recv_stderr(65536)
-            continue
-        if not chunk:
-            raise EOFError("the shell on the login node ended")
-        out += chunk
-    while not err.endswith(tag + b"\n"):
-        channel.settimeout(left())
-        try:
-            chunk = channel.recv_stderr(65536)
-        except TimeoutError:
-            raise CommandTimeout("timeout") from None
-        if not chunk:
-            raise EOFError("the shell on the login node ended")
-        err += chunk
-    at = out.rindex(tag + b" ")
-    return bytes(out[:at]), int(out[at + len(tag) + 1:].strip()), bytes(err[:-len(tag) - 1])
 
 
 class _Refuse:
@@ -400,8 +400,9 @@ def sync_project(ssh: SshTransport, progress: Any = None) -> Any:
     if not ssh.local_root or ssh.remote_root is None:
         raise TransportError("no project folder to synchronise: the transport maps none")
     ssh.makedirs(ssh.remote_root)
-    return synchronise(ssh.sftp(), Path(ssh.local_root), ssh.remote_root, ssh.makedirs,
-                       progress)
+    with ssh.file_step("uploading the project to", ssh.remote_root):
+        return synchronise(ssh.sftp(), Path(ssh.local_root), ssh.remote_root, ssh.makedirs,
+                           progress)
 
 
 def _quiet_paramiko() -> None:

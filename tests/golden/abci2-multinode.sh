@@ -33,6 +33,15 @@ abcitrain_hosts() {
     awk '!seen[$1]++ {print $1}' "$PE_HOSTFILE"
   fi
 }
+# This submission, stamped by `abcitrain submit`: the job notes its id under it as it starts,
+# so that a submission whose answer was lost (a cut connection) finds this job, even once it
+# has left the queue, instead of making a second one.
+ABCITRAIN_SUBMISSION=unsubmitted
+if [ "$ABCITRAIN_SUBMISSION" != unsubmitted ] && [ -n "${ABCITRAIN_JOB_ID:-}" ]; then
+  ( umask 077; mkdir -p -- "$ABCITRAIN_SUBMIT_DIR/.abcitrain/started" &&
+    printf '%s\n' "$ABCITRAIN_JOB_ID" > "$ABCITRAIN_SUBMIT_DIR/.abcitrain/started/$ABCITRAIN_SUBMISSION"
+  ) 2>/dev/null || true
+fi
 ABCITRAIN_NODEFILE="$(mktemp "${TMPDIR:-/tmp}/abcitrain-nodes.XXXXXX")"
 export ABCITRAIN_NODEFILE
 trap 'rm -f -- "$ABCITRAIN_NODEFILE"' EXIT

@@ -26,6 +26,15 @@ export ABCITRAIN_SUBMIT_DIR="${PBS_O_WORKDIR:-$PWD}"
 export ABCITRAIN_LOCALDIR="${PBS_LOCALDIR:-${TMPDIR:-/tmp}}"
 # PBS_NODEFILE has one line per MPI rank; keep each host once, first host first.
 abcitrain_hosts() { awk '!seen[$1]++ {print $1}' "${PBS_NODEFILE:-/dev/null}"; }
+# This submission, stamped by `abcitrain submit`: the job notes its id under it as it starts,
+# so that a submission whose answer was lost (a cut connection) finds this job, even once it
+# has left the queue, instead of making a second one.
+ABCITRAIN_SUBMISSION=unsubmitted
+if [ "$ABCITRAIN_SUBMISSION" != unsubmitted ] && [ -n "${ABCITRAIN_JOB_ID:-}" ]; then
+  ( umask 077; mkdir -p -- "$ABCITRAIN_SUBMIT_DIR/.abcitrain/started" &&
+    printf '%s\n' "$ABCITRAIN_JOB_ID" > "$ABCITRAIN_SUBMIT_DIR/.abcitrain/started/$ABCITRAIN_SUBMISSION"
+  ) 2>/dev/null || true
+fi
 ABCITRAIN_NODEFILE="$(mktemp "${TMPDIR:-/tmp}/abcitrain-nodes.XXXXXX")"
 export ABCITRAIN_NODEFILE
 trap 'rm -f -- "$ABCITRAIN_NODEFILE"' EXIT

@@ -10,6 +10,9 @@ stop_lock() {  # stop_lock LOCKFILE COMM
     alive "$p" "$2" && kill -9 "$p"; }
   true
 }
+# the login host's sshd (its listener; the sessions it forked end with their connections)
+stop_pidfile /run/abcitrain-openpbs-ssh/sshd.pid sshd
+rm -rf /run/abcitrain-openpbs-ssh
 # the server first, cleanly, so that it saves its job sequence (qterm, as a manager on its host)
 if [ -e /run/netns/abcitpbs0 ]; then
   ip netns exec abcitpbs0 env PBS_CONF_FILE=/etc/pbs.conf timeout 30 /opt/pbs/bin/qterm -t quick \

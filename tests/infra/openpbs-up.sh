@@ -66,6 +66,16 @@ for home in /var/spool/pbs /var/spool/pbs-pbsnode2; do
 done
 in_ns abcitpbs0 pbshost env PBS_CONF_FILE=/etc/pbs.conf "$PBS_EXEC/libexec/pbs_init.d" start
 in_ns abcitpbs1 pbsnode2 env PBS_CONF_FILE=/etc/pbs-pbsnode2.conf "$PBS_EXEC/sbin/pbs_mom"
+# pbs_init.d once came back without a scheduler (an up right after a down: the new pbs_sched
+# never logged, jobs stayed queued): start it again until its lock names a live pbs_sched
+for try in 1 2 3 4 5; do
+  p=$(head -1 /var/spool/pbs/sched_priv/sched.lock 2>/dev/null | tr -dc 0-9)
+  [ -n "$p" ] && alive "$p" pbs_sched && break
+  [ "$try" = 5 ] && { echo "pbs_sched did not start" >&2; exit 1; }
+  echo "pbs_sched is not running: starting it (try $try)" >&2
+  in_ns abcitpbs0 pbshost env PBS_CONF_FILE=/etc/pbs.conf "$PBS_EXEC/sbin/pbs_sched" || true
+  sleep 1
+done
 export PBS_CONF_FILE=/etc/pbs.conf PATH=$PBS_EXEC/bin:$PATH
 for _ in $(seq 1 150); do qstat -B >/dev/null 2>&1 && break; sleep 0.2; done
 qstat -B >/dev/null   # fails loudly when the server did not come up
@@ -88,3 +98,31 @@ old=$(in_ns abcitpbs0 pbshost env PBS_CONF_FILE=/etc/pbs.conf "$PBS_EXEC/bin/qse
 for _ in $(seq 1 300); do
   [ "$(pbsnodes -a 2>/dev/null | grep -c '^ *state = free')" = 2 ] && break; sleep 0.2; done
 pbsnodes -a | grep -E '^[a-z]|state ='
+# The login host over SSH: an sshd on pbshost (10.254.1.10, port 22) with its own host key and
+# key-only login for this user. Its sessions have PBS's commands first on PATH, as ABCI's login
+# nodes have (this machine's /usr/bin/qsub is Grid Engine's). /run/abcitrain-openpbs-ssh holds
+# the client key and a known_hosts with the server's key; tests write their own ssh config.
+D=/run/abcitrain-openpbs-ssh
+rm -rf "$D"; mkdir -p "$D" /run/sshd; chmod 700 "$D"
+ssh-keygen -q -t ed25519 -N '' -C abcitrain-pbs-host -f "$D/host_key"
+ssh-keygen -q -t ed25519 -N '' -C abcitrain-pbs-user -f "$D/id"
+cp "$D/id.pub" "$D/authorized_keys"
+cat > "$D/sshd_config" <<CONF
+Port 22
+ListenAddress 10.254.1.10
+HostKey $D/host_key
+PidFile $D/sshd.pid
+AuthorizedKeysFile $D/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+SetEnv PATH=$PBS_EXEC/bin:/usr/local/bin:/usr/bin:/bin PBS_CONF_FILE=/etc/pbs.conf
+Subsystem sftp internal-sftp
+CONF
+printf 'pbshost %s\n' "$(cut -d' ' -f1,2 "$D/host_key.pub")" > "$D/known_hosts"
+in_ns abcitpbs0 pbshost /usr/sbin/sshd -f "$D/sshd_config" -E "$D/sshd.log"
+for _ in $(seq 1 50); do [ -s "$D/sshd.pid" ] && break; sleep 0.1; done
+ssh -F /dev/null -o BatchMode=yes -o UserKnownHostsFile="$D/known_hosts" -o StrictHostKeyChecking=yes \
+  -i "$D/id" -o IdentitiesOnly=yes pbshost 'command -v qsub' | grep -q "^$PBS_EXEC/bin/qsub$"
+echo "sshd up on pbshost:22 (pid $(cat "$D/sshd.pid"))"

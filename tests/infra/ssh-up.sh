@@ -4,7 +4,8 @@
 # Open MPI takes a name that resolves to 127.0.0.1 for this host and would fold the two into
 # one node), sshd on both at PORT (ABCITRAIN_TEST_SSH_PORT, default 22022) with its own host
 # key and key-only login for this user. Installs pdsh and Open MPI for the launchers.
-# Writes, in /run/abcitrain-ssh-test: the client key, a known_hosts holding the server's key
+# Sessions have ABCITRAIN_LOCAL_SPOOL=/run/abcitrain-ssh-test/local-spool (the far side's local
+# scheduler). Writes, in /run/abcitrain-ssh-test: the client key, a known_hosts holding the server's key
 # under both names and port (host keys are verified, never accepted blindly) and an ssh_config
 # that uses them; tests hand it to ssh with -F. Stop with ssh-down.sh.
 set -euo pipefail
@@ -34,6 +35,9 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
 UsePAM no
+# the far side's local scheduler (abcitrain's local cluster over ssh) keeps its spool here, not in
+# this user's home
+SetEnv ABCITRAIN_LOCAL_SPOOL=$D/local-spool
 Subsystem sftp internal-sftp
 CONF
 key=$(cut -d' ' -f1,2 "$D/host_key.pub")

@@ -99,6 +99,21 @@ class LocalBackend(Backend):
     def status_argv(self, job_ids: Sequence[str]) -> list[str]:
         return [sys.executable, "-m", "abcitrain.localsched", "stat", *job_ids]
 
+    def submitted_argv(self) -> list[str] | None:
+        # the spool keeps every job, ended ones too, with the script it came from
+        return [sys.executable, "-m", "abcitrain.localsched", "submitted"]
+
+    def parse_submitted(self, out: Output) -> dict[str, str]:
+        found = {}
+        for line in out.stdout.splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and row.get("script") and row.get("job_id"):
+                found[str(row["script"])] = str(row["job_id"])
+        return found
+
     def parse_status(self, out: Output, job_ids: Sequence[str],
                      cancelled: frozenset[str] = frozenset()) -> dict[str, JobStatus]:
         result = {}
