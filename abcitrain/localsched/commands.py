@@ -171,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(row))
         return 0
     if cmd == "submitted" and not rest:
-        for row in submitted():
-            print(json.dumps(row))
+        for taken in submitted():
+            print(json.dumps(taken))
         return 0
     if cmd == "cancel":
         problems = cancel(rest)
