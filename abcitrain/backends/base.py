@@ -161,6 +161,11 @@ class Backend(ABC):
         """Script path -> job id, from ``submitted_argv``'s answer."""
         return {}
 
+    def holds_no_jobs(self, out: Output) -> bool:
+        """Whether a failed ``submitted_argv`` means only that the user has no jobs (Grid
+        Engine's ``qstat -j '*'`` exits 1 then) rather than that it could not answer."""
+        return False
+
     #: What it means when neither the queue nor accounting knows a job any more.
     forgotten: str = "not in the queue and not (yet) in accounting"
 

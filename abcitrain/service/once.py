@@ -23,7 +23,7 @@ from ..batch.store import JobStore
 from ..errors import FileMissing, SchedulerError, TransportError
 from ..transport import Transport
 from ..transport.ssh import SshTransport
-from .following import run_checked
+from .common import refusal
 
 #: Where, under the submit folder, the rendered scripts are kept and jobs leave their marks.
 SCRIPTS_DIR = PurePosixPath(".abcitrain") / "scripts"
@@ -70,8 +70,13 @@ def queued(backend: Backend, transport: Transport) -> dict[str, str]:
     """Script path -> job id of my jobs the scheduler holds (one query)."""
     argv = backend.submitted_argv()
     assert argv is not None
-    result = run_checked(backend, transport, argv)
-    return backend.parse_submitted(Output(result.stdout, result.stderr, result.returncode))
+    result = transport.run(argv)
+    out = Output(result.stdout, result.stderr, result.returncode)
+    if result.returncode != 0:
+        if backend.holds_no_jobs(out):
+            return {}
+        raise refusal(backend, result)
+    return backend.parse_submitted(out)
 
 
 def started(transport: Transport, script_path: str) -> str | None:
@@ -82,6 +87,33 @@ def started(transport: Transport, script_path: str) -> str | None:
         return None
     job_id = text.strip().splitlines()[0].strip() if text.strip() else ""
     return job_id or None
+
+
+def _ere(text: str) -> str:
+    """``text`` as an extended regular expression that matches it and nothing else, with its
+    last character in brackets: the pattern then never matches the command line that
+    carries it (pgrep would otherwise find its own shell)."""
+    special = set("\\.[]()*+?{}|^$")
+    escaped = "".join(f"\\{c}" if c in special else c for c in text[:-1])
+    last = text[-1]
+    return escaped + ("\\" + last if last in "\\^" else f"[{last}]")
+
+
+def wait_for_submit(transport: Transport, script_path: str, timeout_s: int = 60) -> None:
+    """Over SSH, wait until no process on the login node still runs with this submission's
+    script on its command line: a connection cut while qsub ran leaves qsub running there,
+    and asking the queue before it ends would miss the job it is about to make. Nothing to
+    wait for here (a local submit's answer cannot be lost), or where pgrep is missing."""
+    if not isinstance(transport, SshTransport):
+        return
+    loop = ('end=$(( $(date +%s) + $2 )); while pgrep -f -- "$1" >/dev/null 2>&1; do '
+            '[ "$(date +%s)" -lt "$end" ] || exit 3; sleep 0.2; done')
+    result = transport.run(["sh", "-c", loop, "sh",
+                            _ere(scheduler_path(transport, script_path)), str(timeout_s)],
+                           timeout=timeout_s + 30)
+    if result.returncode == 3:
+        raise TransportError(f"the submit command of {script_path} is still running on the "
+                             f"login node after {timeout_s} s")
 
 
 def find_job(backend: Backend, transport: Transport, scripts: list[str],
@@ -114,6 +146,8 @@ def earlier_submission(store: JobStore | None, backend: Backend, transport: Tran
     if not earlier:
         return None
     try:
+        for script in earlier:
+            wait_for_submit(transport, script)
         # a scheduler that cannot be asked: only the jobs that have started can be found
         found = find_job(backend, transport, earlier, None if can_ask(backend) else {})
     except (TransportError, SchedulerError) as exc:

@@ -284,6 +284,7 @@ def _after_a_lost_answer(lost: TransportError, backend: Backend, transport: Tran
                    "its queue before submitting again (a job that has started is found by "
                    "its start mark)")
     try:
+        once.wait_for_submit(transport, script_path)
         found = once.find_job(backend, transport, [script_path],
                               None if once.can_ask(backend) else {})
     except (TransportError, SchedulerError):

@@ -69,7 +69,11 @@ class AuthRefused(TransportError):
 
 
 class Unreachable(TransportError):
-    """No connection could be made to a hop."""
+    """No connection could be made to a hop; ``stage`` says how far it got."""
+
+    def __init__(self, message: str, stage: str = "connecting") -> None:
+        super().__init__(message)
+        self.stage = stage
 
 
 class SshTransport:
@@ -123,12 +127,13 @@ class SshTransport:
                     sock = self._channel_to(previous, hop)
                 try:
                     self._login(client, hop, sock)
-                except Unreachable:
+                except Unreachable as exc:
                     if previous is not None and not _active(previous):
                         jump = self.hops[self.hops.index(hop) - 1].label
                         raise Unreachable(
                             f"the connection to the jump host {jump} was lost while "
-                            f"connecting through it to {hop.label}: try again") from None
+                            f"connecting through it to {hop.label} ({exc.stage}): try "
+                            "again", exc.stage) from None
                     raise
                 client.get_transport().set_keepalive(KEEPALIVE_S)
                 previous = client
@@ -176,7 +181,7 @@ class SshTransport:
         except paramiko.AuthenticationException:
             if not _active(client):
                 raise Unreachable(f"the connection to {hop.label} was lost during "
-                                  "authentication: try again") from None
+                                  "authentication: try again", "during authentication") from None
             keys = ", ".join(hop.identity_files) or "the ssh-agent's and ~/.ssh's keys"
             raise AuthRefused(
                 f"{hop.label} refused every key offered ({keys}): check IdentityFile and "
@@ -191,7 +196,8 @@ class SshTransport:
                 # it spoke SSH: the connection was lost later, not refused
                 stage = "authentication" if transport.session_id else "the key exchange"
                 raise Unreachable(f"the connection to {hop.label} was lost during {stage} "
-                                  f"({exc or type(exc).__name__}): try again") from None
+                                  f"({exc or type(exc).__name__}): try again",
+                                  f"during {stage}") from None
             # a reset can surface as ConnectionResetError, or as paramiko's EOFError when it
             # comes while paramiko writes its own banner
             if isinstance(exc, ConnectionResetError | EOFError) or re.search(
@@ -200,7 +206,8 @@ class SshTransport:
                 raise Unreachable(
                     f"{hop.label} did not speak SSH (no banner within "
                     f"{self.connect_timeout:g} s, or it reset the connection): check the "
-                    "host's HostName and Port, and that sshd runs there") from None
+                    "host's HostName and Port, and that sshd runs there",
+                    "before it spoke SSH") from None
             raise Unreachable(f"cannot connect to {hop.label}: {exc}") from None
 
     def close(self) -> None:
@@ -288,10 +295,10 @@ class SshTransport:
         sftp = self._sftp_client()
         path = self.remote_path(path)
         parent, name = path.rsplit("/", 1) if "/" in path else (".", path)
-        self.makedirs(parent)
         tmp = f"{parent}/.{name}.abcitrain-tmp"
         # a cut mid-write leaves at most the temporary name, which nothing reads
         with self.file_step("uploading", path):
+            self._makedirs(sftp, parent)
             with sftp.open(tmp, "wb") as handle:
                 handle.write(data)
             sftp.chmod(tmp, mode)
@@ -316,17 +323,19 @@ class SshTransport:
     def makedirs(self, path: str) -> None:
         """Create ``path`` and its parents on the target, as ``mkdir -p`` does."""
         sftp = self._sftp_client()
+        with self.file_step("creating the folder", path):
+            self._makedirs(sftp, path)
+
+    def _makedirs(self, sftp: Any, path: str) -> None:
         parts = [p for p in path.split("/") if p]
         current = "/" if path.startswith("/") else ""
         for part in parts:
             current = f"{current}{part}" if current in ("", "/") else f"{current}/{part}"
-            with self.file_step("creating the folder", current):
-                try:
-                    if not stat.S_ISDIR(sftp.stat(current).st_mode or 0):
-                        raise TransportError(f"{current} on {self.target.label} is not a "
-                                             "folder")
-                except FileNotFoundError:
-                    sftp.mkdir(current)
+            try:
+                if not stat.S_ISDIR(sftp.stat(current).st_mode or 0):
+                    raise TransportError(f"{current} on {self.target.label} is not a folder")
+            except FileNotFoundError:
+                sftp.mkdir(current)
 
     @contextlib.contextmanager
     def file_step(self, doing: str, path: str) -> Iterator[None]:
@@ -359,6 +368,11 @@ class SshTransport:
             try:
                 self._sftp = self._clients[-1].open_sftp()
             except (_ssh_exception(), OSError, EOFError) as exc:
+                if not _active(self._clients[-1]):
+                    self.close()
+                    raise TransportError(f"the connection to {self.target.label} was lost "
+                                         f"while opening SFTP ({exc or type(exc).__name__}): "
+                                         "try again") from None
                 raise TransportError(f"{self.target.label} offers no SFTP ({exc}): abcitrain "
                                      "moves files with it, as scp does; ask the site to "
                                      "enable the sftp subsystem") from None

@@ -209,6 +209,11 @@ class GridEngineBackend(Backend):
                 found[value.strip()] = job
         return found
 
+    def holds_no_jobs(self, out: Output) -> bool:
+        # with no job at all: "Following jobs do not exist: \n*", exit status 1 (Son of Grid
+        # Engine 8.1.9, seen on this project's cell)
+        return out.returncode == 1 and "Following jobs do not exist" in out.stdout + out.stderr
+
     def status_argv(self, job_ids: Sequence[str]) -> list[str]:
         return ["qstat", "-xml"]
 
