@@ -389,7 +389,7 @@ def test_retrying_a_submit_whose_answer_was_lost_gives_the_same_job(
     cut = _SessionKilledAfterSubmit("login", local_root=str(project), remote_root=str(there),
                                     queries_fail=1)
     try:
-        with pytest.raises(TransportError, match="never makes a second job"):
+        with pytest.raises(TransportError, match="looks for its start mark"):
             submitting.submit(load_plan(spec), store, transport=cut)
         cut.close()
         first = _jobs_from(there / ".abcitrain" / "scripts")
@@ -479,3 +479,30 @@ def test_a_function_runs_on_a_cluster_reached_over_ssh(
     assert (project / "fn" / f"{job.job_id}_0_result.pkl").is_file()   # came back
     assert "adding on" in (job.stdout() or "")
     assert (there / "proj" / "usercode.py").is_file()
+
+
+def test_a_function_executor_whose_login_python_lacks_abcitrain_says_so_before_submitting(
+        remote: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a usable abcitrain_python the job would fail on the cluster with its reason in
+    a file there ("No output/error stream produced" here): asked first, over the same
+    connection, and refused with the login node's own words; nothing is submitted."""
+    import submitit
+
+    from abcitrain.errors import InputError
+
+    project = tmp_path / "laptop" / "proj"
+    (project / ".abcitrain" / "clusters").mkdir(parents=True)
+    (project / ".abcitrain" / "clusters" / "slurm-test.yaml").write_text(yaml.safe_dump(
+        {"login": {"ssh": "login", "workdir": str(tmp_path / "there"), "mode": "ssh"}}))
+    monkeypatch.chdir(project)
+    ex = submitit.AutoExecutor(str(project / "fn"), cluster="abcitrain",
+                               abcitrain_cluster="slurm-test")
+    # Debian's own Python: no abcitrain, no submitit
+    ex.update_parameters(timeout_min=5, abcitrain_resource="gpu",
+                         abcitrain_python="/usr/bin/python3")
+    with pytest.raises(InputError) as info:
+        ex.submit(print, "never")
+    said = str(info.value.problems[0])
+    assert "/usr/bin/python3 on slurm-test's login node cannot import abcitrain" in said
+    assert "No module named 'abcitrain'" in said and "abcitrain_python=" in said
+    assert not (tmp_path / "there").exists()                 # nothing went up

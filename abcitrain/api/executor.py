@@ -178,6 +178,7 @@ class AbcitrainExecutor(core.PicklingExecutor):
         self.profile: ClusterProfile = load_profile(self.cluster)
         self.parameters = {"walltime": "1:00:00", "timeout_min": 60}
         self._generic: dict[str, tp.Any] = {}
+        self._pythons_checked: set[str] = set()
 
     @classmethod
     def name(cls) -> str:
@@ -242,6 +243,8 @@ class AbcitrainExecutor(core.PicklingExecutor):
         remote = is_remote(transport_for(self.cluster, str(Path.cwd())))
         # a login node has its own Python: the one on its PATH unless python= says
         python = str(self.parameters.get("python") or ("python3" if remote else sys.executable))
+        if remote:
+            self._check_login_python(python)
         folder = self._job_folder(remote)
         output = f"{folder}/{name}.o{{job_id}}"
         if count > 1:
@@ -261,6 +264,25 @@ class AbcitrainExecutor(core.PicklingExecutor):
             # so that the requeue of submitit's checkpointing protocol is allowed
             spec["extra_directives"] = [*(params.get("extra_directives") or []), *rerunnable]
         return spec
+
+    def _check_login_python(self, python: str) -> None:
+        """On a login node reached over SSH, make sure its Python can run the job's side
+        (abcitrain's runner, submitit's pickles) before anything is submitted: a job whose
+        Python lacks them fails with its reason in a file on the cluster, and the caller
+        only hears "no output". Asked once per executor and Python."""
+        if python in self._pythons_checked:
+            return
+        tr = transport_for(self.cluster, str(Path.cwd()))
+        probe = "import abcitrain.api.runner, submitit"
+        result = tr.run([python, "-c", probe])
+        if result.returncode != 0:
+            lines = (result.stderr or result.stdout).strip().splitlines()
+            why = lines[-1] if lines else f"exit status {result.returncode}"
+            raise InputError("the login node cannot run the function's job", [Problem(
+                "python", f"{python} on {self.cluster}'s login node cannot import abcitrain "
+                f"and submitit ({why}): install abcitrain there, or pass "
+                "abcitrain_python=PATH naming a Python that has it")])
+        self._pythons_checked.add(python)
 
     def _backend(self) -> Backend:
         return get_backend(self.profile.scheduler)
