@@ -368,7 +368,7 @@ def test_every_launcher_kind_trains_on_one_node(tmp_path: Path, kind: str) -> No
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-4000:]
-    assert f"launcher {kind}" in out and "sft on 2 rank(s)" in out
+    assert f"launcher {kind}" in out and "sft on 2 ranks" in out
     state = json.loads((tmp_path / "runs" / kind / "state.json").read_text())
     assert (state["status"], state["step"]) == ("done", 6)
 
@@ -381,10 +381,10 @@ def test_the_kit_trains_across_two_real_slurm_nodes(tmp_path: Path, slurm_cluste
     spec.write_text(yaml.safe_dump({**data, "nodes": 2}))
     result = cli("submit", "--wait", str(spec), ok=None)
     assert result.exit_code == 0, result.output
-    assert "2 node(s) from ABCITRAIN_NODEFILE, 1 rank(s) each (2 in all), master n1:" in \
+    assert "2 nodes from ABCITRAIN_NODEFILE, 1 rank each (2 in all), master n1:" in \
         result.output
     assert "srun --nodes=2 --ntasks-per-node=1" in result.output
-    assert "sft on 2 rank(s)" in result.output
+    assert "sft on 2 ranks" in result.output
     run = tmp_path / "runs" / "two"
     assert json.loads((run / "state.json").read_text())["step"] == 8
     assert sorted(_losses(run)) == list(range(1, 9))

@@ -203,7 +203,7 @@ def test_launch_dry_run_prints_the_commands(tmp_path: Path,
     monkeypatch.setenv("ABCITRAIN_CLUSTER", "slurm")
     monkeypatch.setenv("ABCITRAIN_JOB_ID", "5")
     out = cli("launch", "--dry-run", "--nproc-per-node", "4", "--", "python", "train.py").output
-    assert "2 node(s) from ABCITRAIN_NODEFILE, 4 rank(s) each (8 in all), master n1:10005" in out
+    assert "2 nodes from ABCITRAIN_NODEFILE, 4 ranks each (8 in all), master n1:10005" in out
     assert "srun --nodes=2" in out                          # the slurm profile's launcher
     assert "n1 slots=4\nn2 slots=4\n" in out
 

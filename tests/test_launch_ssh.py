@@ -103,9 +103,9 @@ def test_the_kit_trains_on_two_nodes_reached_by_ssh(tmp_path: Path, ssh_nodes: P
     proc = _launch(tmp_path, job_id)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
-    assert ("2 node(s) from ABCITRAIN_NODEFILE, 1 rank(s) each (2 in all), master "
+    assert ("2 nodes from ABCITRAIN_NODEFILE, 1 rank each (2 in all), master "
             f"dsnode1:{10000 + int(job_id)}, launcher {kind}") in out
-    assert "sft on 2 rank(s)" in out
+    assert "sft on 2 ranks" in out
     assert _logins(ssh_nodes) - before >= LOGINS[multinode], "the ranks did not go by ssh"
     state = json.loads((run / "state.json").read_text())
     assert (state["status"], state["step"]) == ("done", 6)

@@ -197,7 +197,7 @@ def test_cli_plan_text_json_and_bad_input() -> None:
         assert text in bad.output
     need = cli("reserve", "plan", "--cluster", "abci3", "--type", "rt_HF", "--need-gpu-hours",
                "20000", "--start", "2025-11-03", "--as-of", "2025-11-01T09:00")
-    assert "21 node(s) x 5 day(s): 28350 points" in need.output
+    assert "21 nodes x 5 days: 28350 points" in need.output
 
 
 def test_free_calendar_books_hours_and_splits_at_the_cap() -> None:
@@ -207,7 +207,7 @@ def test_free_calendar_books_hours_and_splits_at_the_cap() -> None:
     start = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
     options = plans_for_need(rules, profile, "gpu", Decimal(100), start, now, count=1)
     fastest = options[-1]
-    assert fastest.label == "2 node(s) x 50 hour(s) in 3 reservations"
+    assert fastest.label == "2 nodes x 50 hours in 3 reservations"
     assert [b.window.charged_hours for b in fastest.bookings] == [24, 24, 2]
     assert fastest.bookings[2].window.end == dt.datetime(2026, 1, 7, 11, 0, tzinfo=dt.UTC)
     # 1.5 x 1.2 points/h x 2 nodes x 50 h
@@ -215,3 +215,16 @@ def test_free_calendar_books_hours_and_splits_at_the_cap() -> None:
     req = ReservationRequest("gpu", 2, Decimal(3) / 24, start)
     problems, _, win = check_request(rules, req, now, profile)
     assert problems == [] and win.usable_hours == 3 and win.booking_deadline == start
+
+
+def test_counts_of_one_read_in_the_singular() -> None:
+    """ "1 nodes x 1 days" was printed; counts read as English now (util.words.plural)."""
+    from abcitrain.util.words import plural
+
+    assert [plural(1, "node"), plural(2, "node"), plural(0, "day"), plural("?", "node"),
+            plural(1, "entry"), plural(3, "entry")] == [
+        "1 node", "2 nodes", "0 days", "? nodes", "1 entry", "3 entries"]
+    one = cli("reserve", "plan", "--cluster", "abci2", "--type", "rt_AF", "--start",
+              "2024-06-03", "--as-of", "2024-05-01T12:00", "--nodes", "1", "--days", "1")
+    assert "rt_AF: 1 node x 1 day" in one.output, one.output
+    assert "nodes" not in one.output.split("\n")[0] and "(s)" not in one.output

@@ -220,7 +220,7 @@ def test_submit_follow_cancel_and_read_logs_through_the_jump_host(
     before = _logins(remote)
     out = cli("submit", str(spec)).output
     assert _logins(remote) - before == 2, out
-    assert "uploaded 3 changed file(s)" in out      # data/in.txt, job.yaml, the profile layer
+    assert "uploaded 3 changed files" in out      # data/in.txt, job.yaml, the profile layer
     job = next(line.split()[3] for line in out.splitlines() if line.startswith("submitted "))
 
     def ended() -> dict[str, object] | None:

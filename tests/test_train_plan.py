@@ -59,7 +59,7 @@ def test_the_cheapest_fit_has_the_fewest_nodes_then_no_offload(tmp_path: Path) -
     # with the fp32 gradients): cheaper per hour than two, and the plan says what two cost.
     assert (chosen["nodes"], chosen["offload"]) == (1, "optimizer")
     assert chosen["host_gb_per_node"] == 16 * 68_976_648_192 / 1e9 <= 1920 * 0.9
-    assert any("without offload it fits on 2 node(s), ZeRO-3" in n and
+    assert any("without offload it fits on 2 nodes, ZeRO-3" in n and
                "15.00 points per hour" in n for n in out["notes"])
 
 
@@ -95,7 +95,7 @@ def test_nothing_fits_lists_why_and_exits_2(tmp_path: Path) -> None:
     result = _plan(spec, "--dry-run", ok=False)
     assert result.exit_code == 2
     assert "no configuration fits rt_HF on abci3" in result.output
-    assert "1 node(s): the smallest configuration (ZeRO-0" in result.output
+    assert "1 node: the smallest configuration (ZeRO-0" in result.output
     assert "over the 126.9 GB usable (141.0 GB less 10% margin)" in result.output
 
 

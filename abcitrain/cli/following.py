@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from ..util.tables import table_lines
+from ..util.words import plural
 
 
 def wait_status(state: str, exit_code: int | None) -> int:
@@ -121,7 +122,7 @@ def status(job_ids: tuple[str, ...], cluster: str | None, limit: int, as_json: b
         tasks = _tasks(r)
         if not tasks:
             continue
-        click.echo(f"\n{r.cluster} job {r.job_id} ({r.name}): {len(tasks)} task(s)")
+        click.echo(f"\n{r.cluster} job {r.job_id} ({r.name}): {plural(len(tasks), 'task')}")
         task_table = [("TASK", "STATE", "EXIT", "PARAMETERS")]
         for t in tasks:
             params = " ".join(f"{k}={v}" for k, v in (t["params"] or {}).items())

@@ -9,6 +9,7 @@ import click
 
 from ..errors import InputError, Problem
 from ..util.tables import table_lines
+from ..util.words import plural
 
 
 @click.command()
@@ -108,7 +109,7 @@ def memory(model: str, precision: str, optimizer: str, stages: tuple[int, ...], 
             row["fits"] = row["fits_gpu"] and row["fits_host"]
         rows.append(row)
     head = (f"{shape.name}: {shape.params:,} parameters ({shape.params_source}), {precision}, "
-            f"{optimizer}, {(gpus_per_node or 1) * nodes} GPUs ({nodes} node(s) x "
+            f"{optimizer}, {(gpus_per_node or 1) * nodes} GPUs ({plural(nodes, 'node')} x "
             f"{gpus_per_node or 1}), offload {offload}")
     if as_json:
         click.echo(json.dumps({"model": shape.name, "params": shape.params,

@@ -18,6 +18,7 @@ import click
 
 from ..errors import InputError, Problem
 from ..util.tables import table_lines
+from ..util.words import plural
 
 if TYPE_CHECKING:
     from ..batch.store import JobRecord
@@ -225,7 +226,8 @@ def _show_plan(profile: ClusterProfile, result: RequestPlan, as_json: bool) -> N
     caps = [f"{lim.min_days}-{lim.max_days} days" if lim.max_days is not None else "",
             f"<= {lim.max_nodes} nodes" if lim.max_nodes else "",
             f"<= {_s(lim.max_node_hours)} node-hours" if lim.max_node_hours else ""]
-    click.echo(f"{profile.name} {req.resource}: {req.nodes} nodes x {_s(win.days)} days")
+    click.echo(f"{profile.name} {req.resource}: {plural(req.nodes, 'node')} x "
+               f"{plural(_s(win.days), 'day')}")
     click.echo(f"  rules in force since {lim.since}: " + ", ".join(c for c in caps if c))
     for note in lim.notes:
         click.echo(f"    ({note})")
@@ -238,7 +240,7 @@ def _show_plan(profile: ClusterProfile, result: RequestPlan, as_json: bool) -> N
     if not result.problems:
         click.echo("  ok: the request fits the rules")
         return
-    click.echo(f"  refused: {len(result.problems)} rule(s) broken")
+    click.echo(f"  refused: {plural(len(result.problems), 'rule')} broken")
     for p in result.problems:
         click.echo(f"    error: {p}")
     if not result.alternatives:
@@ -256,7 +258,7 @@ def _echo_option(option: Option) -> None:
     for b in option.bookings:
         length = (f"{_s(b.days)} days" if b.window.booking_deadline != b.window.start
                   else f"{_s(b.days * 24)} hours")      # a free calendar books hours
-        click.echo(f"      {b.nodes} nodes x {length}, {_t(b.window.start)} to "
+        click.echo(f"      {plural(b.nodes, 'node')} x {length}, {_t(b.window.start)} to "
                    f"{_t(b.window.end)} (book by {_t(b.window.booking_deadline)})"
                    + (f": {_s(b.points)} points" if len(option.bookings) > 1
                       and b.points is not None else ""))
@@ -415,7 +417,7 @@ def show_cmd(resv_id: str, cluster: str, as_json: bool, plot: Path | None) -> No
     left = resv.time_left_s(now)
     click.echo(f"{cluster} reservation {resv.resv_id} {resv.name} ({resv.state})")
     click.echo(f"  {_t(resv.start) if resv.start else '?'} to "
-               f"{_t(resv.end) if resv.end else '?'}, {resv.nodes or '?'} nodes"
+               f"{_t(resv.end) if resv.end else '?'}, {plural(resv.nodes or '?', 'node')}"
                + (f" ({', '.join(resv.hosts)})" if resv.hosts else ""))
     if left is not None:
         from ..util.durations import format_hms
@@ -426,7 +428,7 @@ def show_cmd(resv_id: str, cluster: str, as_json: bool, plot: Path | None) -> No
                                                          else "")
                if charge else "  not booked through abcitrain: no charge recorded")
     for j in data["jobs"]:
-        click.echo(f"  job {j['job_id']} {j['name']}: {j['nodes']} nodes, {j['state']}")
+        click.echo(f"  job {j['job_id']} {j['name']}: {plural(j['nodes'], 'node')}, {j['state']}")
 
 
 @reserve.command("cancel")

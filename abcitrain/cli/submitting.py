@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from ..util.words import plural
 from .output import echo_problems
 
 
@@ -210,7 +211,8 @@ def submit(spec: Path, dry_run: bool, wait: bool, as_json: bool, parsable: bool,
     echo_problems(sub.warnings)
     if sub.uploaded is not None and not parsable:
         up = sub.uploaded
-        click.echo(f"uploaded {len(up.sent)} changed file(s), {up.sent_bytes / 1e6:.1f} MB, "
+        click.echo(f"uploaded {plural(len(up.sent), 'changed file')}, "
+                   f"{up.sent_bytes / 1e6:.1f} MB, "
                    f"to the login node's copy of {sub.submit_dir} ({up.unchanged} unchanged, "
                    f"{up.excluded} excluded by pattern)", err=as_json)
     if parsable:

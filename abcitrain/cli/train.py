@@ -15,6 +15,7 @@ import click
 
 from ..errors import InputError, Problem
 from ..util.tables import table_lines
+from ..util.words import plural
 
 
 @click.command()
@@ -40,7 +41,7 @@ def plan(spec: Path, show_all: bool, dry_run: bool, as_json: bool) -> None:
     c = tp.chosen
     rtype = profile.resource_types[job.resource]
     where = (f"{rtype.gpus} x {rtype.gpu_model or 'GPU'} {rtype.gpu_memory_gb:g} GB"
-             if tp.on_gpu else f"no GPU, {tp.ranks_per_node} rank(s)")
+             if tp.on_gpu else f"no GPU, {plural(tp.ranks_per_node, 'rank')}")
     shown = list(tp.tried) if show_all else _summary(tp.tried, c)
     if as_json:
         click.echo(json.dumps({
@@ -75,7 +76,8 @@ def plan(spec: Path, show_all: bool, dry_run: bool, as_json: bool) -> None:
     price = ("no prices known" if tp.points_per_hour is None
              else f"{tp.points_per_hour} points per hour")
     if not as_json:
-        click.echo(f"plan: {c.nodes} node(s) x {tp.ranks_per_node} rank(s), ZeRO-{c.zero}, "
+        click.echo(f"plan: {plural(c.nodes, 'node')} x "
+                   f"{plural(tp.ranks_per_node, 'rank')}, ZeRO-{c.zero}, "
                    f"offload {c.offload}, micro-batch {c.micro_batch} x {c.grad_accum} "
                    f"accumulation = global batch {cfg.global_batch}; "
                    f"peak {c.need / GB:.1f} GB per rank ({c.phase}), "

@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..util.words import plural
 from .commands import (
     Invocation,
     LauncherSettings,
@@ -135,8 +136,8 @@ def plan_launch(opts: LaunchOptions, env: Mapping[str, str], hostfile: str) -> L
 def describe(plan: LaunchPlan) -> list[str]:
     """Lines for the job log: where the ranks run and the exact commands."""
     rdv = plan.rendezvous
-    lines = [f"abcitrain launch: {len(rdv.hosts)} node(s) from {plan.node_source}, "
-             f"{rdv.ranks_per_node} rank(s) each ({rdv.world} in all), master "
+    lines = [f"abcitrain launch: {plural(len(rdv.hosts), 'node')} from {plan.node_source}, "
+             f"{plural(rdv.ranks_per_node, 'rank')} each ({rdv.world} in all), master "
              f"{rdv.master_addr}:{rdv.master_port}, launcher {plan.settings.kind}"]
     if plan.stop_at is not None:
         left = plan.stop_at - time.time()

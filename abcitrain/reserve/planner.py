@@ -18,6 +18,7 @@ from decimal import Decimal
 from ..domain import ClusterProfile
 from ..errors import InputError, Problem
 from ..points.tariffs import quote, reservation_points
+from ..util.words import plural
 from .rules import (
     DAY_HOURS,
     ReservationLimits,
@@ -145,7 +146,7 @@ def _alternatives(rules: ReservationRules, profile: ClusterProfile, req: Reserva
             chain.append(part)
             at = _next_start(rules, part)
         candidates.append((f"{len(parts)} back-to-back reservations", chain, [
-            f"{len(parts) - 1} break(s) between reservations (a daily calendar loses 30 "
+            f"{plural(len(parts) - 1, 'break')} between reservations (a daily calendar loses 30 "
             "minutes at each): checkpoint before each end and resume in the next",
             "each is booked, charged and cancelled on its own"]))
     options: list[Option] = []
@@ -248,8 +249,8 @@ def _fewest_days(rules: ReservationRules, profile: ClusterProfile, resource: str
             return None
         chain.append(_booking(rules, profile, req, booked_on))
         at = _next_start(rules, req)
-    length = (f"{days} day(s)" if rules.calendar == "daily"
-              else f"{(days * DAY_HOURS).quantize(Decimal('0.01')).normalize():f} hour(s)")
-    label = f"{nodes} node(s) x {length}" + (f" in {len(split)} reservations"
+    hours = f"{(days * DAY_HOURS).quantize(Decimal('0.01')).normalize():f}"
+    length = plural(days, "day") if rules.calendar == "daily" else plural(hours, "hour")
+    label = f"{plural(nodes, 'node')} x {length}" + (f" in {len(split)} reservations"
                                              if len(split) > 1 else "")
     return Option(label, tuple(chain))

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from ..domain import ClusterProfile
 from ..errors import InputError, Problem
+from ..util.words import plural
 
 DAY_HOURS = 24
 
@@ -173,8 +174,8 @@ def check_request(rules: ReservationRules, req: ReservationRequest, now: dt.date
         found.append(Problem("days", f"{req.days} is not a whole number of days; "
                              f"{rules.cluster} books whole days"))
     if req.days < limits.min_days or req.days <= 0:
-        found.append(Problem("days", f"{req.days} is under the minimum of {limits.min_days} "
-                             "day(s)"))
+        found.append(Problem("days", f"{req.days} is under the minimum of "
+                             f"{plural(limits.min_days, 'day')}"))
     if limits.max_days is not None and req.days > limits.max_days:
         found.append(Problem("days", f"{req.days} is over the maximum of {limits.max_days} "
                              f"days per reservation for {req.resource}"))

@@ -30,6 +30,7 @@ from ..reserve.planner import RequestPlan, plan_request
 from ..reserve.rules import DAY_HOURS, ReservationRequest, ReservationRules, rules_of, window
 from ..transport import RunResult, Transport
 from ..util.durations import format_hms
+from ..util.words import plural
 from .common import existing_ledger, refusal, transport_for
 
 # a job name may hold '+'; a reservation name (a Slurm id, a -N value) may not
@@ -173,10 +174,10 @@ def _require_granted(profile: ClusterProfile, backend: ReservationBackend, tr: T
     deleted = tr.run(backend.delete_argv(resv_id))
     raise SchedulerError(booked.argv, booked.returncode, booked.stdout, booked.stderr,
                          f"the scheduler granted {resv_id} with {granted.nodes} of the "
-                         f"{req.nodes} nodes asked for; "
+                         f"{plural(req.nodes, 'node')} asked for; "
                          + ("it was deleted and nothing was charged" if deleted.returncode == 0
                             else f"deleting it failed ({deleted.stderr.strip()}): delete it "
-                            "yourself") + f". Ask for at most {granted.nodes} nodes.")
+                            "yourself") + f". Ask for at most {plural(granted.nodes, 'node')}.")
 
 
 def _out(result: RunResult) -> Output:

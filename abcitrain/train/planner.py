@@ -28,6 +28,7 @@ from ..errors import InputError, Problem
 from ..memory.peak import Comm, StepPeak, step_peak
 from ..memory.shapes import ModelShape, from_hf_config, resolve
 from ..memory.states import GB, MemoryEstimate, TrainingSetup, estimate
+from ..util.words import plural
 from .config import TrainConfig
 
 #: GPUs without bfloat16 (compute capability below 8.0): they train in fp16 with loss scaling.
@@ -175,7 +176,7 @@ def plan_training(spec: JobSpec, profile: ClusterProfile, cfg: TrainConfig,
     else:
         memory = int(rtype.memory_gb * GB / ranks)
         buffers = 0
-        notes.append(f"no GPU: each of {ranks} rank(s) gets 1/{ranks} of the node's "
+        notes.append(f"no GPU: each of {plural(ranks, 'rank')} gets 1/{ranks} of the node's "
                      f"{rtype.memory_gb:g} GB")
     budget = int(memory * (1 - cfg.margin))
     host_budget = int(rtype.memory_gb * GB * (1 - cfg.margin)) if rtype.memory_gb else None
@@ -198,7 +199,7 @@ def plan_training(spec: JobSpec, profile: ClusterProfile, cfg: TrainConfig,
             break     # more nodes only cost more
     if not any(cfg.global_batch % (n * ranks) == 0 for n in node_counts):
         notes.append(f"global_batch {cfg.global_batch} does not divide over "
-                     f"{ranks} rank(s) per node on any allowed node count")
+                     f"{plural(ranks, 'rank')} per node on any allowed node count")
     pph = None if chosen is None else _points_per_hour(spec, profile, chosen.nodes, when)
     if chosen is not None and chosen.offload != "none" and cfg.offload == "auto" and auto_nodes:
         more = range(chosen.nodes + 1, max_nodes + 1)
@@ -304,7 +305,7 @@ def _offload_alternative(search: _Search, chosen: Candidate, more_nodes: range,
                          stages: list[int], spec: JobSpec, profile: ClusterProfile,
                          when: dt.date | None) -> str:
     """The plan prices nodes, not time: say what avoiding the (slow) CPU offload costs."""
-    head = (f"offload {chosen.offload} keeps it on {chosen.nodes} node(s) but every step "
+    head = (f"offload {chosen.offload} keeps it on {plural(chosen.nodes, 'node')} but every step "
             "waits for the CPU (step time is not modelled)")
     for nodes in more_nodes:
         fitting = [c for c in search.candidates(nodes, stages, ("none",)) if c.fits]
@@ -312,7 +313,8 @@ def _offload_alternative(search: _Search, chosen: Candidate, more_nodes: range,
             best = min(fitting, key=Candidate.key)
             pph = _points_per_hour(spec, profile, nodes, when)
             price = "" if pph is None else f", {pph} points per hour"
-            return (f"{head}; without offload it fits on {nodes} node(s), ZeRO-{best.zero}, "
+            return (f"{head}; without offload it fits on {plural(nodes, 'node')}, "
+                    f"ZeRO-{best.zero}, "
                     f"micro-batch {best.micro_batch}{price}: set nodes: {nodes} and "
                     "train.offload: none to choose that")
     return f"{head}; without offload it fits on no node count allowed"

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..domain import ClusterProfile, JobSpec
 from ..errors import InputError, Problem
 from ..memory.states import GB
+from ..util.words import plural
 from .config import TrainConfig, parse_train
 from .planner import TrainPlan, plan_training, write_plan
 
@@ -42,13 +43,13 @@ def why_nothing_fits(plan: TrainPlan) -> list[Problem]:
             best = min(on_gpu, key=lambda c: c.host_bytes)
             assert best.host_budget is not None
             out.append(Problem("train", (
-                f"{nodes} node(s): ZeRO-{best.zero} with offload {best.offload} fits the "
+                f"{plural(nodes, 'node')}: ZeRO-{best.zero} with offload {best.offload} fits the "
                 f"GPUs but puts {best.host_bytes / GB:.1f} GB in each node's CPU memory, "
                 f"over the {best.host_budget / GB:.1f} GB usable")))
             continue
         best = min(here, key=lambda c: c.need)
         out.append(Problem("train", (
-            f"{nodes} node(s): the smallest configuration (ZeRO-{best.zero}, offload "
+            f"{plural(nodes, 'node')}: the smallest configuration (ZeRO-{best.zero}, offload "
             f"{best.offload}, micro-batch {best.micro_batch}) peaks at "
             f"{best.need / GB:.1f} GB per rank ({best.phase}), over the {plan.budget / GB:.1f} GB "
             f"usable ({plan.memory_per_rank / GB:.1f} GB less {plan.cfg.margin:.0%} margin)")))

@@ -25,6 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ..util.words import plural
 from .config import TrainConfig, from_json, lr_factor
 from .oplocks import check_stale_locks, start_deadline
 
@@ -156,7 +157,7 @@ def train(train_json: Path) -> int:
     device = engine.device
     tokens_per_step = cfg.global_batch * cfg.seq_len
     if rank == 0:
-        print(f"abcitrain: {cfg.mode} on {world} rank(s), step {step} of {cfg.steps}, "
+        print(f"abcitrain: {cfg.mode} on {plural(world, 'rank')}, step {step} of {cfg.steps}, "
               f"micro-batch {micro} x {accum} accumulation", flush=True)
 
     def save(tag_step: int) -> None:
