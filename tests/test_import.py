@@ -71,3 +71,19 @@ def test_sacct_allocnodes_tells_a_0_s_run_from_a_job_that_never_started(
     rows = {r["ref"]: r for r in Ledger().rows()}
     assert rows["16"]["actual_e4"] == 0            # never started: nothing
     assert rows["17"]["actual_e4"] == 6            # 1.2 points/h x the 1.8 s minimum
+
+
+def test_the_report_says_when_a_group_does_not_exist_and_when_it_cuts_its_list(
+        tmp_path: Path) -> None:
+    """`--group nosuch` said "no charges recorded yet"; a list of 25 charges stopped at 20
+    without a word. 25 sacct records of group grp1 imported for real."""
+    lines = [f"{200 + i}|alice|grp1|gpu|1|2024-05-01T10:00:00|60|COMPLETED" for i in range(25)]
+    (tmp_path / "acct.txt").write_text(SACCT.splitlines()[0] + "\n" + "\n".join(lines) + "\n")
+    cli("points", "import", "acct.txt", "--format", "sacct", "--cluster", "slurm-test")
+    bad = cli("points", "--group", "grp2", "--no-refresh", ok=None)
+    assert bad.exit_code == 2, bad.output
+    assert "'grp2' has no budget and no charge; did you mean 'grp1'?" in bad.output
+    assert "groups known: grp1" in bad.output and "no charges recorded yet" not in bad.output
+    out = cli("points", "--group", "grp1", "--no-refresh").output
+    assert "... 5 earlier charges not shown; the last 20 follow (--json lists all)" in out
+    assert out.count("job slurm-test/") == 20

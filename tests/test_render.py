@@ -124,8 +124,12 @@ def test_render_command_prints_script_and_exact_command(tmp_path: Path) -> None:
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(CASES["abci2-multinode"]))
     result = cli("render", "job.yaml")
     assert result.output.startswith("#!/bin/bash\n#$ -N llm-sft\n")
-    assert "# submit with: qsub -terse -g gaa50000 JOB_SCRIPT.sh" in result.output
-    cli("render", "job.yaml", "-o", "out.sh")
+    # never a placeholder: the file it would be saved as, and how to save it
+    assert "JOB_SCRIPT" not in result.output
+    assert ("# saved as llm-sft.sh (abcitrain render job.yaml -o llm-sft.sh), submit with: "
+            "qsub -terse -g gaa50000 llm-sft.sh; or `abcitrain submit job.yaml`") in result.output
+    out = cli("render", "job.yaml", "-o", "out.sh")
+    assert "# submit with: qsub -terse -g gaa50000 out.sh" in out.output
     assert (tmp_path / "out.sh").read_text().startswith("#!/bin/bash\n#$ -N llm-sft")
 
 

@@ -31,7 +31,9 @@ def render_chain(path: Path, overrides: Sequence[tuple[str, object]]) -> None:
         click.echo(f"# ===== stage {i}: {stage.name} (after the stage before: {stage.after})"
                    if i > 1 else f"# ===== stage 1: {stage.name}")
         click.echo(plan.script, nl=False)
-        click.echo(f"# submit with: {shlex.join(plan.submit_argv('JOB_SCRIPT.sh'))}")
+        # each stage waits for the one before: `abcitrain submit CHAIN` passes the ids
+        click.echo(f"# saved as {stage.name}.sh: "
+                   f"{shlex.join(plan.submit_argv(f'{stage.name}.sh'))}")
 
 
 def check_chain(path: Path, overrides: Sequence[tuple[str, object]], as_json: bool) -> None:

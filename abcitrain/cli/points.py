@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import click
+
+from ..util.words import plural
+
+#: Charges listed per group in the text report (--json lists all).
+SHOWN_JOBS = 20
 
 
 @click.group(invoke_without_command=True)
@@ -43,6 +49,8 @@ def points(ctx: click.Context, only: str | None, as_json: bool, plot: Path | Non
             click.echo(f"warning: could not refresh unfinished jobs: {exc}", err=True)
     rows = ledger.rows(only) if ledger is not None else []
     budgets = load_budgets()
+    if only and not rows and only not in budgets:
+        _no_such_group(only, budgets, ledger)
     if only:
         budgets = {k: b for k, b in budgets.items() if k == only}
     standings = {grp: standing(ledger, b) for grp, b in budgets.items()}
@@ -82,11 +90,32 @@ def points(ctx: click.Context, only: str | None, as_json: bool, plot: Path | Non
                            f"{share['left']} left")
         for day, taken in list(g["by_day"].items())[-14:]:
             click.echo(f"  day {day}: {taken}")
-        for j in g["jobs"][-20:]:
+        if len(g["jobs"]) > SHOWN_JOBS:
+            click.echo(f"  ... {plural(len(g['jobs']) - SHOWN_JOBS, 'earlier charge')} not "
+                       f"shown; the last {SHOWN_JOBS} follow (--json lists all)")
+        for j in g["jobs"][-SHOWN_JOBS:]:
             actual = j["actual"] if j["actual"] is not None else "-"
             click.echo(f"  {j['kind']} {j['cluster']}/{j['ref']} {j['name']} {j['state']}: "
                        f"estimate {j['estimate']}, actual {actual}"
                        + (f", refund {j['refund']}" if j["refund"] != "0.0000" else ""))
+
+
+def _no_such_group(group: str, budgets: Mapping[str, object], ledger: object) -> None:
+    """Refuse a group that has neither a budget nor a charge, naming the ones there are."""
+    import difflib
+
+    from ..errors import InputError, Problem
+
+    known = set(budgets)
+    rows = getattr(ledger, "rows", None)
+    if rows is not None:
+        known |= {r["grp"] for r in rows() if r["grp"]}
+    close = difflib.get_close_matches(group, sorted(known), n=1)
+    raise InputError("no such group", [Problem("--group", (
+        f"{group!r} has no budget and no charge"
+        + (f"; did you mean {close[0]!r}?" if close else "")
+        + (f" (groups known: {', '.join(sorted(known))})" if known else
+           " (no group has a budget or a charge yet)")))])
 
 
 @points.command("quote")

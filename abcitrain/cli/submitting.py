@@ -104,11 +104,15 @@ def render(spec: Path, output: Path | None, sets: tuple[str, ...],
 
             raise InputError(f"cannot write {output}", [Problem(
                 "output", exc.strerror or str(exc))]) from None
-        script_name = str(output)
+        click.echo(f"# submit with: {shlex.join(plan.submit_argv(str(output)))}", err=True)
     else:
         click.echo(plan.script, nl=False)
-        script_name = "JOB_SCRIPT.sh"
-    click.echo(f"# submit with: {shlex.join(plan.submit_argv(script_name))}", err=True)
+        # the script went to stdout, not to a file: name the file it would be saved as
+        saved = f"{plan.spec.name}.sh"
+        click.echo(f"# saved as {saved} (abcitrain render {shlex.quote(str(spec))} -o "
+                   f"{saved}), submit with: {shlex.join(plan.submit_argv(saved))}; or "
+                   f"`abcitrain submit {shlex.quote(str(spec))}` does both and records the "
+                   "job", err=True)
 
 
 @click.command()
