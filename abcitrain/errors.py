@@ -123,3 +123,16 @@ class StateFileError(AbcitrainError):
             f"{path}: {what}.\nabcitrain does not delete or overwrite it. To start a new "
             f"{kind}, run `abcitrain move-aside {kind}`: the file is renamed to "
             f"{path}.broken-DATE (keep it; `sqlite3 FILE .recover` may save its rows).")
+
+
+class NotWritable(AbcitrainError):
+    """A folder abcitrain must write in is read-only, not permitted, or full: names it and
+    the way out (exit status 1; nothing was submitted or charged)."""
+
+    def __init__(self, path: str, why: str) -> None:
+        self.path = path
+        super().__init__(
+            f"cannot write {path}: {why}. abcitrain keeps its job store and ledger in its "
+            "state folder (ABCITRAIN_DATA_DIR, or ~/.local/share/abcitrain) and a job's "
+            "script under the submit folder's .abcitrain/: make them writable, or point "
+            "ABCITRAIN_DATA_DIR at a folder that is. Nothing was submitted or charged.")

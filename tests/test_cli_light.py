@@ -54,7 +54,7 @@ def test_upload_progress_is_a_line_per_tenth_when_stderr_is_not_a_terminal(
 
 
 @pytest.mark.parametrize("args", [["clusters"], ["clusters", "show", "abci3"],
-                                  ["memory", "llama2-7b", "--gpus", "8"]])
+                                  ["memory", "llama2-7b", "--gpus-per-node", "8"]])
 def test_output_into_a_pipe_that_closes_ends_quietly(args: list[str], tmp_path: Path) -> None:
     """`abcitrain ... | head -1`: no BrokenPipeError traceback, no crash file."""
     env = {**os.environ, "HOME": str(tmp_path), "ABCITRAIN_DATA_DIR": str(tmp_path / "data")}

@@ -9,13 +9,17 @@ deepspeed, paramiko) never on the way, and the service layer only inside the ver
 
 from __future__ import annotations
 
+import errno
 import importlib
 from typing import Any
 
 import click
 
 from .. import __version__
-from ..errors import AbcitrainError
+from ..errors import AbcitrainError, NotWritable
+
+#: What an OSError says when a folder cannot be written: the user's to fix, not a crash.
+_NOT_WRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT}
 
 
 class _UserError(click.ClickException):
@@ -68,6 +72,12 @@ class _Group(click.Group):
         except BrokenPipeError:
             # the reader went away (`abcitrain memory ... | head -1`): click ends quietly
             raise
+        except OSError as exc:
+            if exc.errno not in _NOT_WRITABLE:
+                raise _Crash(exc) from None
+            # a read-only, forbidden or full folder: the user's to fix, not a crash
+            raise _UserError(NotWritable(str(exc.filename or "a file"),
+                                         exc.strerror or str(exc))) from None
         except Exception as exc:      # the last resort: one line, the trace in a file
             raise _Crash(exc) from None
 

@@ -6,13 +6,14 @@ the file and the way out, never a traceback; a busy (locked) file is not called 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import StateFileError
+from ..errors import NotWritable, StateFileError
 
 #: A file this old with 0 bytes was truncated: abcitrain writes the schema on creation.
 EMPTY_GRACE_S = 10
@@ -30,12 +31,21 @@ def check_file(path: Path, kind: str) -> None:
             raise StateFileError(str(path), "is empty (0 bytes): it was truncated", kind)
 
 
+def writable(path: Path) -> bool:
+    """Whether SQLite can write ``path``: the file, and its folder (WAL's side files)."""
+    folder = path.parent
+    return os.access(folder, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
+
+
 @contextmanager
 def guarded(path: Path, kind: str) -> Iterator[None]:
     """Turn SQLite's word that a file is damaged into StateFileError."""
     try:
         yield
     except sqlite3.OperationalError as exc:
+        # a read-only file or folder is not damage either: say so, not "move it aside"
+        if "readonly" in str(exc) or ("unable to open" in str(exc) and not writable(path)):
+            raise NotWritable(str(path), "it (or its folder) is read-only") from None
         # a folder in the file's place, an unreadable disk; busy or locked is not damage, and
         # a statement abcitrain got wrong is a bug to report, not the file's fault
         if not any(w in str(exc) for w in ("unable to open", "disk I/O", "malformed",
