@@ -263,3 +263,37 @@ def test_setup_steps_run_before_the_command(tmp_path: Path, local_jobs: list[str
                        ({"run": [["echo"]], "colour": 1}, "setup.colour")):
         result = cli("check", _spec(tmp_path, "bad", setup=bad), ok=None)
         assert result.exit_code == 2 and where in result.output, result.output
+
+
+def test_status_shows_every_cluster_that_answers_and_one_line_on_one_that_cannot(
+        tmp_path: Path, local_jobs: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job on abci3 (no PBS here: its qsub is not PBS's, or it is reached over ssh to a
+    host that does not exist) next to a real local job: `status` used to show nothing."""
+    import json
+    import time
+
+    from abcitrain.batch.store import JobRecord, JobStore
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "job.yaml").write_text(
+        "name: here\ncluster: local\nresource: cpu\nwalltime: '0:05:00'\ncommand: ['true']\n")
+    out = cli("submit", "job.yaml").output
+    local = out.split()[3]
+    local_jobs.append(local)
+    JobStore().add(JobRecord(
+        cluster="abci3", job_id="123.pbs1", scheduler="pbs", name="away",
+        submitted_at=time.time(), submit_dir=str(tmp_path), script_path="x.sh",
+        output="away.o123", array_tasks=None, state="PENDING", exit_code=None,
+        elapsed_s=None, detail="", cancel_requested=False, spec={}))
+
+    def rows() -> dict[str, dict[str, object]] | None:
+        result = cli("status", "--json", "--fresh")
+        found = {r["job_id"]: r for r in json.loads(result.stdout)}
+        return found if found[local]["state"] == "COMPLETED" else None
+
+    found = wait_for(rows, 60, "the local job to complete")
+    assert found["123.pbs1"]["state"] == "PENDING"           # last seen, kept
+    text = cli("status", "--fresh")
+    assert "warning: abci3 could not be asked (" in text.stderr, text.stderr
+    assert text.stderr.count("\n") == 1 and "Traceback" not in text.output
+    assert "here" in text.stdout and "away" in text.stdout

@@ -90,9 +90,14 @@ def status(job_ids: tuple[str, ...], cluster: str | None, limit: int, as_json: b
         records = [following.find_record(store, j, cluster) for j in job_ids]
     else:
         records = store.recent(limit=limit, cluster=cluster)
+    failures: dict[str, str] = {}
     if store is not None:
-        records = (following.refresh(records, store) if fresh
-                   else poll_once(records, store))
+        records = (following.refresh(records, store, failures=failures) if fresh
+                   else poll_once(records, store, failures=failures))
+    for name, why in failures.items():
+        # the other clusters' jobs are still shown, refreshed
+        click.echo(f"warning: {name} could not be asked ({why}); its jobs show the state "
+                   "last seen", err=True)
     if as_json:
         click.echo(json.dumps([{
             "cluster": r.cluster, "job_id": r.job_id, "name": r.name, "state": r.state,

@@ -15,7 +15,8 @@ from ..backends import get_backend
 from ..backends.base import Backend, Output
 from ..batch.store import JobRecord, JobStore, StateUpdate
 from ..domain import ArrayRange, JobState, JobStatus
-from ..errors import FileMissing, InputError, Problem, TransportError
+from ..errors import AbcitrainError, FileMissing, InputError, Problem, TransportError
+from ..points.ledger import Ledger
 from ..transport import RunResult, Transport
 from .common import existing_ledger, refusal, transport_for
 
@@ -24,42 +25,56 @@ _MISSING_IDS = re.compile(r"Invalid job id specified|Unknown Job Id|Job has fini
 
 
 def refresh(records: Sequence[JobRecord], store: JobStore,
-            transport: Transport | None = None) -> list[JobRecord]:
+            transport: Transport | None = None,
+            failures: dict[str, str] | None = None) -> list[JobRecord]:
     """Ask each scheduler ONCE about every unfinished job, confirm the ones that left the
-    queue from accounting, store the answers, and return the updated records."""
+    queue from accounting, store the answers, and return the updated records. With
+    ``failures``, a cluster that cannot be asked is noted there (cluster -> why, one line)
+    and the others are still asked; without it, its error is raised."""
     by_cluster: dict[tuple[str, str], list[JobRecord]] = {}
     ledger = existing_ledger()
     for rec in records:
         if not JobState(rec.state).terminal:
             by_cluster.setdefault((rec.cluster, rec.scheduler), []).append(rec)
     for (cluster, scheduler), recs in by_cluster.items():
-        backend = get_backend(scheduler)
-        tr = transport or transport_for(cluster)
-        ids = [r.job_id for r in recs]
-        cancelled = frozenset(r.job_id for r in recs if r.cancel_requested)
-        lag = backend.unstarted_unaccounted_after_s
-        long_cancelled = frozenset(r.job_id for r in recs if lag is not None and r.cancelled_at
-                                   and time.time() - r.cancelled_at > lag)
-        statuses = _query_queue(backend, tr, ids, cancelled)
-        missing = [i for i in ids if i not in statuses]
-        # Jobs the queue says have ended may lack their exit code and usage there (Slurm's
-        # squeue): accounting has the final record.
-        ended = [i for i in ids if i in statuses and statuses[i].state.terminal
-                 and not statuses[i].final_usage]
-        if missing or ended:
-            accounted = _query_accounting(backend, tr, missing + ended, cancelled,
-                                          long_cancelled)
-            statuses.update({i: st for i, st in accounted.items()
-                             if i in missing or st.state is not JobState.UNKNOWN})
-        answers = [(rec, _complete_or_waiting(rec, statuses[rec.job_id])) for rec in recs]
-        store.update_states([StateUpdate(cluster, rec.job_id, st.state.value, st.exit_code,
-                                         st.elapsed_s, st.detail, st.task_states)
-                             for rec, st in answers])
-        for rec, st in answers:
-            if ledger is not None and st.state.terminal and st.final_usage:
-                ledger.settle(cluster, rec.job_id, st.state.value, st.task_elapsed)
+        try:
+            _refresh_cluster(cluster, scheduler, recs, store, transport, ledger)
+        except AbcitrainError as exc:
+            if failures is None:
+                raise
+            failures[cluster] = (str(exc).splitlines() or [type(exc).__name__])[0]
     latest = store.get_many([(r.cluster, r.job_id) for r in records])
     return [latest.get((r.cluster, r.job_id), r) for r in records]
+
+
+def _refresh_cluster(cluster: str, scheduler: str, recs: list[JobRecord], store: JobStore,
+                     transport: Transport | None, ledger: Ledger | None) -> None:
+    """One cluster's part of ``refresh``."""
+    backend = get_backend(scheduler)
+    tr = transport or transport_for(cluster)
+    ids = [r.job_id for r in recs]
+    cancelled = frozenset(r.job_id for r in recs if r.cancel_requested)
+    lag = backend.unstarted_unaccounted_after_s
+    long_cancelled = frozenset(r.job_id for r in recs if lag is not None and r.cancelled_at
+                               and time.time() - r.cancelled_at > lag)
+    statuses = _query_queue(backend, tr, ids, cancelled)
+    missing = [i for i in ids if i not in statuses]
+    # Jobs the queue says have ended may lack their exit code and usage there (Slurm's
+    # squeue): accounting has the final record.
+    ended = [i for i in ids if i in statuses and statuses[i].state.terminal
+             and not statuses[i].final_usage]
+    if missing or ended:
+        accounted = _query_accounting(backend, tr, missing + ended, cancelled,
+                                      long_cancelled)
+        statuses.update({i: st for i, st in accounted.items()
+                         if i in missing or st.state is not JobState.UNKNOWN})
+    answers = [(rec, _complete_or_waiting(rec, statuses[rec.job_id])) for rec in recs]
+    store.update_states([StateUpdate(cluster, rec.job_id, st.state.value, st.exit_code,
+                                     st.elapsed_s, st.detail, st.task_states)
+                         for rec, st in answers])
+    for rec, st in answers:
+        if ledger is not None and st.state.terminal and st.final_usage:
+            ledger.settle(cluster, rec.job_id, st.state.value, st.task_elapsed)
 
 
 def _complete_or_waiting(rec: JobRecord, st: JobStatus) -> JobStatus:

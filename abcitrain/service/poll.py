@@ -41,10 +41,12 @@ def unfinished(records: Sequence[JobRecord]) -> bool:
 
 
 def poll_once(records: Sequence[JobRecord], store: JobStore,
-              transport: Transport | None = None, now: float | None = None) -> list[JobRecord]:
+              transport: Transport | None = None, now: float | None = None,
+              failures: dict[str, str] | None = None) -> list[JobRecord]:
     """The records' latest states. Each cluster with unfinished jobs among them is asked
     once, about all of the user's unfinished jobs there, if no process asked it within its
-    minimum interval; otherwise the answer another process stored is read."""
+    minimum interval; otherwise the answer another process stored is read. ``failures``:
+    as for ``refresh`` (the clusters that could not be asked, the others still are)."""
     clusters = dict.fromkeys(r.cluster for r in records if not JobState(r.state).terminal)
     for cluster in clusters:
         if not store.claim_poll(cluster, min_interval_s(cluster), now):
@@ -52,7 +54,7 @@ def poll_once(records: Sequence[JobRecord], store: JobStore,
         followed = {r.job_id: r for r in records if r.cluster == cluster}
         for other in store.recent(limit=100_000, cluster=cluster, active_only=True):
             followed.setdefault(other.job_id, other)
-        refresh(list(followed.values()), store, transport)
+        refresh(list(followed.values()), store, transport, failures)
     latest = store.get_many([(r.cluster, r.job_id) for r in records])
     return [latest.get((r.cluster, r.job_id), r) for r in records]
 
