@@ -140,6 +140,11 @@ def test_a_python_function_returns_its_value(cluster: str, tmp_path: Path,
     failed = ex.submit(user.fail, "a clear message")
     error = failed.exception()
     assert error is not None and "ValueError: a clear message" in str(error)
+    # `abcitrain logs` shows what the function printed and its traceback (they go to
+    # submitit's files, not the job's output file, which `logs` alone showed: empty)
+    log = cli("logs", failed.job_id).output
+    assert "(the function's errors and traceback) <==" in log, log
+    assert "ValueError: a clear message" in log
     # every function job is an abcitrain job: recorded (3 submissions: 1, the array, 1)
     assert len(JobStore().recent(limit=100)) == 3
 

@@ -136,6 +136,28 @@ def _query_accounting(backend: Backend, tr: Transport, ids: Sequence[str],
     return found
 
 
+def _function_output(record: JobRecord, task: int | None, tr: Transport) -> str:
+    """For a Python-function job (the executor's ``abcitrain.api.runner FOLDER``): what the
+    function printed and its traceback, which the runner sends to submitit's own log files
+    in FOLDER, each under a header naming it ("" for any other job)."""
+    command = [str(c) for c in record.spec.get("command") or ()]
+    if "abcitrain.api.runner" not in command[:-1]:
+        return ""
+    folder = Path(record.submit_dir) / command[command.index("abcitrain.api.runner") + 1]
+    job = record.job_id if task is None else f"{record.job_id}_{task}"
+    text = ""
+    for what, suffix in (("output", "out"), ("errors and traceback", "err")):
+        path = folder / f"{job}_0_log.{suffix}"
+        try:
+            found = tr.read_text(str(path))
+        except FileMissing:
+            continue
+        if found:
+            text += f"==> {path} (the function's {what}) <==\n"
+            text += found if found.endswith("\n") else found + "\n"
+    return text
+
+
 def find_record(store: JobStore, job_id: str, cluster: str | None = None) -> JobRecord:
     """The one recorded job with this id; a clear error when none or several match."""
     found = store.find(job_id, cluster)
@@ -222,7 +244,7 @@ def logs(job_id: str, store: JobStore, task: int | None = None, cluster: str | N
     # remote: the output lies in the login node's copy of the folder the job was sent from
     tr = transport or transport_for(record.cluster, record.submit_dir)
     try:
-        return path, tr.read_text(path)
+        return path, tr.read_text(path) + _function_output(record, task, tr)
     except FileMissing as exc:
         if not JobState(record.state).terminal:
             record = refresh([record], store, tr)[0]     # it may have ended since
