@@ -90,6 +90,19 @@ def _run_task(script: str, index: int, tmp_path: Path) -> str:
     return proc.stdout
 
 
+def test_a_float_sweep_value_reaches_its_task_as_the_user_typed_it(tmp_path: Path) -> None:
+    """`LR: [1.0e-4, 2.50]` in YAML used to reach the task as 0.0001 and 2.5."""
+    from abcitrain.util.yamlio import load_yaml_text
+
+    sweep = load_yaml_text("grid:\n  LR: [1.0e-4, 3.0E-4, 2.50]\n  SEED: [1]\n", "spec")
+    plan = _plan(_spec(sweep=sweep))
+    assert [_run_task(plan.script, i, tmp_path).split("|")[0] for i in (1, 2, 3)] == [
+        "1.0e-4", "3.0E-4", "2.50"]
+    # the same numbers to a program that parses them
+    params = json.loads(_run_task(plan.script, 1, tmp_path).split("|")[2])
+    assert params == {"LR": 0.0001, "SEED": 1}
+
+
 def test_each_task_runs_with_its_own_parameters_exactly_as_written(tmp_path: Path) -> None:
     plan = _plan(_spec(sweep={"list": [{"LR": "1e-4", "SEED": 1},
                                        {"LR": "$(touch PWNED) it's", "SEED": 2.5}]}))

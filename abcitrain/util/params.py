@@ -31,9 +31,12 @@ def train_overrides(task: Mapping[str, Any]) -> list[tuple[str, Any]]:
 
 
 def param_text(value: Any) -> str:
-    """A parameter's value as the task sees it: YAML reads 1e-4 as text and 1.0e-4 as a
-    float; either way the task gets what was written (a float's repr is its shortest
-    round-tripping form)."""
+    """A parameter's value as the task sees it: what was written. YAML reads 1e-4 as text
+    and 1.0e-4 as a float, which the loader keeps with its text (``yamlio.WrittenFloat``);
+    a float from elsewhere (Python, --set) takes its shortest round-tripping form."""
+    written = getattr(value, "written", None)
+    if isinstance(written, str):
+        return written
     return repr(value) if isinstance(value, float) else str(value)
 
 

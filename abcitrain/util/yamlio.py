@@ -37,6 +37,31 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+class WrittenFloat(float):
+    """A float that remembers how it was written (``1.0e-4``, not ``0.0001``): a sweep's
+    value reaches its task as the user typed it. Compares and computes as the float."""
+
+    written: str
+
+    def __new__(cls, value: float, written: str) -> WrittenFloat:
+        obj = super().__new__(cls, value)
+        obj.written = written
+        return obj
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (WrittenFloat, (float(self), self.written))
+
+
+def _written_float(loader: _Loader, node: yaml.ScalarNode) -> float:
+    value = loader.construct_yaml_float(node)
+    return WrittenFloat(value, node.value) if isinstance(value, float) else value
+
+
+_Loader.add_constructor("tag:yaml.org,2002:float", _written_float)
+# written back as written wherever abcitrain dumps YAML (safe_dump knows no float subclass)
+yaml.SafeDumper.add_representer(
+    WrittenFloat, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:float",
+                                                                value.written))
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:int",
                                                                "tag:yaml.org,2002:float")]
