@@ -84,3 +84,27 @@ def test_on_demand_multi_node_jobs_are_capped_at_12_node_hours(cluster: str,
     fits = _problems(cluster=cluster, resource=resource, nodes=4, walltime="3:00:00",
                      service="on-demand")
     assert not [k for k in fits if k.startswith("error:")], fits
+
+
+def test_check_shows_the_price_and_its_json_has_one_shape(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`check` showed no price, and its JSON had other keys when it refused."""
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    job = {"name": "big", "cluster": "abci3", "resource": "rt_HF", "group": "gaa50000",
+           "nodes": 2, "walltime": "2:00:00", "command": ["python", "train.py"]}
+    Path("ok.yaml").write_text(yaml.safe_dump(job))
+    Path("bad.yaml").write_text(yaml.safe_dump(dict(job, nodes=999)))
+    text = cli("check", "ok.yaml").output
+    # 2 nodes x 2 h x 7.5 points per node-hour (abci3's rt_HF tariff)
+    assert "charge at the full walltime: 30.0000 points (2 x rt_HF x 02:00:00" in text
+    ok = json.loads(cli("check", "--json", "ok.yaml").output)
+    bad_run = cli("check", "--json", "bad.yaml", ok=None)
+    assert bad_run.exit_code == 2
+    bad = json.loads(bad_run.output)
+    assert set(ok) == set(bad) == {"ok", "cluster", "title", "errors", "warnings",
+                                   "charge_at_walltime", "charge_with_overrun"}
+    assert (ok["ok"], ok["charge_at_walltime"], ok["charge_with_overrun"]) == (
+        True, "30.0000", "30.5000")
+    assert (bad["ok"], bad["cluster"]) == (False, "abci3") and bad["errors"]

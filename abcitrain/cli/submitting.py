@@ -135,6 +135,7 @@ def check(spec: Path, as_json: bool, sets: tuple[str, ...], depends_on: tuple[st
     if is_chain_file(spec):
         check_chain(spec, overrides, as_json)
         return
+    plan = None
     try:
         plan = submitting.load_plan(spec, overrides=overrides)
         if not as_json:
@@ -148,24 +149,30 @@ def check(spec: Path, as_json: bool, sets: tuple[str, ...], depends_on: tuple[st
         if not as_json or exc.exit_code != 2:
             raise
         problems = exc.problems if isinstance(exc, InputError) else []
+        # one shape for ok and refused alike (docs/json.md: check)
         click.echo(json.dumps({
-            "ok": False, "title": exc.title if isinstance(exc, InputError)
-            else str(exc).splitlines()[0],
+            "ok": False, "cluster": plan.profile.name if plan is not None else None,
+            "title": exc.title if isinstance(exc, InputError) else str(exc).splitlines()[0],
             "errors": [{"where": p.where, "message": p.message} for p in problems
                        if p.severity != WARNING] or ([] if problems else
                                                      [{"where": "", "message": str(exc)}]),
             "warnings": [{"where": p.where, "message": p.message} for p in problems
-                         if p.severity == WARNING]}, indent=1))
+                         if p.severity == WARNING],
+            "charge_at_walltime": None, "charge_with_overrun": None}, indent=1))
         sys.exit(2)
     if as_json:
-        click.echo(json.dumps({"ok": True, "cluster": plan.profile.name, "errors": [],
-                               "warnings": [{"where": p.where, "message": p.message}
-                                            for p in (*plan.problems, *sub.warnings)
-                                            if p.severity == WARNING]}, indent=1))
+        click.echo(json.dumps({
+            "ok": True, "cluster": plan.profile.name, "title": None, "errors": [],
+            "warnings": [{"where": p.where, "message": p.message}
+                         for p in (*plan.problems, *sub.warnings) if p.severity == WARNING],
+            "charge_at_walltime": None if sub.max_charge is None else str(sub.max_charge),
+            "charge_with_overrun": None if sub.overrun_charge is None
+            else str(sub.overrun_charge)}, indent=1))
         return
     echo_problems([p for p in sub.warnings if p.severity == WARNING])
     click.echo(f"ok: {plan.spec.name} fits {plan.profile.name} ({plan.spec.nodes} x "
                f"{plan.spec.resource}, {plan.spec.service})")
+    click.echo(f"  {_charge_line(plan, sub)}")
 
 
 @click.command()
