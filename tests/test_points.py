@@ -241,3 +241,21 @@ def test_an_empty_ledger_still_plots(tmp_path: Path) -> None:
     cli("points", "--plot", "empty.png")
     assert (tmp_path / "empty.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not Path(os.environ["ABCITRAIN_DATA_DIR"]).exists()
+
+
+def test_a_budget_refusal_with_json_is_json(tmp_path: Path) -> None:
+    """`submit --json` printed a budget refusal as text only: now the same JSON shape as a
+    submission, ok false, the refusal in its errors, exit 2, nothing charged."""
+    _project(tmp_path, 5)
+    refused = cli("submit", "--json", _job(tmp_path, "big"), ok=None)
+    assert refused.exit_code == 2
+    data = json.loads(refused.stdout)
+    assert data["ok"] is False and data["job_id"] is None and data["cluster"] == "priced"
+    assert "would cost up to 10.0000 points, but group team1 has 5" in \
+        data["errors"][0]["message"]
+    dry = json.loads(cli("submit", "--dry-run", "--json", _job(tmp_path, "small",
+                                                               walltime="0:06:00")).stdout)
+    assert dry["ok"] is True and dry["dry_run"] is True and dry["job_id"] is None
+    assert dry["script_text"].startswith("#!/bin/bash") and dry["charge_at_walltime"] == "1.0000"
+    assert set(data) == set(dry)                      # one shape, refused or not
+    assert Ledger().rows() == []                      # nothing charged

@@ -506,3 +506,23 @@ def test_a_function_executor_whose_login_python_lacks_abcitrain_says_so_before_s
     assert "/usr/bin/python3 on slurm-test's login node cannot import abcitrain" in said
     assert "No module named 'abcitrain'" in said and "abcitrain_python=" in said
     assert not (tmp_path / "there").exists()                 # nothing went up
+
+
+def test_a_dry_run_over_ssh_says_where_it_would_go_and_what_it_would_upload(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No server needed: a dry run connects to nothing, but says which login node the job
+    would go to and that the project would be uploaded there first."""
+    project = tmp_path / "proj"
+    (project / ".abcitrain" / "clusters").mkdir(parents=True)
+    (project / ".abcitrain" / "clusters" / "slurm-test.yaml").write_text(yaml.safe_dump(
+        {"login": {"ssh": "login", "workdir": "work", "mode": "ssh"}}))
+    (project / "job.yaml").write_text(yaml.safe_dump({
+        "name": "far", "cluster": "slurm-test", "resource": "gpu", "walltime": "0:05:00",
+        "command": ["true"]}))
+    monkeypatch.chdir(project)
+    out = cli("submit", "--dry-run", "job.yaml").output
+    assert (f"# over SSH to login (the login node): the project folder {project} would be "
+            "uploaded first (only files changed since the last upload) to its copy under "
+            "work/ in the home folder there") in out, out
+    data = json.loads(cli("submit", "--dry-run", "--json", "job.yaml").stdout)
+    assert data["host"] == "login" and data["dry_run"] is True

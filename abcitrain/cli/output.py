@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import InputError, Problem
+from ..errors import AbcitrainError, InputError, Problem
 
 
 def echo_problems(problems: Sequence[Problem]) -> None:
@@ -30,3 +30,16 @@ def writable_image(path: Path, option: str) -> None:
         problems.append(Problem(option, f"the folder {str(path.parent)[:200]!r} does not exist"))
     if problems:
         raise InputError(f"cannot write {option}", problems)
+
+
+def error_json(exc: AbcitrainError, cluster: str | None, **more: object) -> dict[str, object]:
+    """A refusal as ``--json`` prints it (docs/json.md): ok false, its title, every error and
+    warning with where it is, and the keys a success would have (``more``) set to null."""
+    problems = exc.problems if isinstance(exc, InputError) else []
+    title = exc.title if isinstance(exc, InputError) else (str(exc).splitlines() or [""])[0]
+    errors = [{"where": p.where, "message": p.message} for p in problems
+              if p.severity != "warning"]
+    return {"ok": False, "cluster": cluster, "title": title,
+            "errors": errors or ([] if problems else [{"where": "", "message": str(exc)}]),
+            "warnings": [{"where": p.where, "message": p.message} for p in problems
+                         if p.severity == "warning"], **more}

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from ..util.words import plural
-from .output import echo_problems
+from .output import echo_problems, error_json
 
 
 def overridable(command: Any) -> Any:
@@ -126,7 +126,7 @@ def check(spec: Path, as_json: bool, sets: tuple[str, ...], depends_on: tuple[st
     """Check SPEC against its cluster's limits; list every problem at once."""
     from ..batch.checks import WARNING
     from ..batch.store import JobStore
-    from ..errors import AbcitrainError, InputError
+    from ..errors import AbcitrainError
     from ..service import submitting
 
     overrides = overrides_of(sets, depends_on, cluster_override, walltime, nodes, hold)
@@ -148,17 +148,10 @@ def check(spec: Path, as_json: bool, sets: tuple[str, ...], depends_on: tuple[st
     except AbcitrainError as exc:
         if not as_json or exc.exit_code != 2:
             raise
-        problems = exc.problems if isinstance(exc, InputError) else []
         # one shape for ok and refused alike (docs/json.md: check)
-        click.echo(json.dumps({
-            "ok": False, "cluster": plan.profile.name if plan is not None else None,
-            "title": exc.title if isinstance(exc, InputError) else str(exc).splitlines()[0],
-            "errors": [{"where": p.where, "message": p.message} for p in problems
-                       if p.severity != WARNING] or ([] if problems else
-                                                     [{"where": "", "message": str(exc)}]),
-            "warnings": [{"where": p.where, "message": p.message} for p in problems
-                         if p.severity == WARNING],
-            "charge_at_walltime": None, "charge_with_overrun": None}, indent=1))
+        click.echo(json.dumps(error_json(exc, plan.profile.name if plan is not None else None,
+                                         charge_at_walltime=None, charge_with_overrun=None),
+                              indent=1))
         sys.exit(2)
     if as_json:
         click.echo(json.dumps({
@@ -196,6 +189,7 @@ def submit(spec: Path, dry_run: bool, wait: bool, as_json: bool, parsable: bool,
     A spec with stages: is a chain: every stage is checked and priced first, then each is
     submitted waiting for the one before it."""
     from ..batch.store import JobStore
+    from ..errors import AbcitrainError
     from ..service import submitting
     from .chains import is_chain_file, submit_chain
 
@@ -203,22 +197,27 @@ def submit(spec: Path, dry_run: bool, wait: bool, as_json: bool, parsable: bool,
         submit_chain(spec, overrides_of(sets, depends_on, cluster_override, walltime, nodes,
                                         hold), dry_run, wait, as_json, parsable)
         return
-    plan = submitting.load_plan(spec, write_training=not dry_run, chain_index=chain_index,
-                             overrides=overrides_of(sets, depends_on, cluster_override,
-                                                    walltime, nodes, hold))
-    submitting.require_submittable(plan)
-    echo_problems(plan.problems)
-    if dry_run:
-        sub = submitting.submit(plan, None, dry_run=True)
-        echo_problems(sub.warnings)
-        click.echo(plan.script, nl=False)
-        click.echo(f"# dry run: nothing was written, submitted, charged or recorded.\n"
-                   f"# script would be written to: {sub.script_path}\n"
-                   f"# command (in {sub.submit_dir}): {shlex.join(sub.argv)}\n"
-                   f"# {_charge_line(plan, sub)}")
-        return
-    store = JobStore()
-    sub = submitting.submit(plan, store, progress=_progress)
+    plan = None
+    try:
+        plan = submitting.load_plan(spec, write_training=not dry_run, chain_index=chain_index,
+                                    overrides=overrides_of(sets, depends_on, cluster_override,
+                                                           walltime, nodes, hold))
+        submitting.require_submittable(plan)
+        if not as_json:
+            echo_problems(plan.problems)
+        if dry_run:
+            sub = submitting.submit(plan, None, dry_run=True)
+            _dry_run(plan, sub, as_json)
+            return
+        store = JobStore()
+        sub = submitting.submit(plan, store, progress=_progress)
+    except AbcitrainError as exc:
+        if not as_json:
+            raise
+        # a refusal (bad input, the budget, the scheduler) in the same JSON shape
+        click.echo(json.dumps(error_json(exc, plan.profile.name if plan else None,
+                                         **dict.fromkeys(SUBMISSION_KEYS)), indent=1))
+        sys.exit(exc.exit_code)
     echo_problems(sub.warnings)
     if sub.uploaded is not None and not parsable:
         up = sub.uploaded
@@ -229,13 +228,7 @@ def submit(spec: Path, dry_run: bool, wait: bool, as_json: bool, parsable: bool,
     if parsable:
         click.echo(sub.job_id)
     elif as_json:
-        click.echo(json.dumps({
-            "cluster": plan.profile.name, "job_id": sub.job_id, "name": plan.spec.name,
-            "script": sub.script_path, "command": list(sub.argv), "submit_dir": sub.submit_dir,
-            "charge_at_walltime": None if sub.max_charge is None else str(sub.max_charge),
-            "charge_with_overrun": None if sub.overrun_charge is None
-            else str(sub.overrun_charge), "unrecorded": list(sub.unrecorded),
-            "uploaded": None if sub.uploaded is None else list(sub.uploaded.sent)}, indent=1))
+        click.echo(json.dumps(_submission_json(plan, sub), indent=1))
     else:
         click.echo(f"submitted {plan.profile.name} job {sub.job_id} ({plan.spec.name})")
         click.echo(f"  script: {sub.script_path}\n  command: {shlex.join(sub.argv)}\n"
@@ -280,6 +273,55 @@ def _progress(path: str, done: int, total: int) -> None:
     if tenth > _REPORTED.get(path, -1):
         _REPORTED[path] = tenth
         click.echo(text, err=True)
+
+
+#: The keys of submit --json besides ok/title/errors/warnings (docs/json.md: submit).
+SUBMISSION_KEYS = ("job_id", "name", "script", "command", "submit_dir", "host",
+                   "charge_at_walltime", "charge_with_overrun", "unrecorded", "uploaded",
+                   "dry_run", "script_text")
+
+
+def _login_host(plan: Any) -> str | None:
+    """The login node the submission goes to over SSH; None when it runs here."""
+    from ..service.identity import scheduler_is_here
+
+    return None if scheduler_is_here(plan.profile) else str(plan.profile.login.get("ssh"))
+
+
+def _submission_json(plan: Any, sub: Any, dry_run: bool = False) -> dict[str, object]:
+    found = [{"where": p.where, "message": p.message} for p in (*plan.problems, *sub.warnings)
+             if p.severity == "warning"]
+    data: dict[str, object] = {
+        "ok": True, "cluster": plan.profile.name, "title": None, "errors": [],
+        "warnings": found, "job_id": sub.job_id, "name": plan.spec.name,
+        "script": sub.script_path, "command": list(sub.argv), "submit_dir": sub.submit_dir,
+        "host": _login_host(plan),
+        "charge_at_walltime": None if sub.max_charge is None else str(sub.max_charge),
+        "charge_with_overrun": None if sub.overrun_charge is None else str(sub.overrun_charge),
+        "unrecorded": list(sub.unrecorded),
+        "uploaded": None if sub.uploaded is None else list(sub.uploaded.sent),
+        "dry_run": dry_run, "script_text": plan.script if dry_run else None}
+    assert set(data) == {"ok", "cluster", "title", "errors", "warnings", *SUBMISSION_KEYS}
+    return data
+
+
+def _dry_run(plan: Any, sub: Any, as_json: bool) -> None:
+    """What a submission would do: the script, where it would go, the command, the price."""
+    if as_json:
+        click.echo(json.dumps(_submission_json(plan, sub, dry_run=True), indent=1))
+        return
+    echo_problems(sub.warnings)
+    click.echo(plan.script, nl=False)
+    host = _login_host(plan)
+    where = "" if host is None else (
+        f"# over SSH to {host} (the login node): the project folder {sub.submit_dir} would "
+        f"be uploaded first (only files changed since the last upload) to its copy under "
+        f"{plan.profile.login.get('workdir') or 'abcitrain'}/ in the home folder there, and "
+        "the command run there\n")
+    click.echo(f"# dry run: nothing was written, submitted, charged or recorded.\n{where}"
+               f"# script would be written to: {sub.script_path}\n"
+               f"# command (in {sub.submit_dir}): {shlex.join(sub.argv)}\n"
+               f"# {_charge_line(plan, sub)}")
 
 
 def _charge_line(plan: Any, sub: Any) -> str:
