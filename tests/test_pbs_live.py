@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import cli, ended, status_row, submitted, wait_for
+from harness.jsonschemas import validate
 
 from abcitrain.points.ledger import Ledger
 
@@ -146,6 +147,10 @@ def test_a_reservation_is_created_listed_shown_used_and_cancelled(tmp_path: Path
         assert "charged:" in out
         listed = json.loads(cli("reserve", "list", "--cluster", "pbs-test", "--json").output)
         assert [r for r in listed if r["id"].split(".")[0] == queue], listed
+        for item in listed:                          # docs/json.md's schema, live
+            validate("reservation", item)
+        validate("reservation", json.loads(cli("reserve", "show", resv, "--cluster",
+                                               "pbs-test", "--json").output))
         wait_for(lambda: json.loads(cli("reserve", "show", resv, "--cluster", "pbs-test",
                                         "--json").output).get("nodes") == 1, 120,
                  "the reservation to be confirmed with its node")

@@ -63,9 +63,18 @@ class _Group(click.Group):
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
+        as_json = "--json" in ctx.args        # read now: click empties ctx.args as it goes
         try:
             return super().invoke(ctx)
         except AbcitrainError as exc:
+            if as_json:
+                # asked for JSON: the refusal too (docs/json.md, the error object)
+                import json
+
+                from .output import error_json
+
+                click.echo(json.dumps(error_json(exc, None), indent=1))
+                ctx.exit(exc.exit_code)
             raise (_BadInput if exc.exit_code == 2 else _UserError)(exc) from None
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise

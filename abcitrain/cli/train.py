@@ -43,7 +43,7 @@ def plan(spec: Path, show_all: bool, dry_run: bool, as_json: bool) -> None:
     where = (f"{rtype.gpus} x {rtype.gpu_model or 'GPU'} {rtype.gpu_memory_gb:g} GB"
              if tp.on_gpu else f"no GPU, {plural(tp.ranks_per_node, 'rank')}")
     shown = list(tp.tried) if show_all else _summary(tp.tried, c)
-    if as_json:
+    if as_json and c is not None:     # when nothing fits, the error object says why
         click.echo(json.dumps({
             "model": tp.shape.name, "params": tp.shape.params, "precision": tp.precision,
             "cluster": profile.name, "resource": job.resource,
@@ -51,7 +51,7 @@ def plan(spec: Path, show_all: bool, dry_run: bool, as_json: bool) -> None:
             "chosen": None if c is None else _row(c, GB),
             "points_per_hour": None if tp.points_per_hour is None else str(tp.points_per_hour),
             "tried": [_row(x, GB) for x in shown], "notes": list(tp.notes)}, indent=2))
-    else:
+    elif not as_json:
         click.echo(f"{tp.shape.name}: {tp.shape.params:,} parameters, {tp.precision}, AdamW; "
                    f"{profile.name} {job.resource} ({where}); usable per rank "
                    f"{tp.budget / GB:.1f} GB ({tp.memory_per_rank / GB:.1f} GB less "
