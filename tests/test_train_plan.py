@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import ROOT, cli
+from harness.jsonschemas import validate
 
 LLAMA7B = {"name": "sft-7b", "cluster": "abci3", "resource": "rt_HF", "group": "gaa50000",
            "walltime": "12:00:00", "nodes": "auto",
@@ -70,7 +71,9 @@ def test_offload_the_node_cannot_hold_is_refused(tmp_path: Path) -> None:
         **LLAMA7B["train"], "model": "llama2-13b", "global_batch": 64, "micro_batch": 1}})
     result = _plan(spec, "--dry-run", "--all", ok=False)
     assert result.exit_code == 2
-    out = json.loads(result.output.split("error:")[0])
+    out = json.loads(result.stdout)                 # one document, refusal included
+    validate("plan", out)
+    assert out["ok"] is False and out["errors"]
     offloaded = [t for t in out["tried"] if t["offload"] != "none"]
     assert offloaded and all(t["fits_gpu"] and not t["fits_host"] for t in offloaded)
     assert out["chosen"] is None

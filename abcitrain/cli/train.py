@@ -16,6 +16,7 @@ import click
 from ..errors import InputError, Problem
 from ..util.tables import table_lines
 from ..util.words import plural
+from .output import error_json
 
 
 @click.command()
@@ -43,15 +44,24 @@ def plan(spec: Path, show_all: bool, dry_run: bool, as_json: bool) -> None:
     where = (f"{rtype.gpus} x {rtype.gpu_model or 'GPU'} {rtype.gpu_memory_gb:g} GB"
              if tp.on_gpu else f"no GPU, {plural(tp.ranks_per_node, 'rank')}")
     shown = list(tp.tried) if show_all else _summary(tp.tried, c)
-    if as_json and c is not None:     # when nothing fits, the error object says why
+    if as_json:
+        # one document, fitting or not: when nothing fits, ok is false and errors say why
+        # (what was tried stays, for the reader who wants to see how far each came)
+        refusal = None if c is not None else InputError(
+            f"{job.name}: no configuration fits {job.resource} on {profile.name}",
+            why_nothing_fits(tp))
         click.echo(json.dumps({
+            **(error_json(refusal, profile.name) if refusal is not None else {
+                "ok": True, "cluster": profile.name, "title": None, "errors": [],
+                "warnings": []}),
             "model": tp.shape.name, "params": tp.shape.params, "precision": tp.precision,
-            "cluster": profile.name, "resource": job.resource,
-            "usable_gb_per_rank": tp.budget / GB,
+            "resource": job.resource, "usable_gb_per_rank": tp.budget / GB,
             "chosen": None if c is None else _row(c, GB),
             "points_per_hour": None if tp.points_per_hour is None else str(tp.points_per_hour),
             "tried": [_row(x, GB) for x in shown], "notes": list(tp.notes)}, indent=2))
-    elif not as_json:
+        if refusal is not None:
+            sys.exit(2)
+    else:
         click.echo(f"{tp.shape.name}: {tp.shape.params:,} parameters, {tp.precision}, AdamW; "
                    f"{profile.name} {job.resource} ({where}); usable per rank "
                    f"{tp.budget / GB:.1f} GB ({tp.memory_per_rank / GB:.1f} GB less "
