@@ -92,3 +92,21 @@ def test_bad_input_is_one_clear_message_and_exit_2(args: list[str], corpus: Path
     assert len(output) < 4000, "the message should be short"
     # nothing submitted, charged or recorded: abcitrain's data folder was never created
     assert not Path(os.environ["ABCITRAIN_DATA_DIR"]).exists()
+
+
+@pytest.mark.parametrize(("args", "spec", "said"), [
+    (["sumbit", "job.yaml"], None, "no such command 'sumbit' (did you mean 'submit'?)"),
+    (["check", "job.yaml"], {"cluster": "abci33"}, "unknown cluster 'abci33' (did you mean "
+                                                   "'abci3'?)"),
+    (["check", "job.yaml"], {"cluster": "abci3", "resource": "rt_HFF", "group": "g"},
+     "'rt_HFF' is not a resource type of cluster 'abci3' (did you mean 'rt_HF'?)"),
+    (["points", "--group", "team", "--no-refresh"], None, "no such group"),
+], ids=["command", "cluster", "resource", "group"])
+def test_a_misspelt_name_gets_did_you_mean(args: list[str], spec: dict[str, str] | None,
+                                           said: str, tmp_path: Path) -> None:
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump({**GOOD, **(spec or {})}))
+    env = {**os.environ, "HOME": str(tmp_path), "ABCITRAIN_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run([sys.executable, "-m", "abcitrain", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and said in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

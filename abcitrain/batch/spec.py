@@ -21,6 +21,7 @@ from ..errors import InputError, Problem, UnknownNameError
 from ..profiles import load_profile
 from ..util import validation as v
 from ..util.params import with_overrides
+from ..util.words import did_you_mean
 from ..util.yamlio import load_yaml_file
 from .sweep import sweep_tasks
 
@@ -283,8 +284,9 @@ def _cluster_problems(data: Mapping[str, Any], profile: ClusterProfile) -> list[
     problems = []
     resource = data.get("resource")
     if isinstance(resource, str) and resource not in profile.resource_types:
+        hint = did_you_mean(resource, profile.resource_types)
         problems.append(Problem("resource", f"{resource!r} is not a resource type of cluster "
-                                f"{profile.name!r}; choose one of: "
+                                f"{profile.name!r}{hint}; choose one of: "
                                 f"{', '.join(profile.resource_types)}"))
     service = data.get("service")
     if service is not None and service not in profile.services:

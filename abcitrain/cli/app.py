@@ -53,6 +53,15 @@ class _Group(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_VERBS)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in _VERBS:
+            from ..util.words import did_you_mean
+
+            ctx.fail(f"no such command {name!r}{did_you_mean(name, _VERBS)}; "
+                     "`abcitrain --help` lists them")
+        return super().resolve_command(ctx, args)
+
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in _VERBS:
             return None

@@ -23,6 +23,7 @@ import voluptuous as vol
 from ..domain import SERVICES, ClusterProfile, ResourceType, ServiceLimits
 from ..errors import InputError, Problem, UnknownNameError
 from ..util import validation as v
+from ..util.words import did_you_mean
 from ..util.yamlio import load_yaml_file
 
 BUILTIN_DIR = Path(__file__).parent   # the shipped profiles sit beside the loader
@@ -323,7 +324,8 @@ def raw_profile(name: str, project_dir: Path | None = None,
         sources.append(str(path))
     if not sources:
         known = available_names(project_dir)
-        raise UnknownNameError(f"unknown cluster {name!r}; known clusters: {', '.join(known)}. "
+        raise UnknownNameError(f"unknown cluster {name!r}{did_you_mean(name, known)}; known "
+                               f"clusters: {', '.join(known)}. "
                                f"Add your own as .abcitrain/clusters/{name}.yaml")
     merged["name"] = name
     return merged, sources
