@@ -69,7 +69,9 @@ class _Group(click.Group):
         attr = name.replace("-", "_")
         command = getattr(module, attr, None) or getattr(module, attr + "_")   # import_
         assert isinstance(command, click.Command)
-        return command
+        from .examples import with_examples
+
+        return with_examples(command, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         as_json = "--json" in ctx.args        # read now: click empties ctx.args as it goes

@@ -59,7 +59,8 @@ def lint(definition: Path) -> None:
 @click.option("--cluster", required=True, help="Where to build (a profile).")
 @click.option("--resource", required=True, help="The resource type of the build job.")
 @click.option("--group", help="The group charged (ABCI).")
-@click.option("--walltime", default="1:00:00", show_default=True)
+@click.option("--walltime", default="1:00:00", show_default=True,
+              help="The build job's walltime (HH:MM:SS).")
 @click.option("--image", help="The image file (default: NAME.sif in the submit folder).")
 @click.option("--dry-run", is_flag=True, help="Print the build job; write and submit nothing.")
 def build(spec: Path, cluster: str, resource: str, group: str | None, walltime: str,

@@ -17,17 +17,21 @@ from ..util.words import plural
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="bf16",
               show_default=True, help="fp32, or 16-bit weights with an fp32 master copy.")
 @click.option("--optimizer", type=click.Choice(["adamw", "adam", "sgd", "sgd-momentum"]),
-              default="adamw", show_default=True)
+              default="adamw", show_default=True,
+              help="The optimizer, which sets the states per parameter (Adam: two).")
 @click.option("--zero", "stages", multiple=True, type=click.IntRange(0, 3),
-              help="ZeRO stage(s) to show (default: 0 to 3).")
+              help="A ZeRO stage to show; repeat for several (default: 0 to 3).")
 @click.option("--offload", type=click.Choice(["none", "optimizer", "optimizer+params"]),
               default="none", show_default=True, help="What ZeRO moves to CPU memory.")
 @click.option("--gpus-per-node", type=click.IntRange(min=1), help="GPUs per node.")
-@click.option("--nodes", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--nodes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Nodes the model states are partitioned over (ZeRO).")
 @click.option("--cluster", help="Take GPUs per node and GPU memory from this cluster...")
 @click.option("--type", "resource", help="...and this resource type.")
-@click.option("--seq-len", type=click.IntRange(min=1), default=2048, show_default=True)
-@click.option("--micro-batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--seq-len", type=click.IntRange(min=1), default=2048, show_default=True,
+              help="Tokens per sequence (activations grow with it).")
+@click.option("--micro-batch", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Sequences per GPU per forward pass.")
 @click.option("--no-checkpointing", is_flag=True, help="Keep every layer's activations.")
 @click.option("--no-flash-attention", is_flag=True, help="Store the attention scores.")
 @click.option("--buffer-gb", type=click.FloatRange(min=0), default=2.0, show_default=True,

@@ -19,24 +19,32 @@ from ..util.words import plural
 from .output import echo_problems, error_json
 
 
-def overridable(command: Any) -> Any:
+def overridable(command: Any, hold: bool = True) -> Any:
     """The spec fields a submission may change on the command line, validated exactly as if
-    the file said so (``--set KEY=VALUE`` takes YAML values and dotted keys)."""
+    the file said so (``--set KEY=VALUE`` takes YAML values and dotted keys). ``hold=False``
+    (check): ``--hold`` is accepted but not offered, since it changes nothing there."""
     options = [
         click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-                     help="Set any spec key for this run (train.steps=100, env.SEED=3)."),
+                     help="Set any spec key for this run (train.steps=100, env.SEED=3); "
+                     "repeatable."),
         click.option("--depends-on", multiple=True, metavar="JOB_ID",
-                     help="Start after these jobs (replaces the spec's depends_on)."),
+                     help="Start after this job (replaces the spec's depends_on); "
+                     "repeatable."),
         click.option("--cluster", "cluster_override", metavar="NAME",
                      help="Another cluster profile."),
         click.option("--walltime", metavar="DURATION", help="Another walltime."),
         click.option("--nodes", metavar="N", help="Another node count."),
-        click.option("--hold", is_flag=True, default=None,
+        click.option("--hold", is_flag=True, default=None, hidden=not hold,
                      help="Submit held; `abcitrain release ID` lets it run."),
     ]
     for option in options:
         command = option(command)
     return command
+
+
+def overridable_without_hold(command: Any) -> Any:
+    """``overridable`` for check, where --hold changes nothing (accepted, not offered)."""
+    return overridable(command, hold=False)
 
 
 def overrides_of(sets: Sequence[str], depends_on: Sequence[str], cluster: str | None,
@@ -118,8 +126,9 @@ def render(spec: Path, output: Path | None, sets: tuple[str, ...],
 @click.command()
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True,
-              help="Print {ok, errors, warnings} as JSON (exit 2 when not ok).")
-@overridable
+              help="Print the result as JSON, price included (docs/json.md; exit 2 when not "
+              "ok).")
+@overridable_without_hold
 def check(spec: Path, as_json: bool, sets: tuple[str, ...], depends_on: tuple[str, ...],
           cluster_override: str | None, walltime: str | None, nodes: str | None,
           hold: bool | None) -> None:

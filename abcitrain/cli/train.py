@@ -156,7 +156,8 @@ def _row(c: Any, gb: int) -> dict[str, Any]:
               help="Jobs in all that one training run may take.")
 @click.option("--dry-run", is_flag=True, help="Print the commands and hostfile; start nothing.")
 @click.option("--mpirun-arg", "mpirun_args", multiple=True, metavar="ARG",
-              help="One more mpirun argument (Open MPI launches), after the profile's.")
+              help="One more mpirun argument (Open MPI launches), after the profile's; "
+              "repeatable.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def launch(nproc_per_node: int | None, launcher: str | None, signal_name: str,
            stop_before: int, state_file: Path | None, resubmit_spec: Path | None,
