@@ -429,3 +429,34 @@ def test_a_function_task_is_followed_by_its_own_state_where_the_scheduler_named_
                     tasks=(("1", "COMPLETED", 0), ("2", "FAILED", 1), ("[3]", "PENDING", None)))
     assert [_task_state(rec, j) for j in ("41_1", "41_2", "41_3", "41")] == \
         ["COMPLETED", "FAILED", "RUNNING", "RUNNING"]
+
+
+def test_a_function_jobs_state_follows_its_result_not_the_watchers_minute(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """job.state stayed "RUNNING" for up to a minute after result() returned: the watcher
+    answers from its cache until its delay passes. With the result there, it asks again."""
+    import time
+
+    from abcitrain.api.executor import AbcitrainJob
+    from abcitrain.batch.store import JobRecord, JobStore
+
+    monkeypatch.chdir(tmp_path)
+    JobStore().add(JobRecord(
+        cluster="local", job_id="41", scheduler="local", name="fn", submitted_at=time.time(),
+        submit_dir=str(tmp_path), script_path="x.sh", output="fn.o41", array_tasks=None,
+        state="COMPLETED", exit_code=0, elapsed_s=1, detail="", cancel_requested=False,
+        spec={}))
+    job = AbcitrainJob(tmp_path / "fn", "41", cluster="local")
+    watcher = job.watcher
+    watcher.register_job("41")
+    watcher._info_dict["41"] = {"State": "RUNNING"}       # what it saw while waiting
+    watcher._last_status_check = time.time() - 0.5     # half a second ago
+    job.paths.result_pickle.parent.mkdir(parents=True, exist_ok=True)
+    job.paths.result_pickle.write_bytes(b"done")            # result() has returned
+    try:
+        assert job.state == "COMPLETED"
+    finally:                  # the watcher is shared by every job of this process
+        for table in (watcher._registered, watcher._finished):
+            table.discard("41")
+        watcher._info_dict.pop("41", None)
+        watcher.clusters.pop("41", None)

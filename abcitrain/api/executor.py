@@ -50,6 +50,7 @@ SUBMITIT_STATE = {
     JobState.UNKNOWN: "UNKNOWN", JobState.COMPLETED: "COMPLETED", JobState.FAILED: "FAILED",
     JobState.CANCELLED: "CANCELLED", JobState.TIMEOUT: "TIMEOUT",
 }
+FINISHED_STATES = frozenset(SUBMITIT_STATE[s] for s in JobState if s.terminal)
 #: The spec keys ``update_parameters`` accepts (besides submitit's generic ones).
 SPEC_KEYS = frozenset((
     "resource", "walltime", "group", "service", "reservation", "modules", "env", "setup",
@@ -157,6 +158,16 @@ class AbcitrainJob(core.Job[tp.Any]):
         if self.project_dir is not None and not self.paths.result_pickle.exists():
             self._fetch()
         return super()._get_outcome_and_result()
+
+    @property
+    def state(self) -> str:
+        """The job's state. Once its result is there, a cached "RUNNING" is stale: ask again
+        (the shared poller, within the cluster's minimum interval) instead of waiting out
+        the watcher's minute."""
+        state = self.watcher.get_state(self.job_id, mode="standard")
+        if state not in FINISHED_STATES and self.paths.result_pickle.exists():
+            state = self.watcher.get_state(self.job_id, mode="force")
+        return state
 
     def cancel(self, check: bool = True) -> None:
         """Cancel the job (a task of an array: the whole array, abcitrain's unit)."""
