@@ -82,6 +82,15 @@ def test_each_command_prints_what_its_schema_says(project: Path) -> None:
                                    "rt_HF", "--need-gpu-hours", "2000", "--start",
                                    "2030-06-03", "--json"))
     validate("plan", _json("plan", "kit.yaml", "--dry-run", "--json"))
+    # a chain: check and quote in the same shapes, with its stages
+    (project / "chain.yaml").write_text(yaml.safe_dump({
+        "name": "pipe", "cluster": "abci3", "resource": "rt_HF", "group": "gaa50000",
+        "walltime": 600, "stages": [{"name": "prep", "command": ["true"]},
+                                    {"name": "train", "command": ["true"]}]}))
+    chain = _json("check", "--json", "chain.yaml")
+    validate("check", chain)
+    assert chain["charge_at_walltime"] == "2.5000" and len(chain["stages"]) == 2
+    validate("points-quote", _json("points", "quote", "chain.yaml", "--json"))
     # a real job on the local scheduler: its submission, its status, its charge
     sub = _json("submit", "--json", "here.yaml")
     validate("submit", sub)

@@ -460,3 +460,19 @@ def test_a_function_jobs_state_follows_its_result_not_the_watchers_minute(
             table.discard("41")
         watcher._info_dict.pop("41", None)
         watcher.clusters.pop("41", None)
+
+
+def test_a_chain_is_quoted_stage_by_stage_and_in_all(tmp_path: Path) -> None:
+    """`points quote` refused a chain (it is no single job): every stage priced, and the sum;
+    on abci3, 7.5 points per rt_HF node-hour: 10 + 20 + 10 minutes = 5 points, and each
+    stage may overrun by 2 minutes (0.25 points)."""
+    import json
+
+    path = _chain(tmp_path, cluster="abci3", resource="rt_HF", group="gaa50000")
+    text = cli("points", "quote", str(path)).output
+    assert "chain pipe" in text and ": 5.0000 points at the full walltime of every stage" \
+        in text and "up to 5.7500 with the walltime overrun" in text, text
+    assert "stage train on abci3: 2.5000 points (1 x rt_HF)" in text
+    data = json.loads(cli("points", "quote", str(path), "--json").stdout)
+    assert (data["charge_at_walltime"], data["charge_with_overrun"]) == ("5.0000", "5.7500")
+    assert [s["charge_at_walltime"] for s in data["stages"]] == ["1.2500", "2.5000", "1.2500"]

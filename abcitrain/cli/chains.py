@@ -44,11 +44,26 @@ def check_chain(path: Path, overrides: Sequence[tuple[str, object]], as_json: bo
     sub = submit_chain(load_chain(path, overrides=overrides), JobStore.existing(),
                        dry_run=True)
     if as_json:
-        click.echo(json.dumps({"ok": True, "chain": sub.name, "stages": [
-            {"name": s.name, "cluster": p.profile.name, "after": s.after,
-             "warnings": [{"where": w.where, "message": w.message}
-                          for w in (*p.problems, *sb.warnings) if w.severity == "warning"]}
-            for s, p, sb in sub.stages]}, indent=1))
+        # check's own shape (docs/json.md), with the stages
+        charges = [sb.max_charge for _, _, sb in sub.stages]
+        overs = [sb.overrun_charge if sb.overrun_charge is not None else sb.max_charge
+                 for _, _, sb in sub.stages]
+        priced = all(c is not None for c in charges)
+        click.echo(json.dumps({
+            "ok": True, "cluster": sub.stages[0][1].profile.name if sub.stages else None,
+            "title": None, "errors": [],
+            "warnings": [{"where": w.where, "message": w.message} for _, p, sb in sub.stages
+                         for w in (*p.problems, *sb.warnings) if w.severity == "warning"],
+            "charge_at_walltime": str(sum(c for c in charges if c is not None))
+            if priced else None,
+            "charge_with_overrun": str(sum(o for o in overs if o is not None))
+            if priced and any(sb.overrun_charge is not None for _, _, sb in sub.stages)
+            else None,
+            "chain": sub.name, "stages": [
+                {"name": s.name, "cluster": p.profile.name, "after": s.after,
+                 "warnings": [{"where": w.where, "message": w.message}
+                              for w in (*p.problems, *sb.warnings) if w.severity == "warning"]}
+                for s, p, sb in sub.stages]}, indent=1))
         return
     for stage, plan, sb in sub.stages:
         echo_problems([p for p in (*plan.problems, *sb.warnings) if p.severity == "warning"])

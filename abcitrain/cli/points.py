@@ -136,6 +136,11 @@ def points_quote(spec: Path, on_day: str | None, as_json: bool) -> None:
     except ValueError:
         raise InputError("bad --on", [Problem("--on", f"{str(on_day)[:40]!r} is not a day "
                                               "(YYYY-MM-DD)")]) from None
+    from .chains import is_chain_file
+
+    if is_chain_file(spec):
+        _quote_chain(spec, day, as_json)
+        return
     plan = submitting.load_plan(spec)
     submitting.require_submittable(plan)
     est = submitting.estimate(plan, day)
@@ -159,6 +164,43 @@ def points_quote(spec: Path, on_day: str | None, as_json: bool) -> None:
                + (f"; up to {over} points with the "
                   f"{format_hms(int(plan.profile.data['walltime_overrun']))} walltime overrun"
                   if over is not None else ""))
+
+
+def _quote_chain(path: Path, day: Any, as_json: bool) -> None:
+    """A chain's price: every stage's at its full walltime, and the sum (each stage runs
+    once, one after another)."""
+    from decimal import Decimal
+
+    from ..service import submitting
+    from ..service.chains import load_chain, plan_chain
+
+    chain = load_chain(path)
+    rows = []
+    for stage, plan in plan_chain(chain):
+        est = submitting.estimate(plan, day)
+        over = submitting.overrun_charge(plan, day)
+        rows.append((stage.name, plan, None if est is None else est[0], over))
+    total = sum((r[2] for r in rows if r[2] is not None), Decimal(0))
+    overs = [r[3] if r[3] is not None else r[2] for r in rows]
+    total_over = (sum((o for o in overs if o is not None), Decimal(0))
+                  if any(r[3] is not None for r in rows) else None)
+    if as_json:
+        click.echo(json.dumps({
+            "on": day.isoformat(), "cluster": rows[0][1].profile.name,
+            "charge_at_walltime": str(total),
+            "charge_with_overrun": None if total_over is None else str(total_over),
+            "tariff": f"chain {chain.name}: {plural(len(rows), 'stage')}",
+            "stages": [{"name": name, "cluster": plan.profile.name,
+                        "charge_at_walltime": None if c is None else str(c)}
+                       for name, plan, c, _ in rows]}, indent=1))
+        return
+    click.echo(f"chain {chain.name}, priced on {day}: {total} points at the full walltime of "
+               f"every stage" + (f"; up to {total_over} with the walltime overrun"
+                                 if total_over is not None else ""))
+    for name, plan, charge, _ in rows:
+        click.echo(f"  stage {name} on {plan.profile.name}: "
+                   + (f"{charge} points" if charge is not None else "no price")
+                   + f" ({plan.spec.nodes} x {plan.spec.resource})")
 
 
 @points.command("sync")
