@@ -36,7 +36,8 @@ COMMANDS = _commands()
 @pytest.mark.parametrize("path", sorted(COMMANDS))
 def test_help_has_examples_and_describes_every_option(path: str) -> None:
     text = cli(*path.split(), "--help").output
-    assert "Examples:\n    abcitrain " in text, text
+    examples = text.split("Examples:\n", 1)[-1]
+    assert "Examples:\n    " in text and "\n    abcitrain " in "\n" + examples, text
     command = COMMANDS[path]
     for param in command.params:
         if isinstance(param, click.Option) and not param.hidden:
@@ -49,6 +50,8 @@ def test_help_has_examples_and_describes_every_option(path: str) -> None:
 def test_each_example_is_a_real_command_with_real_options(path: str) -> None:
     assert path in COMMANDS, path
     for example in EXAMPLES[path]:
+        if not example.startswith("abcitrain "):
+            continue                    # what makes the command's input (sacct ...)
         words = shlex.split(example)[1:]
         # the longest command path the example starts with
         name = max((p for p in COMMANDS if words[:len(p.split())] == p.split()), key=len)

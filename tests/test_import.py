@@ -37,8 +37,8 @@ def test_abci_qacct_record_is_priced_at_its_date(tmp_path: Path) -> None:
     out = cli("points", "import", "q.txt", "--format", "qacct", "--cluster", "abci2").output
     assert "imported 1 new" in out
     [row] = Ledger().rows()
-    assert (row["ref"], row["resource"], row["units"], row["grp"]) == \
-        ("12345", "rt_F", 1, "group")
+    assert (row["ref"], row["resource"], row["units"], row["grp"], row["name"]) == \
+        ("12345", "rt_F", 1, "group", "run.sh")          # named: the report lists it so
     # 0.020 s is under the 1.8 s minimum: 1.0 x 1 x 1.8 / 3600 = 0.0005
     assert Decimal(row["actual_e4"]) / 10000 == Decimal("0.0005")
 
@@ -87,3 +87,13 @@ def test_the_report_says_when_a_group_does_not_exist_and_when_it_cuts_its_list(
     out = cli("points", "--group", "grp1", "--no-refresh").output
     assert "... 5 earlier charges not shown; the last 20 follow (--json lists all)" in out
     assert out.count("job slurm-test/") == 20
+
+
+def test_sacct_records_keep_their_job_names(tmp_path: Path) -> None:
+    """Imported jobs had no name in `points`: sacct's JobName (when asked for) is kept."""
+    (tmp_path / "acct.txt").write_text(
+        "JobID|User|Account|Partition|NNodes|Submit|ElapsedRaw|State|JobName\n"
+        "301|alice|grp1|gpu|1|2024-05-01T10:00:00|60|COMPLETED|llm-sft\n")
+    cli("points", "import", "acct.txt", "--format", "sacct", "--cluster", "slurm-test")
+    assert [r["name"] for r in Ledger().rows()] == ["llm-sft"]
+    assert "job slurm-test/301 llm-sft COMPLETED" in cli("points", "--no-refresh").output

@@ -259,3 +259,21 @@ def test_a_budget_refusal_with_json_is_json(tmp_path: Path) -> None:
     assert dry["script_text"].startswith("#!/bin/bash") and dry["charge_at_walltime"] == "1.0000"
     assert set(data) == set(dry)                      # one shape, refused or not
     assert Ledger().rows() == []                      # nothing charged
+
+
+def test_a_group_already_over_budget_gets_the_day_it_ran_out_not_a_forecast() -> None:
+    """Over budget, the report said "runs out on <today>"; it ran out on the day the
+    running total reached the budget, and says by how much it is over."""
+    import datetime as dt
+
+    from abcitrain.points.budget import Standing
+    from abcitrain.points.report import report
+
+    st = {"g1": Standing("g1", Decimal(100), Decimal(130), Decimal(-30))}
+    rows = [_charge("2026-11-10", 600000), _charge("2026-11-20", 500000),
+            _charge("2026-11-28", 200000)]
+    [g] = report(rows, st, dt.date(2026, 11, 30))["groups"]
+    assert (g["forecast_exhausted"], g["over_budget_by"]) == ("2026-11-20", "30")
+    [fine] = report(rows[:1], {"g1": Standing("g1", Decimal(100), Decimal(60), Decimal(40))},
+                    dt.date(2026, 11, 16))["groups"]
+    assert fine["over_budget_by"] is None and fine["forecast_exhausted"] > "2026-11-16"

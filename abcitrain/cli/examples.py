@@ -27,7 +27,9 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "clusters show": ("abcitrain clusters show abci3",),
     "points": ("abcitrain points --group gaa50000", "abcitrain points --plot burn.png"),
     "points quote": ("abcitrain points quote job.yaml --on 2026-04-01",),
-    "points import": ("abcitrain points import acct.txt --format sacct --cluster slurm",),
+    "points import": ("sacct --parsable2 --format=JobID,User,Account,Partition,NNodes,Submit,"
+                      "ElapsedRaw,State,AllocNodes,JobName > acct.txt",
+                      "abcitrain points import acct.txt --format sacct --cluster slurm"),
     "points sync": ("abcitrain points sync --cluster abci3",),
     "reserve": ("abcitrain reserve plan --cluster abci3 --type rt_HF --nodes 8 --days 2 "
                 "--start 2026-12-20",),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +75,12 @@ def points(ctx: click.Context, only: str | None, as_json: bool, plot: Path | Non
         click.echo(f"group {g['group']}: budget {budget}, taken {g['taken']} (settled "
                    f"{g['settled']}, still estimated {g['pending_estimates']}), remaining "
                    f"{g['remaining'] if g['remaining'] is not None else '-'}")
+        spent = g["remaining"] is not None and Decimal(g["remaining"]) <= 0
         click.echo(f"  burn rate {g['burn_per_day']} points/day over {g['burn_window']}; "
-                   + (f"at this rate the budget runs out on {g['forecast_exhausted']}"
+                   + (f"the budget is spent (since {g['forecast_exhausted']})"
+                      + (f", over by {g['over_budget_by']}" if g["over_budget_by"] else "")
+                      if spent else
+                      f"at this rate the budget runs out on {g['forecast_exhausted']}"
                       if g["forecast_exhausted"] else
                       "no forecast (no budget set)" if g["budget"] is None else
                       "no forecast (nothing spent yet)"))
@@ -248,8 +253,8 @@ def points_import(accounting: Any, fmt: str | None, cluster: str) -> None:
     """Import accounting records (sacct --parsable2 or qacct -j output) into the ledger.
 
     For sacct, ask for --format=JobID,User,Account,Partition,NNodes,Submit,ElapsedRaw,State,
-    AllocNodes: AllocNodes tells a job that ran under a second (charged the minimum) from one
-    that never ran (charged nothing)."""
+    AllocNodes,JobName: AllocNodes tells a job that ran under a second (charged the minimum)
+    from one that never ran (charged nothing); JobName names each job in the report."""
     from ..backends import get_backend
     from ..errors import InputError, Problem
     from ..points.accounting import import_accounting

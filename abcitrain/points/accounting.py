@@ -1,8 +1,9 @@
 """Import scheduler accounting into the points ledger, streaming (bounded memory).
 
 Formats: ``sacct --parsable2`` with a header line (columns looked up by name: JobID, User,
-Account, Partition, NNodes, Submit, ElapsedRaw, State) and ``qacct -j`` records (jobnumber,
-taskid, owner, project or account, qsub_time, ru_wallclock, category, granted_pe, slots).
+Account, Partition, NNodes, Submit, ElapsedRaw, State; JobName and AllocNodes when there)
+and ``qacct -j`` records (jobnumber, taskid, owner, project or account, qsub_time,
+ru_wallclock, category, granted_pe, slots, jobname).
 Each record is priced at the tariff in force on its submission day and stored with its actual
 charge; records already in the ledger are left as they are.
 """
@@ -40,12 +41,12 @@ class ImportResult:
             self.first_at.setdefault(why, where)
 
 
-# A record: (ref, user, group, resource, units, submitted ISO 8601, elapsed s, state).
+# A record: (ref, user, group, resource, units, submitted ISO 8601, elapsed s, state, name).
 # Plain tuples: a million of them are built per import. A job that never started (deleted
 # while queued) has elapsed NEVER_STARTED and is charged nothing; one that started is charged
 # at least the site's minimum, even when it ran 0 s.
 NEVER_STARTED = -1
-_Record = tuple[str, str, str, str, int, str, "int | float", str]
+_Record = tuple[str, str, str, str, int, str, "int | float", str, str]
 
 
 def _partition_types(profile: ClusterProfile) -> dict[str, str]:
@@ -74,6 +75,8 @@ def sacct_records(lines: Iterable[str], profile: ClusterProfile,
     # was cancelled while pending); without it, a 0 s record is taken as never started.
     # Not AllocCPUS: Slurm prints the requested CPUs for a pending job it has looked at.
     nodes = header.index("AllocNodes") if "AllocNodes" in header else None
+    # JobName (optional): the report names each job by it
+    name = header.index("JobName") if "JobName" in header else None
     width = len(header)
     types = _partition_types(profile)
     days: set[str] = set()
@@ -104,7 +107,8 @@ def sacct_records(lines: Iterable[str], profile: ClusterProfile,
             continue
         ran = f[nodes] not in ("0", "") if nodes is not None else elapsed > 0
         yield (f[job], f[usr], f[acc], resource, count, submitted,
-               elapsed if ran else NEVER_STARTED, f[st].split(" ", 1)[0])
+               elapsed if ran else NEVER_STARTED, f[st].split(" ", 1)[0],
+               f[name] if name is not None else "")
 
 
 _QACCT_TIME = re.compile(r"(\d\d)/(\d\d)/(\d{4}) (\d\d:\d\d:\d\d(?:\.\d+)?)")
@@ -173,7 +177,7 @@ def _qacct_one(rec: dict[str, str], profile: ClusterProfile,
     if rec.get("start_time", "-/-").strip() in ("-/-", ""):
         elapsed = NEVER_STARTED                 # qacct's mark of a job that never started
     yield (ref, rec.get("owner", ""), group.strip(), resource, count, submitted, elapsed,
-           "COMPLETED" if failed == "0" else "FAILED")
+           "COMPLETED" if failed == "0" else "FAILED", rec.get("jobname", "").strip())
 
 
 #: Each accounting format's reader; a backend names its own (``Backend.accounting_format``).
@@ -203,7 +207,7 @@ def import_accounting(stream: IO[str], fmt: str, profile: ClusterProfile,
     source_name = f"import:{fmt}"
     settled_at = now_iso()
     batch: list[tuple[object, ...]] = []
-    for ref, user, group, resource, units, submitted, elapsed, state in source:
+    for ref, user, group, resource, units, submitted, elapsed, state, name in source:
         key = (resource, submitted[:10])
         cached = quotes.get(key)
         if cached is None:
@@ -217,7 +221,7 @@ def import_accounting(stream: IO[str], fmt: str, profile: ClusterProfile,
         else:
             actual = formula(units, elapsed)
         # columns in ledger.INSERT_COLUMNS order
-        batch.append((profile.name, ref, "job", group, user, "", submitted, service, resource,
+        batch.append((profile.name, ref, "job", group, user, name, submitted, service, resource,
                       units, 1, int(elapsed), *texts, actual, source_name, actual, elapsed,
                       state, settled_at))
         if len(batch) >= BATCH:

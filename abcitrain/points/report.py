@@ -83,10 +83,20 @@ def report(rows: Sequence[Mapping[str, Any]], standings: Mapping[str, Standing],
                                  else None),
                       "refund": str(from_e4(r["refund_e4"]))} for r in mine],
         }
-        if st and burn > 0:
-            left = st.remaining
-            entry["forecast_exhausted"] = (today if left <= 0 else today + dt.timedelta(
-                days=int(left / burn))).isoformat()
+        entry["over_budget_by"] = str(-st.remaining) if st and st.remaining < 0 else None
+        if st and st.remaining <= 0:
+            # already spent: the day it ran out, not a forecast (the first day whose
+            # running total reached the budget; today when only show_point says so)
+            total = Decimal(0)
+            entry["forecast_exhausted"] = today.isoformat()
+            for day, e4 in sorted(by_day.items()):
+                total += from_e4(e4)
+                if total >= st.budget:
+                    entry["forecast_exhausted"] = day
+                    break
+        elif st and burn > 0:
+            entry["forecast_exhausted"] = (today + dt.timedelta(
+                days=int(st.remaining / burn))).isoformat()
         out["groups"].append(entry)
     return out
 
