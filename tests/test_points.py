@@ -277,3 +277,19 @@ def test_a_group_already_over_budget_gets_the_day_it_ran_out_not_a_forecast() ->
     [fine] = report(rows[:1], {"g1": Standing("g1", Decimal(100), Decimal(60), Decimal(40))},
                     dt.date(2026, 11, 16))["groups"]
     assert fine["over_budget_by"] is None and fine["forecast_exhausted"] > "2026-11-16"
+
+
+def test_a_group_synced_from_show_point_shows_in_points_without_a_budget_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After `points sync`, `points` said "no charges recorded yet": a synced group is shown
+    with show_point's allotment as its budget and its real balance as what is left."""
+    monkeypatch.chdir(tmp_path)                          # no abcitrain.yaml here
+    (tmp_path / "sp.txt").write_text(
+        "Group                 Disk            ObjectStorage                    Used"
+        "           Point   Used%\nteam9                    5                  0.0124"
+        "                996.5000           1,000      99\n")
+    cli("points", "sync", "--cluster", "abci3", "--file", "sp.txt")
+    [group] = json.loads(cli("points", "--json", "--no-refresh").output)["groups"]
+    assert (group["group"], group["budget"], group["remaining"]) == ("team9", "1000", "3.5000")
+    text = cli("points", "--no-refresh").output
+    assert "group team9: budget 1000" in text and "no charges recorded yet" not in text

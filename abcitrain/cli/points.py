@@ -50,6 +50,13 @@ def points(ctx: click.Context, only: str | None, as_json: bool, plot: Path | Non
             click.echo(f"warning: could not refresh unfinished jobs: {exc}", err=True)
     rows = ledger.rows(only) if ledger is not None else []
     budgets = load_budgets()
+    if ledger is not None:
+        from ..points.budget import Budget
+
+        # a group synced from show_point but without a budget in abcitrain.yaml: its
+        # show_point allotment is its budget (the balance caps what is left, as for any)
+        for grp, allotment in ledger.synced_points().items():
+            budgets.setdefault(grp, Budget(grp, allotment))
     if only and not rows and only not in budgets:
         _no_such_group(only, budgets, ledger)
     if only:

@@ -238,6 +238,14 @@ class Ledger:
                 (grp,)).fetchone()
             return row
 
+    def synced_points(self) -> dict[str, Decimal]:
+        """Each group with a synced show_point balance -> its points (the allotment), the
+        latest sync's."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT grp, point_e4 FROM balances ORDER BY synced_at"
+                                ).fetchall()
+        return {str(r["grp"]): Decimal(r["point_e4"]) / 10000 for r in rows}
+
     def rows(self, grp: str | None = None) -> list[dict[str, Any]]:
         """Every charge (of one group), oldest first."""
         sql = "SELECT * FROM charges"
