@@ -139,6 +139,15 @@ def test_every_zero_stage_trains_on_the_local_cluster(tmp_path: Path, stage: int
     run = tmp_path / "runs" / f"z{stage}"
     state = json.loads((run / "state.json").read_text())
     assert (state["status"], state["step"]) == ("done", 6)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    # evaluated at steps 3 and 6 (eval_every), the last one not again as the final one
+    assert [r["step"] for r in rows if "eval_loss" in r] == [3, 6], rows
+    if stage == 0:
+        # submitting a finished run again trains nothing: refused, a new name offered
+        again = cli("submit", str(spec), ok=None)
+        assert again.exit_code == 2, again.output
+        assert "this run has already finished" in again.output
+        assert "--set name=z0-2" in again.output
     losses = _losses(run)
     assert sorted(losses) == list(range(1, 7)) and all(math.isfinite(v) for v in losses.values())
     ds = json.loads((run / "ds_config.json").read_text())

@@ -22,6 +22,7 @@ from ..memory.states import GB
 from ..util.words import plural
 from .config import TrainConfig, parse_train
 from .planner import TrainPlan, plan_training, write_plan
+from .trainer import run_finished
 
 #: Settings a self-continuing job hands to the submission it makes (and so to every job of
 #: the chain): abcitrain's folders, and torch's extension folder, where DeepSpeed's JIT-built
@@ -92,6 +93,13 @@ def prepare(spec: JobSpec, profile: ClusterProfile, write: bool,
     run_dir = cfg.output_for(spec.name)
     if write:
         root = project_dir or Path.cwd()
+        finished = run_finished(root / run_dir)
+        if finished is not None:
+            raise InputError(f"{spec.name}: this run has already finished", [Problem(
+                "name", f"{run_dir} finished at step {finished} of {cfg.steps} (its "
+                "state.json): submitting it again would train nothing and only repeat its "
+                f"final evaluation. For a new run, give it a new name (--set "
+                f"name={spec.name}-2), or move {run_dir} aside")])
         if not (root / cfg.model / "config.json").is_file():
             raise InputError(f"{spec.name}: the model is not on disk", [Problem(
                 "train.model", f"{cfg.model!r} has no config.json here: put the model "

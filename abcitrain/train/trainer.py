@@ -66,6 +66,18 @@ def write_state(out: Path, status: str, step: int, steps: int) -> None:
     tmp.replace(out / STATE_FILE)
 
 
+def run_finished(out: Path) -> int | None:
+    """The step a run in ``out`` finished at, from its state.json; None when it has not
+    finished (never started, stopped at a walltime, or crashed)."""
+    try:
+        state = json.loads((out / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if isinstance(state, dict) and state.get("status") == "done":
+        return int(state.get("step") or 0)
+    return None
+
+
 def load_run(train_json: Path) -> tuple[TrainConfig, dict[str, Any], Path]:
     """The plan's training config, DeepSpeed config and run folder."""
     plan = json.loads(train_json.read_text())
@@ -107,6 +119,14 @@ def train(train_json: Path) -> int:
     reached."""
     map_mpi_environment()
     cfg, ds_config, out = load_run(train_json)
+    finished = run_finished(out)
+    if finished is not None:
+        # the run has reached its steps: starting it again would only repeat its final
+        # evaluation (and record it twice); nothing to train
+        if os.environ.get("RANK", "0") == "0":
+            print(f"abcitrain: the run in {out} already finished at step {finished}; "
+                  "nothing to train (give the job a new name for a new run)", flush=True)
+        return finished
     stop = StopFlag()
     stop.install(cfg.walltime.signum)
     # The launcher's deadline reaches every node, also those its signal cannot.
@@ -201,7 +221,9 @@ def train(train_json: Path) -> int:
     # interpreter shuts down, and a live PBS job's stop signal once landed just then.
     signal.signal(cfg.walltime.signum, signal.SIG_IGN)
     if not stopped:
-        if eval_set is not None:
+        # the final evaluation, unless the loop's last step already made it (it was
+        # recorded twice)
+        if eval_set is not None and not (cfg.eval_every and step % cfg.eval_every == 0):
             tracker.metrics(step, {"eval_loss": evaluate(engine, eval_set, micro, rank, world)})
         save(step)
         if cfg.export:
