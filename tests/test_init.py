@@ -17,6 +17,11 @@ def test_init_for_abci3_scaffolds_specs_that_plan(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     out = cli("init", "team", "--cluster", "abci3").output
     assert "created team for abci3 (rt_HF)" in out
+    # the next step it suggests works now: the model first (plan reads its config.json),
+    # and a command that runs before any download
+    assert "next: put the base model in team/models/base" in out
+    suggested = out.split("until then: abcitrain ")[1].split(" shows")[0].split()
+    assert cli(*suggested).exit_code == 0
     root = tmp_path / "team"
     for rel in ("jobs/cpt.yaml", "jobs/sft.yaml", "jobs/train.py", "data/sft.jsonl",
                 "data/cpt/sample.txt", "containers/train.def", "README.md", ".gitignore"):

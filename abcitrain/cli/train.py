@@ -194,5 +194,17 @@ def init(directory: Path, cluster: str) -> None:
     import shlex
 
     # quoted: a folder named $(...) must not run when the line is pasted
-    click.echo(f"next: cd {shlex.quote(str(directory))} && abcitrain plan jobs/sft.yaml  "
-               "(see README.md)")
+    where = shlex.quote(str(directory))
+    from ..util.yamlio import load_yaml_file
+
+    model = str((load_yaml_file(directory / "jobs" / "sft.yaml").get("train") or {})
+                .get("model", ""))
+    if model and not (directory / model / "config.json").is_file():
+        # plan reads the model's config.json: until the model is there it cannot plan
+        click.echo(f"next: put the base model in {shlex.quote(str(directory / model))} (see "
+                   f"{model.split('/')[0]}/README.md), then: cd {where} && abcitrain plan "
+                   "jobs/sft.yaml")
+        click.echo(f"until then: abcitrain memory llama2-7b --cluster {shlex.quote(cluster)} "
+                   f"--type {shlex.quote(done.resource)} shows what a 7B model needs there")
+    else:
+        click.echo(f"next: cd {where} && abcitrain plan jobs/sft.yaml  (see README.md)")
