@@ -15,6 +15,14 @@ from ..errors import AbcitrainError
 from .report import cumulative
 
 
+def _points(text: str) -> str:
+    """A ledger amount ("1234.5000") as a reader wants it: "1,234.5" (no trailing zeros)."""
+    value = Decimal(text)
+    places = 2 if abs(value) >= 1 else 4          # small amounts keep what makes them
+    shown = f"{value:,.{places}f}".rstrip("0").rstrip(".")
+    return shown if shown not in ("-0", "") else "0"
+
+
 def plot_budget(rows: Sequence[Mapping[str, Any]], report: Mapping[str, Any],
                 path: Path) -> None:
     """Draw one panel per group: spend over time, the budget line, the forecast to zero."""
@@ -26,7 +34,10 @@ def plot_budget(rows: Sequence[Mapping[str, Any]], report: Mapping[str, Any],
         import matplotlib.pyplot as plt
     except ImportError:
         raise AbcitrainError("--plot needs matplotlib: pip install 'abcitrain[plot]'") from None
-    groups = report["groups"]
+    # a panel per group that has a budget or has spent something: jobs with no group and no
+    # price (the local machine's) drew an empty "(none)" panel
+    groups = [g for g in report["groups"]
+              if g["budget"] is not None or Decimal(g["taken"]) > 0]
     fig, axes = plt.subplots(len(groups) or 1, 1, figsize=(9, 3.6 * max(1, len(groups))),
                              squeeze=False)
     today = dt.date.fromisoformat(report["today"])
@@ -40,17 +51,24 @@ def plot_budget(rows: Sequence[Mapping[str, Any]], report: Mapping[str, Any],
         series = cumulative(rows, grp)
         if series:
             # from zero at the first charge, a marker at each (one charge is still seen)
+            # ...and flat on to today: nothing taken since the last charge is a level line
             xs = [series[0][0], *(t for t, _ in series)]
             ys = [0.0, *(float(v) for _, v in series)]
+            now = dt.datetime.combine(today, dt.time(), series[-1][0].tzinfo)
+            if now > xs[-1]:
+                xs.append(now)
+                ys.append(ys[-1])
             ax.step(xs, ys, where="post", color="#1f77b4", linewidth=2, marker="o",
                     markersize=3, label="points taken")
         if g["budget"] is not None:
             budget = float(Decimal(g["budget"]))
-            ax.axhline(budget, color="#d62728", linestyle="--", label=f"budget {budget:,.0f}")
+            ax.axhline(budget, color="#d62728", linestyle="--",
+                       label=f"budget {_points(g['budget'])} points")
             over = g["remaining"] is not None and Decimal(g["remaining"]) <= 0
             if over:
-                ax.text(0.99, 0.04, "OVER BUDGET", transform=ax.transAxes, ha="right",
-                        color="#d62728", fontsize=14, fontweight="bold")
+                ax.text(0.99, 0.04, f"OVER BUDGET since {g['forecast_exhausted']}",
+                        transform=ax.transAxes, ha="right", color="#d62728", fontsize=14,
+                        fontweight="bold")
             elif g["forecast_exhausted"] and series:
                 end = dt.datetime.combine(dt.date.fromisoformat(g["forecast_exhausted"]),
                                           dt.time())
@@ -59,10 +77,15 @@ def plot_budget(rows: Sequence[Mapping[str, Any]], report: Mapping[str, Any],
                 ax.plot([start, end], [float(series[-1][1]), budget], color="#ff7f0e",
                         linestyle=":", linewidth=2,
                         label=f"forecast: runs out {g['forecast_exhausted']}")
-        ax.set_title(f"group {g['group']}: {g['taken']} taken, "
-                     f"{g['remaining'] if g['remaining'] is not None else '?'} left, "
-                     f"burn {g['burn_per_day']}/day")
-        ax.set_ylabel("points")
+        remaining = g["remaining"]
+        left_text = ("? left" if remaining is None else f"{_points(remaining)} left"
+                     if Decimal(remaining) >= 0
+                     else f"over by {_points(str(-Decimal(remaining)))}")
+        ax.set_title(f"group {g['group']}: {_points(g['taken'])} points taken, {left_text}, "
+                     f"burning {_points(g['burn_per_day'])} per day")
+        ax.set_ylabel("points taken (cumulative)")
+        zone = series[0][0].tzname() if series and series[0][0].tzinfo else None
+        ax.set_xlabel(f"date of submission ({zone or 'UTC'})")
         # the spend period (a day's spend still gets a day either side), dates with years;
         # points never go below zero, so neither does the axis
         span = [t.replace(tzinfo=None) for t, _ in series]
@@ -78,7 +101,7 @@ def plot_budget(rows: Sequence[Mapping[str, Any]], report: Mapping[str, Any],
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
         ax.grid(alpha=0.3)
-        ax.legend(loc="upper left")
+        ax.legend(loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from ..backends.reservations import Reservation
 from ..batch.store import JobRecord
@@ -33,6 +33,14 @@ def job_span(rec: JobRecord, now: dt.datetime) -> tuple[dt.datetime, dt.datetime
     else:
         start = dt.datetime.fromtimestamp(rec.submitted_at, tz)
     return start, max(end, start)
+
+
+def _zone(now: dt.datetime) -> str:
+    """The time zone's name and offset, as a reader needs it: "JST, UTC+09:00"."""
+    offset = now.strftime("%z")
+    text = f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
+    name = now.tzname() or ""
+    return f"{name}, {text}" if name and not name.startswith(("UTC", "+", "-")) else text
 
 
 def plot_timeline(reservations: Sequence[Reservation],
@@ -61,30 +69,50 @@ def plot_timeline(reservations: Sequence[Reservation],
             rows.append((f"  job {rec.job_id} {rec.name}", start, end,
                          _COLOURS.get(rec.state, "tab:olive"),
                          f"{rec.spec.get('nodes', 1)} nodes, {rec.state}"))
-    if not rows:
-        raise AbcitrainError("nothing to plot: no reservation with known start and end times")
     tz = now.tzinfo
+    if not rows:
+        # nothing to draw is an answer too: a picture that says so, not an error
+        fig, ax = plt.subplots(figsize=(10, 2.2))
+        ax.text(0.5, 0.5, "no reservation with known start and end times to draw",
+                transform=ax.transAxes, ha="center", va="center", fontsize=13)
+        ax.set_axis_off()
+        ax.set_title(title)
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        return
     # matplotlib's date2num has no type hints; it maps a datetime to days since its epoch
     to_num = cast(Callable[[dt.datetime], float], mdates.date2num)
     span = max(to_num(r[2]) for r in rows) - min(to_num(r[1]) for r in rows) or 1.0
     fig, ax = plt.subplots(figsize=(10, 1.2 + 0.45 * len(rows)))
     for i, (_, start, end, colour, text) in enumerate(rows):
         left, right = to_num(start), to_num(end)
-        # a short job still shows as a sliver, its label beside it rather than on it
-        width = max(right - left, span / 400)
+        # a short job still shows, as a sliver of a few pixels, its label beside it
+        width = max(right - left, span / 150)
         ax.barh(i, width, left=left, height=0.6, color=colour, edgecolor="black", lw=0.5)
         if width > span / 5:
             ax.text(left + width / 2, i, text, ha="center", va="center", fontsize=8)
         else:
             ax.text(left + width + span / 200, i, text, ha="left", va="center", fontsize=8)
     ax.axvline(to_num(now), color="red", ls="--", lw=1, label="now")
+    # what each colour means: the reservation, and the states of the jobs drawn
+    from matplotlib.patches import Patch
+
+    states = dict.fromkeys(r[3] for r in rows)
+    handles: list[Any] = [Patch(facecolor="tab:cyan", edgecolor="black", label="reservation")]
+    handles += [Patch(facecolor=colour, edgecolor="black", label=f"job {state.lower()}")
+                for state, colour in _COLOURS.items() if colour in states]
+    handles += ax.get_legend_handles_labels()[0]
     ax.set_yticks(range(len(rows)), [r[0] for r in rows], fontsize=8)
     ax.invert_yaxis()
+    # ticks on round hours of the reservation's own time zone, not at 13:48
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(tz=tz))  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_formatter(
         mdates.DateFormatter("%m-%d %H:%M", tz=tz))  # type: ignore[no-untyped-call]
     fig.autofmt_xdate()
+    ax.set_xlabel(f"time ({_zone(now)})")
     ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
+              frameon=False)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
