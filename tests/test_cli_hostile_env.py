@@ -26,9 +26,11 @@ COMMANDS = [
     ["points", "quote", "job.yaml"], ["import", "train.sh", "--to", "abci3"],
     ["reserve", "plan", "--cluster", "abci3", "--type", "rt_HF", "--nodes", "2", "--days", "1",
      "--start", "2030-06-03"],
+    ["board", "--group", "gaa50000", "--json"],
 ]
 #: Commands that must write to do their work: refused in a read-only folder, in one line.
-WRITERS = [["submit", "job.yaml"], ["render", "job.yaml", "-o", "job.sh"]]
+WRITERS = [["submit", "job.yaml"], ["render", "job.yaml", "-o", "job.sh"],
+           ["board", "--group", "gaa50000", "--html", "board.html"]]
 
 
 @pytest.fixture
@@ -104,5 +106,5 @@ def test_every_command_in_a_read_only_folder(project: Path) -> None:
                 and "ABCITRAIN_DATA_DIR" in err, (args, code, err)
             refused.append(args[0])
     # what needs no state runs as usual in a read-only folder
-    assert set(refused) <= {"status", "points", "check"}, refused
+    assert set(refused) <= {"status", "points", "check", "board"}, refused
     assert sorted((project / "spool" / "jobs").iterdir()) == jobs_before     # nothing ran

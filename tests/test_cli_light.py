@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-HEAVY = ("torch", "deepspeed", "paramiko", "matplotlib", "transformers", "pydantic", "mlflow")
+HEAVY = ("torch", "deepspeed", "paramiko", "matplotlib", "transformers", "pydantic", "mlflow",
+         "uvicorn", "abcitrain.board")
 
 
 def test_render_check_submit_and_status_import_nothing_heavy(tmp_path: Path) -> None:

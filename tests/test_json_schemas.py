@@ -59,10 +59,11 @@ def test_every_command_with_json_is_covered() -> None:
 
     walk(group, "")
     covered = {"check", "submit", "status", "clusters", "memory", "points", "points quote",
-               "reserve plan", "plan"} | LIVE_ONLY
+               "reserve plan", "plan", "board"} | LIVE_ONLY
     assert found == covered, found ^ covered
     assert set(schemas()) == {"error", "check", "submit", "status", "clusters", "memory",
-                              "points", "points-quote", "reserve-plan", "reservation", "plan"}
+                              "points", "points-quote", "reserve-plan", "reservation", "plan",
+                              "board"}
 
 
 def test_each_command_prints_what_its_schema_says(project: Path) -> None:
@@ -71,6 +72,8 @@ def test_each_command_prints_what_its_schema_says(project: Path) -> None:
     validate("submit", _json("submit", "--dry-run", "--json", "ok.yaml"))
     validate("submit", _json("submit", "--json", "bad.yaml", code=2))
     validate("clusters", _json("clusters", "--json"))
+    validate("board", _json("board", "--group", "gaa50000", "--json"))
+    validate("error", _json("board", "--json", code=2))
     validate("memory", _json("memory", "llama2-7b", "--json"))
     validate("error", _json("memory", "nosuch", "--json", code=2))
     validate("points-quote", _json("points", "quote", "ok.yaml", "--json"))

@@ -41,8 +41,11 @@ ALLOWED: dict[str, set[str]] = {
                 "transport", "profiles", "container"},
     # the Python API: what the CLI does, from code (and submitit's executor plugin)
     "api": {"domain", "errors", "util", "service", "batch", "profiles", "points", "backends"},
+    # the organizer's web page: reads what `points` and `status` read, through the services
+    "board": {"errors", "util", "backends", "batch", "points", "reserve", "profiles",
+              "service"},
     "cli": {"domain", "errors", "util", "service", "batch", "points", "reserve", "train",
-            "launch", "memory", "profiles", "scaffold", "container", "backends"},
+            "launch", "memory", "profiles", "scaffold", "container", "backends", "board"},
     # the documented `abcitrain.spec.parse_spec` (README) re-exports the job side
     "spec": {"batch"},
     "__main__": {"cli"},

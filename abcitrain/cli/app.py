@@ -46,7 +46,7 @@ _VERBS = {"render": "submitting", "check": "submitting", "submit": "submitting",
           "clusters": "clusters",
           "reserve": "reserve", "memory": "memory", "plan": "train", "launch": "train",
           "init": "train", "move-aside": "state", "import": "importer", "ssh": "ssh",
-          "container": "container"}
+          "container": "container", "board": "board"}
 
 
 class _Group(click.Group):

@@ -42,6 +42,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "reserve list": ("abcitrain reserve list --cluster abci3",),
     "reserve show": ("abcitrain reserve show R0123456789 --cluster abci3 --plot resv.png",),
     "reserve cancel": ("abcitrain reserve cancel R0123456789 --cluster abci3",),
+    "board": ("abcitrain board --group gaa50000 --group gaa50001 --ends 2026-12-10T18:00+09:00",
+              "abcitrain board hackathon.yaml --html board.html"),
     "ssh": ("abcitrain ssh check abci", "abcitrain ssh trust abci-as"),
     "ssh check": ("abcitrain ssh check abci",),
     "ssh trust": ("abcitrain ssh trust abci-as",),

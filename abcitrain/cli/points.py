@@ -28,42 +28,17 @@ def points(ctx: click.Context, only: str | None, as_json: bool, plot: Path | Non
     """Points spent and left by group, user, day and job; burn rate and forecast."""
     if ctx.invoked_subcommand is not None:
         return
-    import datetime as dt
+    from ..service.common import existing_ledger
+    from ..service.points_report import all_budgets, points_report, refresh_unfinished_charges
 
-    from ..batch.store import JobStore
-    from ..errors import AbcitrainError
-    from ..points.budget import load_budgets, standing
-    from ..points.ledger import Ledger, ledger_path
-    from ..points.report import report
-    from ..service import following
-
-    # reading never writes: no ledger (or job store) yet is an empty report, not a new file
-    ledger = Ledger() if ledger_path().exists() else None
-    store = JobStore.existing()
-    if not no_refresh and ledger is not None and store is not None:
-        found = (store.get(r["cluster"], r["ref"]) for r in ledger.rows()
-                 if r["kind"] == "job" and r["actual_e4"] is None)
-        records = [rec for rec in found if rec is not None]
-        try:
-            following.refresh(records, store)
-        except AbcitrainError as exc:
-            click.echo(f"warning: could not refresh unfinished jobs: {exc}", err=True)
-    rows = ledger.rows(only) if ledger is not None else []
-    budgets = load_budgets()
-    if ledger is not None:
-        from ..points.budget import Budget
-
-        # a group synced from show_point but without a budget in abcitrain.yaml: its
-        # show_point allotment is its budget (the balance caps what is left, as for any)
-        for grp, allotment in ledger.synced_points().items():
-            budgets.setdefault(grp, Budget(grp, allotment))
-    if only and not rows and only not in budgets:
+    if not no_refresh:
+        refresh_unfinished_charges(lambda text: click.echo(f"warning: {text}", err=True))
+    ledger = existing_ledger()
+    budgets = all_budgets(ledger)
+    if only and only not in budgets and not (ledger is not None and ledger.rows(only)):
         _no_such_group(only, budgets, ledger)
-    if only:
-        budgets = {k: b for k, b in budgets.items() if k == only}
-    standings = {grp: standing(ledger, b) for grp, b in budgets.items()}
-    data = report(rows, standings, dt.date.today(),
-                  {grp: b.users for grp, b in budgets.items() if b.users})
+    found = points_report([only] if only else None, budgets=budgets)
+    rows, data = found.rows, found.data
     if plot is not None:
         from ..points.plot import plot_budget
         from .output import writable_image
@@ -223,30 +198,10 @@ def _quote_chain(path: Path, day: Any, as_json: bool) -> None:
               help="Read saved show_point output instead of running show_point.")
 def points_sync(cluster: str, from_file: Path | None) -> None:
     """Record the groups' real balances from ABCI's show_point."""
-    from ..errors import SchedulerError
-    from ..points.ledger import Ledger
-    from ..points.showpoint import parse_show_point
-    from ..points.tariffs import to_e4
-    from ..service.common import transport_for
+    from ..service.points_report import sync_show_point
 
-    if from_file is not None:
-        text = from_file.read_text()
-    else:
-        result = transport_for(cluster).run(["show_point"])
-        if result.returncode != 0:
-            raise SchedulerError(result.argv, result.returncode, result.stdout, result.stderr,
-                                 "show_point runs on ABCI's login nodes only")
-        text = result.stdout
-    try:
-        groups = parse_show_point(text)
-    except ValueError as exc:
-        from ..errors import InputError, Problem
-
-        raise InputError("cannot read show_point output", [Problem("show_point", str(exc))]) \
-            from None
-    ledger = Ledger()
-    for g in groups:
-        ledger.set_balance(cluster, g.group, to_e4(g.point), to_e4(g.used))
+    text = from_file.read_text() if from_file is not None else None
+    for g in sync_show_point(cluster, text):
         click.echo(f"{cluster} group {g.group}: {g.point} points, {g.used} used, "
                    f"{g.remaining} left")
 

@@ -15,7 +15,7 @@ from ..errors import AbcitrainError
 from .report import cumulative
 
 
-def _points(text: str) -> str:
+def points_text(text: str) -> str:
     """A ledger amount ("1234.5000") as a reader wants it: "1,234.5" (no trailing zeros)."""
     value = Decimal(text)
     places = 2 if abs(value) >= 1 else 4          # small amounts keep what makes them
@@ -63,7 +63,7 @@ def plot_budget(rows: Sequence[Mapping[str, Any]], report: Mapping[str, Any],
         if g["budget"] is not None:
             budget = float(Decimal(g["budget"]))
             ax.axhline(budget, color="#d62728", linestyle="--",
-                       label=f"budget {_points(g['budget'])} points")
+                       label=f"budget {points_text(g['budget'])} points")
             over = g["remaining"] is not None and Decimal(g["remaining"]) <= 0
             if over:
                 ax.text(0.99, 0.04, f"OVER BUDGET since {g['forecast_exhausted']}",
@@ -78,11 +78,11 @@ def plot_budget(rows: Sequence[Mapping[str, Any]], report: Mapping[str, Any],
                         linestyle=":", linewidth=2,
                         label=f"forecast: runs out {g['forecast_exhausted']}")
         remaining = g["remaining"]
-        left_text = ("? left" if remaining is None else f"{_points(remaining)} left"
+        left_text = ("? left" if remaining is None else f"{points_text(remaining)} left"
                      if Decimal(remaining) >= 0
-                     else f"over by {_points(str(-Decimal(remaining)))}")
-        ax.set_title(f"group {g['group']}: {_points(g['taken'])} points taken, {left_text}, "
-                     f"burning {_points(g['burn_per_day'])} per day")
+                     else f"over by {points_text(str(-Decimal(remaining)))}")
+        ax.set_title(f"group {g['group']}: {points_text(g['taken'])} points taken, {left_text}, "
+                     f"burning {points_text(g['burn_per_day'])} per day")
         ax.set_ylabel("points taken (cumulative)")
         zone = series[0][0].tzname() if series and series[0][0].tzinfo else None
         ax.set_xlabel(f"date of submission ({zone or 'UTC'})")

@@ -35,7 +35,7 @@ def job_span(rec: JobRecord, now: dt.datetime) -> tuple[dt.datetime, dt.datetime
     return start, max(end, start)
 
 
-def _zone(now: dt.datetime) -> str:
+def zone_label(now: dt.datetime) -> str:
     """The time zone's name and offset, as a reader needs it: "JST, UTC+09:00"."""
     offset = now.strftime("%z")
     text = f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
@@ -109,7 +109,7 @@ def plot_timeline(reservations: Sequence[Reservation],
     ax.xaxis.set_major_formatter(
         mdates.DateFormatter("%m-%d %H:%M", tz=tz))  # type: ignore[no-untyped-call]
     fig.autofmt_xdate()
-    ax.set_xlabel(f"time ({_zone(now)})")
+    ax.set_xlabel(f"time ({zone_label(now)})")
     ax.set_title(title)
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
               frameon=False)
