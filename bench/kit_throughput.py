@@ -10,7 +10,7 @@ tokens/s (the median over repeats of each run's median step after `--skip` warm-
 with the spread between repeats) and model FLOPs utilisation: 6 x parameters x tokens per
 second (plus the attention's 12 x layers x hidden x seq_len per token), over a peak measured
 in this run (a large matmul; on a GPU its dense bf16 peak the same way). The target: the kit's
-tokens/s at least 0.95 of the baseline's (it adds no overhead).
+tokens/s at least the baseline's (issue: performance; it adds no overhead).
 
     python bench/kit_throughput.py [--steps 60] [--ranks 2] [--hidden 256] [--layers 4]
 """
@@ -32,6 +32,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The kit's tokens/s over the baseline's, at least.
+TARGET = 1.0
 
 
 def peak_flops(dtype_name: str) -> float:
@@ -67,6 +69,7 @@ def main() -> int:
     ap.add_argument("--zero", type=int, default=2)
     ap.add_argument("--precision", default="fp32")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--json", action="store_true", help="One JSON line at the end.")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="abcitrain-bench."))
     model_dir = work / "model"
@@ -139,8 +142,13 @@ def main() -> int:
     for name, step, tps, mfu, spread in rows:
         print(f"{name:24} {step:8.4f} {tps:14.1f} {mfu:7.1%} {spread:7.1%}")
     ratio = rows[0][2] / rows[1][2]
-    print(f"kit / baseline tokens/s: {ratio:.3f} (target >= 0.95)")
-    return 0 if ratio >= 0.95 else 1
+    print(f"kit / baseline tokens/s: {ratio:.3f} (target >= {TARGET})")
+    if args.json:
+        print(json.dumps({"metric": "kit tokens/s", "kit_tps": rows[0][2],
+                          "baseline_tps": rows[1][2], "ratio": ratio,
+                          "spread": max(rows[0][4], rows[1][4]), "target": TARGET,
+                          "ok": ratio >= TARGET}))
+    return 0 if ratio >= TARGET else 1
 
 
 if __name__ == "__main__":
