@@ -67,15 +67,16 @@ def event(tmp_path: Path, local_jobs: list[str]) -> dict[str, Any]:
     board_file.write_text(yaml.safe_dump({
         "title": TITLE, "ends": ends.isoformat(), "refresh_s": 10,
         "groups": [{"group": "team1", "team": TEAM_NAME}, "team2", "team3"]}))
-    ids = {
-        "ok": submitted(_job(tmp_path, "ok", "team1", "echo fine", "0:10:00")),
-        "long": submitted(_job(tmp_path, "long", "team1", "sleep 900")),
-        "bad": submitted(_job(tmp_path, "bad", "team2", "exit 3", "0:10:00")),
-    }
+    ids: dict[str, str] = {}
+    for name, group, command, walltime in (("ok", "team1", "echo fine", "0:10:00"),
+                                           ("long", "team1", "sleep 900", "1:00:00"),
+                                           ("bad", "team2", "exit 3", "0:10:00")):
+        ids[name] = submitted(_job(tmp_path, name, group, command, walltime))
+        local_jobs.append(ids[name])          # cancelled at the end whatever fails next
     # queued: waits for team1's long job (the local scheduler cannot hold one)
     ids["later"] = submitted(_job(tmp_path, "later", "team2", "true"), "--depends-on",
                              ids["long"])
-    local_jobs.extend(ids.values())
+    local_jobs.append(ids["later"])
     # team3 ran without abcitrain: its scheduler's accounting, imported (5 nodes x 1 h x 10
     # points/h = 50 points, over its 40; the failed one 1 node x 6 min = 1 point)
     day = dt.date.today() - dt.timedelta(days=1)
