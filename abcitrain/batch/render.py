@@ -17,6 +17,7 @@ from ..backends import get_backend
 from ..domain import ClusterProfile, JobSpec
 from ..errors import Problem
 from ..util.shellquote import quote, quote_expanding, quote_home, quote_path
+from ..util.templatecache import bytecode_cache
 from .checks import check_job, errors_in
 from .directives import apply_user_changes, fill, request_templates, template_values
 from .image import inside, runtime_of
@@ -39,7 +40,8 @@ def _environment(extra_dirs: tuple[str, ...] = ()) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([*extra_dirs, str(templates_dir())]),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
-        lstrip_blocks=True, autoescape=False)  # noqa: S701
+        lstrip_blocks=True, autoescape=False,  # noqa: S701
+        bytecode_cache=bytecode_cache())
     env.filters["q"] = quote
     env.filters["qx"] = quote_expanding     # env values and command arguments: ${NAME}
     env.filters["qpath"] = quote_path       # folders of setup: ~ and ${NAME}
