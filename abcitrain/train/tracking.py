@@ -66,7 +66,10 @@ class Tracker:
         with self.metrics_file.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(line) + "\n")
         if self._mlflow is not None:
-            self._mlflow.log_metrics(dict(values), step=step)
+            # queued for MLflow's logging thread, which writes them in batches: a write per
+            # step into the SQLite store held up training (bench/kit_throughput.py); the
+            # line above is the record that is already on disk
+            self._mlflow.log_metrics(dict(values), step=step, synchronous=False)
 
     def artifact_dir(self, path: Path, name: str) -> None:
         """Attach a folder (a checkpoint tag, the exported model) to the run."""
@@ -90,4 +93,5 @@ class Tracker:
     def end(self, finished: bool) -> None:
         """Close the MLflow run: FINISHED when training completed, else left to resume."""
         if self._mlflow is not None:
+            self._mlflow.flush_async_logging()        # every queued metric, before the end
             self._mlflow.end_run(status="FINISHED" if finished else "KILLED")
