@@ -415,3 +415,45 @@ def test_the_asgi_app_answers_only_localhost_and_only_reads() -> None:
     assert ask("GET", "127.0.0.1:8765", "/admin")[0] == 404
     with pytest.raises(InputError):
         load_board(None, ["g1"], refresh_s=1)
+
+
+def test_the_refresh_thread_rebuilds_the_page_from_the_stores(
+        tmp_path: Path, local_jobs: list[str], caplog: pytest.LogCaptureFixture) -> None:
+    """The served board's own thread (not the request path) refreshes and rebuilds: each
+    round sees what changed in the job store since, and a failure would be logged."""
+    import dataclasses
+
+    from abcitrain.board.page import render_page
+    from abcitrain.board.server import Board
+    from abcitrain.board.snapshot import collect, refresh
+
+    (tmp_path / "j.yaml").write_text(yaml.safe_dump({
+        "name": "j", "cluster": "local", "resource": "cpu", "walltime": "0:10:00",
+        "group": "g1", "command": ["sleep", "1"]}))
+    # 0.2 s between rounds: below what a board file may say, to see several rounds here
+    config = dataclasses.replace(load_board(None, ["g1"]), refresh_s=0.2)  # type: ignore[arg-type]
+
+    def build() -> tuple[str, dict[str, Any]]:
+        snap = collect(config, refresh(config))
+        return render_page(snap, 60), snap.data
+
+    board = Board(config, build, token=None, loopback=True)
+    board.update()
+    assert board.refreshes == 1
+    local_jobs.append(submitted(str(tmp_path / "j.yaml")))
+    thread = board.keep_fresh()
+    try:
+        def counts() -> dict[str, int] | None:
+            page = board._page
+            assert page is not None
+            found: dict[str, int] = json.loads(page.data)["teams"][0]["counts"]
+            return found if found["finished"] == 1 else None
+
+        seen = wait_for(counts, 120, "the refresh thread to see the job end")
+        assert seen == {"running": 0, "queued": 0, "finished": 1, "failed": 0}
+        assert board.refreshes >= 2
+    finally:
+        board.stop()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert "board refresh failed" not in caplog.text
