@@ -14,6 +14,10 @@ Needs the test Slurm up (run as root on this Debian machine)::
 
 Every job is submitted held and cancelled at the end, by id. Exit status 1 when the target
 is missed. Not a timed test.
+
+abcitrain's modules are compiled to bytecode first (`compileall`), as `pip install` does
+for a wheel: where PYTHONDONTWRITEBYTECODE is set (this machine's shell sets it), an
+editable install would otherwise compile every module again in every run.
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ def main() -> int:
     args = parser.parse_args()
     if subprocess.run(["scontrol", "ping"], capture_output=True, check=False).returncode:
         sys.exit("the test Slurm is not up: bash tests/infra/slurm-up.sh (see the docstring)")
+    # the bytecode a wheel's install writes (see the module docstring)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "abcitrain")],
+                   check=True, stdout=subprocess.DEVNULL)
     ids: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         here = Path(tmp)
