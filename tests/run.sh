@@ -15,6 +15,10 @@ echo "== virtual environment (.venv)"
 # torch first, pinned: the CPU build this machine offers; nothing later may replace it.
 .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,train]'
+# bytecode for the project's modules, as a wheel's install writes it: an editable install
+# leaves none, and where PYTHONDONTWRITEBYTECODE is set every `python -m abcitrain...` the
+# tests start (schedulers' commands, jobs, ranks) would compile them all again
+.venv/bin/python -m compileall -q abcitrain >/dev/null
 echo "== ruff"
 .venv/bin/ruff check abcitrain tests bench jobs
 echo "== mypy"
