@@ -423,9 +423,8 @@ def test_the_refresh_thread_rebuilds_the_page_from_the_stores(
     round sees what changed in the job store since, and a failure would be logged."""
     import dataclasses
 
-    from abcitrain.board.page import render_page
+    from abcitrain.board.page import build_page
     from abcitrain.board.server import Board
-    from abcitrain.board.snapshot import collect, refresh
 
     (tmp_path / "j.yaml").write_text(yaml.safe_dump({
         "name": "j", "cluster": "local", "resource": "cpu", "walltime": "0:10:00",
@@ -433,11 +432,7 @@ def test_the_refresh_thread_rebuilds_the_page_from_the_stores(
     # 0.2 s between rounds: below what a board file may say, to see several rounds here
     config = dataclasses.replace(load_board(None, ["g1"]), refresh_s=0.2)  # type: ignore[arg-type]
 
-    def build() -> tuple[str, dict[str, Any]]:
-        snap = collect(config, refresh(config))
-        return render_page(snap, 60), snap.data
-
-    board = Board(config, build, token=None, loopback=True)
+    board = Board(config, lambda: build_page(config), token=None, loopback=True)
     board.update()
     assert board.refreshes == 1
     local_jobs.append(submitted(str(tmp_path / "j.yaml")))

@@ -3,13 +3,16 @@ inside it, so the same text serves the live board and ``board --html``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import jinja2
 
 from ..batch.render import templates_dir
 from ..reserve.gantt import zone_label
 from ..util.durations import format_hms
 from .charts import burn_chart, timeline_chart
-from .snapshot import Snapshot
+from .config import BoardConfig
+from .snapshot import Snapshot, collect, refresh
 
 
 def _hms(seconds: int | None) -> str:
@@ -30,3 +33,10 @@ def render_page(snap: Snapshot, refresh_s: int | None) -> str:
     return env.get_template("board.html.j2").render(
         board=board, charts=charts, timeline=timeline, refresh_s=refresh_s,
         zone=zone_label(snap.now))
+
+
+def build_page(config: BoardConfig) -> tuple[str, dict[str, Any]]:
+    """One round of the served board: ask the schedulers, gather, draw. The page (reloading
+    itself every ``refresh_s``) and its data."""
+    snap = collect(config, refresh(config))
+    return render_page(snap, config.refresh_s), snap.data

@@ -18,6 +18,7 @@ from typing import Any
 from ..backends.reservations import Reservation
 from ..batch.store import JobRecord, JobStore
 from ..errors import AbcitrainError
+from ..points.report import taken_e4
 from ..points.tariffs import from_e4
 from ..service.common import existing_ledger
 from ..service.points_report import points_report
@@ -91,11 +92,7 @@ def _nodes(value: Any) -> int | None:
 
 
 def _job_row(rec: JobRecord, charge: dict[str, Any] | None) -> dict[str, Any]:
-    points = None
-    if charge is not None:
-        taken = charge["actual_e4"] if charge["actual_e4"] is not None else \
-            charge["estimate_e4"]
-        points = str(from_e4(int(taken - charge["refund_e4"])))
+    points = str(from_e4(taken_e4(charge))) if charge is not None else None
     return {"cluster": rec.cluster, "job_id": rec.job_id, "name": rec.name,
             "state": rec.state, "exit_code": rec.exit_code,
             "nodes": _nodes(rec.spec.get("nodes")), "resource": rec.spec.get("resource"),
@@ -122,7 +119,6 @@ def _epoch(iso: str | None, default: float) -> float:
 
 def _charged_row(row: dict[str, Any]) -> dict[str, Any]:
     """A job known only from its charge (``source``: accounting, or a store moved aside)."""
-    taken = row["actual_e4"] if row["actual_e4"] is not None else row["estimate_e4"]
     submitted = _epoch(row["submitted_at"], 0.0)
     return {"cluster": row["cluster"], "job_id": row["ref"], "name": row["name"],
             # FAILED, OUT_OF_MEMORY, NODE_FAIL, ... : every other word is a failure
@@ -130,7 +126,7 @@ def _charged_row(row: dict[str, Any]) -> dict[str, Any]:
             "nodes": int(row["units"]), "resource": row["resource"],
             "elapsed_s": int(row["elapsed_s"]) if row["elapsed_s"] is not None else None,
             "submitted_at": submitted, "updated_at": _epoch(row["settled_at"], submitted),
-            "points": str(from_e4(int(taken - row["refund_e4"]))),
+            "points": str(from_e4(taken_e4(row))),
             "points_settled": row["actual_e4"] is not None,
             "source": "accounting" if row["source"] != "submit" else "abcitrain"}
 
@@ -151,11 +147,11 @@ def collect(config: BoardConfig, sources: Sources | None = None,
     """Every team's budget, spend, forecast and jobs, the reservations, as plain data."""
     now = now or dt.datetime.now().astimezone()
     sources = sources or Sources()
-    made = points_report(list(config.groups), today=now.date())
-    by_group = {g["group"]: g for g in made.data["groups"]}
     ledger = existing_ledger()
-    charges = {(r["cluster"], r["ref"]): r for r in (ledger.rows() if ledger else [])
-               if r["kind"] == "job"}
+    rows = ledger.rows() if ledger is not None else []       # read once for both below
+    made = points_report(list(config.groups), today=now.date(), ledger=ledger, rows=rows)
+    by_group = {g["group"]: g for g in made.data["groups"]}
+    charges = {(r["cluster"], r["ref"]): r for r in rows if r["kind"] == "job"}
     store = JobStore.existing()
     records = store.recent(limit=MAX_JOBS) if store is not None else []
     in_store = {(rec.cluster, rec.job_id) for rec in records}
@@ -173,12 +169,8 @@ def collect(config: BoardConfig, sources: Sources | None = None,
             "running": [], "queued": [], "finished": [], "failed": []}
         for job in mine:
             jobs[_category(job["state"])].append(job)
-        reserved = Decimal("0.0000")          # printed as the ledger prints points
-        for row in made.rows:
-            if row["grp"] == team.group and row["kind"] == "reservation":
-                taken = row["actual_e4"] if row["actual_e4"] is not None else \
-                    row["estimate_e4"]
-                reserved += from_e4(int(taken - row["refund_e4"]))
+        reserved = from_e4(sum(taken_e4(row) for row in made.rows
+                               if row["grp"] == team.group and row["kind"] == "reservation"))
         teams.append({
             "group": team.group, "team": team.name,
             "budget": entry["budget"] if entry else None,

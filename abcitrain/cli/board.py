@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -59,14 +58,8 @@ def board(board_file: Path | None, groups: tuple[str, ...], ends: str | None,
                                 "token, e.g. `openssl rand -hex 16 > board.token`)"))
     if problems:
         raise InputError("cannot start the board", problems)
-    token = read_token(token_file) if token_file is not None and not once else None
-
-    from ..board.page import render_page
+    from ..board.page import build_page, render_page
     from ..board.snapshot import collect, refresh
-
-    def build() -> tuple[str, dict[str, Any]]:
-        snap = collect(config, refresh(config))
-        return render_page(snap, config.refresh_s), snap.data
 
     if once:
         snap = collect(config, None if no_refresh else refresh(config))
@@ -79,11 +72,13 @@ def board(board_file: Path | None, groups: tuple[str, ...], ends: str | None,
         return
     from ..board.server import Board, bind, serve
 
+    token = read_token(token_file) if token_file is not None else None
     sock = bind(host, port)
-    board_app = Board(config, build, token, loopback=is_loopback(host))
+    board_app = Board(config, lambda: build_page(config), token, loopback=is_loopback(host))
     board_app.update()                           # the first page, before the first viewer
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"board for {plural(len(config.teams), 'team')} at http://{shown}:{sock.getsockname()[1]}/"
+    url = f"http://{shown}:{sock.getsockname()[1]}/"
+    click.echo(f"board for {plural(len(config.teams), 'team')} at {url}"
                + (" (open it with ?token=<the token in the token file>)" if token else "")
                + f"; refreshes every {config.refresh_s} s; Ctrl-C stops it", err=True)
     serve(board_app, sock)

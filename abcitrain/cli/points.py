@@ -37,7 +37,7 @@ def points(ctx: click.Context, only: str | None, as_json: bool, plot: Path | Non
     budgets = all_budgets(ledger)
     if only and only not in budgets and not (ledger is not None and ledger.rows(only)):
         _no_such_group(only, budgets, ledger)
-    found = points_report([only] if only else None, budgets=budgets)
+    found = points_report([only] if only else None, budgets=budgets, ledger=ledger)
     rows, data = found.rows, found.data
     if plot is not None:
         from ..points.plot import plot_budget

@@ -18,7 +18,9 @@ from .tariffs import from_e4
 BURN_WINDOW_DAYS = 7
 
 
-def _taken_e4(row: Mapping[str, Any]) -> int:
+def taken_e4(row: Mapping[str, Any]) -> int:
+    """What a ledger row takes from its group, in ten-thousandths of a point: the settled
+    charge, else the estimate, less any refund."""
     actual = row["actual_e4"]
     return int((actual if actual is not None else row["estimate_e4"]) - row["refund_e4"])
 
@@ -43,17 +45,17 @@ def report(rows: Sequence[Mapping[str, Any]], standings: Mapping[str, Standing],
     out: dict[str, Any] = {"today": today.isoformat(), "groups": []}
     for grp in groups:
         mine = [r for r in rows if r["grp"] == grp]
-        taken = from_e4(sum(_taken_e4(r) for r in mine))
+        taken = from_e4(sum(taken_e4(r) for r in mine))
         settled = from_e4(sum(r["actual_e4"] for r in mine if r["actual_e4"] is not None))
         pending = from_e4(sum(r["estimate_e4"] for r in mine if r["actual_e4"] is None))
         st = standings.get(grp)
         by_user: dict[str, int] = defaultdict(int)
         by_day: dict[str, int] = defaultdict(int)
         for r in mine:
-            by_user[r["usr"]] += _taken_e4(r)
-            by_day[_day(r).isoformat()] += _taken_e4(r)
+            by_user[r["usr"]] += taken_e4(r)
+            by_day[_day(r).isoformat()] += taken_e4(r)
         since = today - dt.timedelta(days=BURN_WINDOW_DAYS - 1)
-        recent = from_e4(sum(_taken_e4(r) for r in mine if _day(r) >= since))
+        recent = from_e4(sum(taken_e4(r) for r in mine if _day(r) >= since))
         first_day = min((_day(r) for r in mine), default=today)
         days = max(1, min(BURN_WINDOW_DAYS, (today - first_day).days + 1))
         window = f"the last {days} day{'s' if days > 1 else ''}"
@@ -106,6 +108,6 @@ def cumulative(rows: Sequence[Mapping[str, Any]], grp: str) -> list[tuple[dt.dat
     total = 0
     points = []
     for r in sorted((r for r in rows if r["grp"] == grp), key=lambda r: r["submitted_at"]):
-        total += _taken_e4(r)
+        total += taken_e4(r)
         points.append((dt.datetime.fromisoformat(r["submitted_at"]), from_e4(total)))
     return points

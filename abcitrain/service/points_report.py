@@ -14,6 +14,7 @@ from typing import Any
 from ..batch.store import JobStore
 from ..errors import AbcitrainError
 from ..points.budget import Budget, load_budgets, standing
+from ..points.ledger import Ledger
 from ..points.report import report
 from .common import existing_ledger
 from .following import refresh
@@ -45,7 +46,7 @@ def refresh_unfinished_charges(warn: Callable[[str], None]) -> None:
         warn(f"could not refresh unfinished jobs: {exc}")
 
 
-def all_budgets(ledger: Any) -> dict[str, Budget]:
+def all_budgets(ledger: Ledger | None) -> dict[str, Budget]:
     """The project's budgets, plus a budget for each group synced from show_point without
     one in abcitrain.yaml (its show_point allotment; the balance caps what is left)."""
     budgets = load_budgets()
@@ -56,10 +57,13 @@ def all_budgets(ledger: Any) -> dict[str, Budget]:
 
 
 def points_report(groups: list[str] | None = None, today: dt.date | None = None,
-                  budgets: Mapping[str, Budget] | None = None) -> PointsReport:
-    """The report for ``groups`` (all groups when None), from the ledger as it is now."""
-    ledger = existing_ledger()
-    rows = ledger.rows() if ledger is not None else []
+                  budgets: Mapping[str, Budget] | None = None, ledger: Ledger | None = None,
+                  rows: list[dict[str, Any]] | None = None) -> PointsReport:
+    """The report for ``groups`` (all groups when None), from the ledger as it is now.
+    A caller that has the ledger open, or has read all its rows, passes them in."""
+    ledger = ledger if ledger is not None else existing_ledger()
+    if rows is None:
+        rows = ledger.rows() if ledger is not None else []
     found = dict(budgets) if budgets is not None else all_budgets(ledger)
     if groups is not None:
         wanted = set(groups)
@@ -75,7 +79,6 @@ def sync_show_point(cluster: str, text: str | None = None) -> list[Any]:
     """Record each group's real balance from ABCI's ``show_point`` (run on ``cluster``'s login
     node, or ``text`` saved from it); return the groups read (``points.showpoint``)."""
     from ..errors import InputError, Problem, SchedulerError
-    from ..points.ledger import Ledger
     from ..points.showpoint import parse_show_point
     from ..points.tariffs import to_e4
     from .common import transport_for
