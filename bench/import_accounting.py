@@ -109,6 +109,28 @@ RATIO_TARGET = 4.0
 RSS_TARGET_MB = 300
 
 
+def storage_floor(imported: Path, work: Path) -> float:
+    """Seconds the ledger's own storage takes to write the rows the import wrote, and nothing
+    else: the same rows read back, then handed in batches of the import's size to
+    ``Ledger.insert_rows`` on a fresh ledger (the same schema, journal and transactions).
+    Only the inserts are timed: no parsing, pricing or row building. No import that keeps
+    one ledger row per record can be faster than this."""
+    from abcitrain.points.accounting import BATCH
+    from abcitrain.points.ledger import INSERT_COLUMNS, Ledger
+
+    fresh = Ledger(work / "floor.db")
+    spent = 0.0
+    with sqlite3.connect(imported) as source:
+        rows = source.execute(f"SELECT {', '.join(INSERT_COLUMNS)} FROM charges")
+        while batch := rows.fetchmany(BATCH):
+            start = time.perf_counter()
+            fresh.insert_rows(batch)
+            spent += time.perf_counter() - start
+    for suffix in ("", "-wal", "-shm"):
+        (work / f"floor.db{suffix}").unlink(missing_ok=True)
+    return spent
+
+
 def bench(fmt: str, n: int, work: Path, found: list[dict[str, object]]) -> bool:
     data = work / f"{fmt}.txt"
     total_e4 = write_sacct(data, n) if fmt == "sacct" else None
@@ -127,12 +149,17 @@ def bench(fmt: str, n: int, work: Path, found: list[dict[str, object]]) -> bool:
     print(f"{fmt}: {n:,} records ({size:.0f} MB): awk {awk_s:.2f} s, import {imp_s:.2f} s, "
           f"ratio {ratio:.1f} (target <= {RATIO_TARGET:g}); peak RSS {rss} MB (target < "
           f"{RSS_TARGET_MB})")
-    wrong = check_imported(out, work / f"data-{fmt}" / "ledger.db", n, total_e4)
+    db = work / f"data-{fmt}" / "ledger.db"
+    wrong = check_imported(out, db, n, total_e4)
     for line in wrong:
         print(f"  FAILED: {line}")
+    floor_s = storage_floor(db, work)
+    print(f"  storage alone (the same rows through Ledger.insert_rows, nothing else): "
+          f"{floor_s:.2f} s, {floor_s / awk_s:.1f}x awk")
     ok = ratio <= RATIO_TARGET and rss < RSS_TARGET_MB and not wrong
     found.append({"metric": f"{fmt} import, {n} records", "awk_s": awk_s, "import_s": imp_s,
-                  "ratio": ratio, "rss_mb": rss, "target": RATIO_TARGET, "ok": ok})
+                  "ratio": ratio, "rss_mb": rss, "target": RATIO_TARGET, "ok": ok,
+                  "storage_s": floor_s, "storage_ratio": floor_s / awk_s})
     return ok
 
 
