@@ -13,6 +13,7 @@ CI the skipped count is said in one line at the end of the run.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,13 @@ def kit() -> Path:
 @pytest.fixture(scope="session")
 def torch_extensions(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """torch's extension folder for the whole run (DeepSpeed compiles its ops once per run,
-    never into, or waiting on a lock in, the user's ~/.cache)."""
+    never into, or waiting on a lock in, the user's ~/.cache). Under pytest-xdist each
+    worker is a session of its own: the workers of one run share one folder, where torch
+    builds each op once, the others waiting on its lock file, as the ranks of a job do."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = tmp_path_factory.getbasetemp().parent / "torch_extensions"
+        shared.mkdir(exist_ok=True)
+        return shared
     return tmp_path_factory.mktemp("torch_extensions")
 
 
@@ -128,13 +135,64 @@ def markers_for(fixtures: Sequence[str], params: Sequence[object]) -> set[str]:
     return found
 
 
+#: The markers of the real parts a run starts once and owns (tests/infra/common.sh: claim).
+SHARED_PARTS = frozenset({"slurm", "sge", "pbs", "ssh"})
+#: Fixtures whose work is shared by tests that also use a real part: the walltime runs'
+#: calibration (test_kit's ``wall``) serves the local run and the three schedulers' runs.
+SHARED_FIXTURES = frozenset({"wall"})
+
+
+def xdist_group(markers: set[str], fixtures: Sequence[str], module: str) -> str:
+    """The pytest-xdist group of a test (tests/run.sh runs ``--dist loadgroup``): every test
+    of a real cluster or sshd in one group, since one run's worker starts and owns each of
+    them (a second worker's start would be refused); every other test with the rest of its
+    module, so that a module's costly fixtures (the memory harnesses' measurements) run
+    once."""
+    if markers & SHARED_PARTS or SHARED_FIXTURES.intersection(fixtures):
+        return "real-parts"
+    return module
+
+
+@pytest.hookimpl(tryfirst=True)     # before pytest-xdist's own hook reads the group marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test by the real parts it needs (FIXTURE_MARKERS, CLUSTER_MARKERS)."""
+    """Mark each test by the real parts it needs (FIXTURE_MARKERS, CLUSTER_MARKERS), and
+    give it its pytest-xdist group (xdist_group)."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         params = list(callspec.params.values()) if callspec is not None else []
-        for name in sorted(markers_for(getattr(item, "fixturenames", ()), params)):
+        fixtures = getattr(item, "fixturenames", ())
+        markers = markers_for(fixtures, params)
+        for name in sorted(markers):
             item.add_marker(getattr(pytest.mark, name))
+        item.add_marker(pytest.mark.xdist_group(
+            name=xdist_group(markers, fixtures, item.nodeid.split("::")[0])))
+
+
+def _trainings_lock(config: pytest.Config) -> Path | None:
+    """The lock file the workers of one pytest-xdist run share (in the run's temporary
+    folder, above each worker's own); None outside xdist."""
+    if not hasattr(config, "workerinput"):
+        return None
+    return Path(config.getoption("basetemp")).parent / "trainings.lock"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    """One training at a time across the workers: a ``kit`` test holds a lock shared by the
+    run's workers from its setup (module fixtures included: the calibration of the walltime
+    runs, the memory harnesses' measurements) to its teardown. The kit's trainings use both
+    cores, and the walltime runs are sized from a speed measured once: a second training
+    beside the measurement, gone later, would let one job finish a run sized to need two.
+    The other worker meanwhile runs tests that mostly wait (schedulers, ssh, the CLI)."""
+    path = _trainings_lock(item.config)
+    if path is None or item.get_closest_marker("kit") is None:
+        return (yield)
+    with path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return (yield)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -21,6 +21,7 @@ import contextlib
 import re
 import shlex
 import stat
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -128,7 +129,7 @@ class SshTransport:
                 try:
                     self._login(client, hop, sock)
                 except Unreachable as exc:
-                    if previous is not None and not _active(previous):
+                    if previous is not None and _lost(previous):
                         jump = self.hops[self.hops.index(hop) - 1].label
                         raise Unreachable(
                             f"the connection to the jump host {jump} was lost while "
@@ -383,6 +384,22 @@ def _active(client: Any) -> bool:
     """Whether a paramiko client's connection is still up."""
     transport = client.get_transport()
     return transport is not None and bool(transport.is_active())
+
+
+#: How long a jump host's connection gets to show that it went down, after the hop behind it
+#: failed: paramiko's reader thread notices a dead socket on its own, a moment after the
+#: channel through it (and so the login behind it) already failed.
+JUMP_LOST_WITHIN_S = 2.0
+
+
+def _lost(client: Any, within_s: float = JUMP_LOST_WITHIN_S) -> bool:
+    """Whether a paramiko client's connection is down, or goes down within ``within_s``."""
+    deadline = time.monotonic() + within_s
+    while _active(client):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _ssh_exception() -> type[Exception]:

@@ -11,6 +11,11 @@ TARBALL=${OPENPBS_TARBALL:-$ROOT/../shared/vendor/openpbs/openpbs-cd7ab5e.tar.gz
 PREFIX=${PBS_PREFIX:-/opt/pbs}
 STAMP=$PREFIX/.abcitrain-stamp
 [ -f "$TARBALL" ] || { echo "no OpenPBS source at $TARBALL" >&2; exit 3; }
+# One build at a time: tests/run.sh starts one in the background while the rest of CI runs,
+# and the PBS fixture's openpbs-up.sh, asking for it later, waits here for that build to end
+# and then finds its stamp (or builds again, and says why, if that build failed).
+exec 9>/var/lock/abcitrain-openpbs-build.lock
+flock 9
 want="$(sha256sum "$TARBALL" | cut -d' ' -f1) prefix=$PREFIX"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -x "$PREFIX/sbin/pbs_server.bin" ]; then
   echo "OpenPBS: reusing the install in $PREFIX"
