@@ -142,6 +142,12 @@ SHARED_PARTS = frozenset({"slurm", "sge", "pbs", "ssh"})
 SHARED_FIXTURES = frozenset({"wall"})
 
 
+#: The pytest-xdist group of the tests of the real parts; a test that needs no real part but
+#: must run in their worker (it reads what they recorded in that process) names it itself
+#: with ``@pytest.mark.xdist_group(REAL_PARTS_GROUP)``.
+REAL_PARTS_GROUP = "real-parts"
+
+
 def xdist_group(markers: set[str], fixtures: Sequence[str], module: str) -> str:
     """The pytest-xdist group of a test (tests/run.sh runs ``--dist loadgroup``): every test
     of a real cluster or sshd in one group, since one run's worker starts and owns each of
@@ -149,7 +155,7 @@ def xdist_group(markers: set[str], fixtures: Sequence[str], module: str) -> str:
     module, so that a module's costly fixtures (the memory harnesses' measurements) run
     once."""
     if markers & SHARED_PARTS or SHARED_FIXTURES.intersection(fixtures):
-        return "real-parts"
+        return REAL_PARTS_GROUP
     return module
 
 
@@ -164,8 +170,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         markers = markers_for(fixtures, params)
         for name in sorted(markers):
             item.add_marker(getattr(pytest.mark, name))
-        item.add_marker(pytest.mark.xdist_group(
-            name=xdist_group(markers, fixtures, item.nodeid.split("::")[0])))
+        if item.get_closest_marker("xdist_group") is None:      # a test's own mark wins
+            item.add_marker(pytest.mark.xdist_group(
+                name=xdist_group(markers, fixtures, item.nodeid.split("::")[0])))
 
 
 def _trainings_lock(config: pytest.Config) -> Path | None:

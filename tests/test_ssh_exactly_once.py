@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import wait_for
+from conftest import REAL_PARTS_GROUP, wait_for
 
 from abcitrain.batch.store import JobStore
 from abcitrain.errors import TransportError
@@ -251,6 +251,7 @@ def test_a_cut_at_any_stage_then_a_resubmit_gives_exactly_one_job(
         assert "Traceback" not in err, err
 
 
+@pytest.mark.xdist_group(REAL_PARTS_GROUP)       # in the worker that ran the trials
 def test_zz_report(request: pytest.FixtureRequest) -> None:
     """The trials' counts, printed for the closing note (run with -s to see them)."""
     if not SEEN:
