@@ -185,17 +185,20 @@ def _trainings_lock(config: pytest.Config) -> Path | None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
-    """One training at a time across the workers: a ``kit`` test holds a lock shared by the
-    run's workers from its setup (module fixtures included: the calibration of the walltime
-    runs, the memory harnesses' measurements) to its teardown. The kit's trainings use both
-    cores, and the walltime runs are sized from a speed measured once: a second training
-    beside the measurement, gone later, would let one job finish a run sized to need two.
-    The other worker meanwhile runs tests that mostly wait (schedulers, ssh, the CLI)."""
+    """No training beside a walltime run: across the workers, a ``kit`` test holds a lock
+    from its setup (module fixtures included) to its teardown, exclusive for the tests of
+    the walltime runs (SHARED_FIXTURES: ``wall``), shared for the other trainings. The
+    walltime runs are sized from a speed measured once: a training beside the measurement,
+    gone later, would let one job finish a run sized to need two. Other trainings may run
+    side by side (slower each; nothing in them is sized by time), and the other worker's
+    tests that mostly wait (schedulers, ssh, the CLI) run beside anything."""
     path = _trainings_lock(item.config)
     if path is None or item.get_closest_marker("kit") is None:
         return (yield)
+    mode = (fcntl.LOCK_EX if SHARED_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+            else fcntl.LOCK_SH)
     with path.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        fcntl.flock(lock, mode)
         try:
             return (yield)
         finally:
