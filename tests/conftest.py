@@ -175,34 +175,41 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 name=xdist_group(markers, fixtures, item.nodeid.split("::")[0])))
 
 
-def _trainings_lock(config: pytest.Config) -> Path | None:
-    """The lock file the workers of one pytest-xdist run share (in the run's temporary
-    folder, above each worker's own); None outside xdist."""
+def _run_locks(config: pytest.Config) -> tuple[Path, Path] | None:
+    """The lock files the workers of one pytest-xdist run share (in the run's temporary
+    folder, above each worker's own): a gate, and the lock a test holds while it runs;
+    None outside xdist."""
     if not hasattr(config, "workerinput"):
         return None
-    return Path(config.getoption("basetemp")).parent / "trainings.lock"
+    run = Path(config.getoption("basetemp")).parent
+    return run / "tests.gate", run / "tests.lock"
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
-    """No training beside a walltime run: across the workers, a ``kit`` test holds a lock
-    from its setup (module fixtures included) to its teardown, exclusive for the tests of
-    the walltime runs (SHARED_FIXTURES: ``wall``), shared for the other trainings. The
-    walltime runs are sized from a speed measured once: a training beside the measurement,
-    gone later, would let one job finish a run sized to need two. Other trainings may run
-    side by side (slower each; nothing in them is sized by time), and the other worker's
-    tests that mostly wait (schedulers, ssh, the CLI) run beside anything."""
-    path = _trainings_lock(item.config)
-    if path is None or item.get_closest_marker("kit") is None:
+    """Nothing runs beside a walltime run. The walltime runs (SHARED_FIXTURES: ``wall``)
+    are sized from a speed measured once, in their module's first test: any work beside
+    the measurement that is gone later (a training, or only a busy CLI test) lets one job
+    finish a run sized to need two (seen in CI). So across the workers each test holds a
+    lock from its setup (module fixtures included) to its teardown: exclusive for those
+    tests, shared for every other. A test that wants it exclusive first closes the gate,
+    which every test passes on its way in, so the other worker's stream of short tests
+    cannot keep it waiting: that worker finishes the test it is in and waits."""
+    paths = _run_locks(item.config)
+    if paths is None:
         return (yield)
-    mode = (fcntl.LOCK_EX if SHARED_FIXTURES.intersection(getattr(item, "fixturenames", ()))
-            else fcntl.LOCK_SH)
-    with path.open("a") as lock:
-        fcntl.flock(lock, mode)
+    exclusive = bool(SHARED_FIXTURES.intersection(getattr(item, "fixturenames", ())))
+    gate_path, lock_path = paths
+    with gate_path.open("a") as gate, lock_path.open("a") as lock:
+        fcntl.flock(gate, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        if not exclusive:
+            fcntl.flock(gate, fcntl.LOCK_UN)
         try:
             return (yield)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+            fcntl.flock(gate, fcntl.LOCK_UN)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
