@@ -81,14 +81,24 @@ def kit() -> Path:
     return ROOT / "jobs"
 
 
+def _xdist_run_folder(config: pytest.Config) -> Path | None:
+    """The temporary folder the workers of one pytest-xdist run share (above each worker's
+    own); None outside xdist."""
+    if not hasattr(config, "workerinput"):
+        return None
+    return Path(config.getoption("basetemp")).parent
+
+
 @pytest.fixture(scope="session")
-def torch_extensions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def torch_extensions(tmp_path_factory: pytest.TempPathFactory,
+                     pytestconfig: pytest.Config) -> Path:
     """torch's extension folder for the whole run (DeepSpeed compiles its ops once per run,
     never into, or waiting on a lock in, the user's ~/.cache). Under pytest-xdist each
     worker is a session of its own: the workers of one run share one folder, where torch
     builds each op once, the others waiting on its lock file, as the ranks of a job do."""
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = tmp_path_factory.getbasetemp().parent / "torch_extensions"
+    run = _xdist_run_folder(pytestconfig)
+    if run is not None:
+        shared = run / "torch_extensions"
         shared.mkdir(exist_ok=True)
         return shared
     return tmp_path_factory.mktemp("torch_extensions")
@@ -176,13 +186,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def _run_locks(config: pytest.Config) -> tuple[Path, Path] | None:
-    """The lock files the workers of one pytest-xdist run share (in the run's temporary
-    folder, above each worker's own): a gate, and the lock a test holds while it runs;
-    None outside xdist."""
-    if not hasattr(config, "workerinput"):
-        return None
-    run = Path(config.getoption("basetemp")).parent
-    return run / "tests.gate", run / "tests.lock"
+    """The lock files the workers of one pytest-xdist run share: a gate, and the lock a test
+    holds while it runs; None outside xdist."""
+    run = _xdist_run_folder(config)
+    return None if run is None else (run / "tests.gate", run / "tests.lock")
 
 
 @pytest.hookimpl(wrapper=True)
