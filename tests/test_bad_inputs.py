@@ -42,7 +42,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (tmp_path / "dupflow.yaml").write_text("{name: t, name: u, cluster: local}\n")
     for name, extra in (("out-dash", {"output": "-rf"}), ("resv-dash", {"reservation": "-rf"}),
                         ("dep-dash", {"depends_on": ["--help"]}),
-                        ("dir-help", {"extra_directives": ["--help"]})):
+                        ("dir-help", {"extra_directives": ["--help"]}),
+                        # a file stands where the output's folder would be made
+                        ("out-in-file", {"output": "afile/logs/{name}.o{job_id}"})):
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({**GOOD, **extra}))
     return tmp_path
 
@@ -58,6 +60,7 @@ CORPUS = [
     ["submit", "--dry-run", "latin1.yaml"], ["plan", "binary.yaml"],
     ["render", "ok.yaml", "-o", "no/such/folder/x.sh"],
     ["render", "ok.yaml", "-o", "afile/x.sh"],
+    ["submit", "--dry-run", "out-in-file.yaml"],
     ["points", "--plot", "no/such/folder/x.png"], ["points", "--plot", "x.txt"],
     ["points", "sync", "--cluster", "abci3", "--file", "garbage.txt"],
     ["points", "import", "garbage.txt", "--format", "sacct", "--cluster", "slurm"],
@@ -110,3 +113,25 @@ def test_a_misspelt_name_gets_did_you_mean(args: list[str], spec: dict[str, str]
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and said in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_an_output_folder_a_file_stands_in_is_refused_before_anything_is_submitted(
+        tmp_path: Path) -> None:
+    """The job's log folder is made at submission; where a file is in its way the submit
+    says so (exit 2) and the job store lists no job (the scheduler never had one)."""
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(
+        {**GOOD, "output": "afile/logs/{name}.o{job_id}"}))
+    env = {**os.environ, "HOME": str(tmp_path), "ABCITRAIN_DATA_DIR": str(tmp_path / "data")}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "abcitrain", *args], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=60)
+
+    done = run("submit", "job.yaml")
+    assert done.returncode == 2, done.stderr
+    assert f"output: its folder {tmp_path}/afile/logs cannot be made: {tmp_path}/afile is a " \
+        "file" in done.stderr
+    assert "Traceback" not in done.stderr
+    listed = run("status", "--json")
+    assert listed.returncode == 0 and listed.stdout.strip() == "[]", listed

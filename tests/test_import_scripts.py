@@ -134,8 +134,10 @@ def test_error_to_dev_null_and_no_join_are_kept(tmp_path: Path) -> None:
     assert "-j oe" not in plan.directives
     script.write_text(script.read_text().replace("#PBS -o /dev/null\n#PBS -e /dev/null\n", ""))
     spec, _ = _import(str(script))
-    assert spec["error"] == "./"                 # PBS's own NAME.eSEQ beside the output
-    assert "-e ./" in plan_job(*parse_spec(spec)).directives
+    # PBS's own NAME.eSEQ beside the output: no -e (a folder would be JOBID.ER), no join
+    assert spec["error"] == "{name}.e{job_id}"
+    directives = plan_job(*parse_spec(spec)).directives
+    assert not [d for d in directives if d.startswith(("-e", "-j"))], directives
 
 
 def test_a_script_started_in_home_is_started_there_again() -> None:

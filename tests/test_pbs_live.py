@@ -81,6 +81,28 @@ def test_a_shell_body_job_runs_its_lines_with_its_exit_status(tmp_path: Path) ->
     assert "line-1\nline-2\n" in log and f"id-{job.split('.')[0]}" in log
 
 
+def test_output_and_error_go_to_folders_that_did_not_exist(tmp_path: Path) -> None:
+    """Log folders named by the spec are made before qsub: PBS does not make them, and
+    leaves files it cannot deliver in its spool's undelivered folder. In a folder, PBS
+    names the files itself (JOBID.OU, JOBID.ER), and `abcitrain logs` reads that name; an
+    error file of PBS's own name (an imported script's) is PBS's default, NAME.eSEQUENCE."""
+    job = submitted(_spec(tmp_path, "inlogs", output="logs/{name}.o{job_id}",
+                          error="logs/err/{name}.e{job_id}",
+                          command=["bash", "-c", "echo to-out; echo to-err >&2"]))
+    apart = submitted(_spec(tmp_path, "apart", error="{name}.e{job_id}",
+                            command=["bash", "-c", "echo to-out; echo to-err >&2"]))
+    for each in (job, apart):
+        row: Any = wait_for(lambda each=each: ended(each), 120, f"PBS job {each}")
+        assert (row["state"], row["exit_code"]) == ("COMPLETED", 0), row
+    assert (tmp_path / "logs" / f"{job}.OU").read_text().strip() == "to-out"
+    assert (tmp_path / "logs" / "err" / f"{job}.ER").read_text().strip() == "to-err"
+    assert "to-out" in cli("logs", job).output
+    seq = apart.split(".")[0]
+    assert (tmp_path / f"apart.o{seq}").read_text().strip() == "to-out"
+    assert (tmp_path / f"apart.e{seq}").read_text().strip() == "to-err"
+    assert "to-out" in cli("logs", apart).output
+
+
 def test_two_nodes_with_scatter_are_two_hosts_in_the_node_file(tmp_path: Path) -> None:
     job = submitted(_spec(tmp_path, "pair", nodes=2, extra_directives=["-l place=scatter"],
                         command=["bash", "-c", 'echo hosts=$(paste -sd, "$ABCITRAIN_NODEFILE")'

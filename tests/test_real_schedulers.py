@@ -100,6 +100,39 @@ def test_array_job(cluster: str, tmp_path: Path) -> None:
         assert f"job={job} index=[{index}]" in cli("logs", job, "--task", str(index)).output
 
 
+def test_output_and_error_go_to_folders_that_did_not_exist(cluster: str,
+                                                           tmp_path: Path) -> None:
+    """Log folders named by the spec (as imported scripts' ``-o logs/...`` do) are made
+    before the scheduler has the job: neither scheduler makes them (Slurm fails the job
+    with no output at all, exit 0:53; Grid Engine holds it in error)."""
+    job = submitted(_spec(tmp_path, cluster, "inlogs", output="logs/{name}.o{job_id}",
+                          error="logs/err/{name}.e{job_id}",
+                          command=["bash", "-c", "echo to-out; echo to-err >&2"]))
+    row: Any = wait_for(lambda: ended(job), 90, f"{cluster} job {job}")
+    assert (row["state"], row["exit_code"]) == ("COMPLETED", 0), row
+    assert (tmp_path / "logs" / f"inlogs.o{job}").read_text().strip() == "to-out"
+    assert "to-err" in (tmp_path / "logs" / "err" / f"inlogs.e{job}").read_text()
+    assert "to-out" in cli("logs", job).output
+
+
+def test_a_job_whose_log_folder_is_gone_when_it_starts_says_why_it_failed(
+        slurm_cluster: None, tmp_path: Path) -> None:
+    """The folder made at submission is deleted while the job is held: Slurm fails it
+    before its first line, ExitCode 0:53 and no output. The status says so rather than
+    "FAILED, exit 0"."""
+    job = submitted(_spec(tmp_path, "slurm-test", "nolog", output="logs/{name}.o{job_id}",
+                          command=["true"]), "--hold")
+    assert (tmp_path / "logs").is_dir()
+    wait_for(lambda: status_row(job)["state"] == "HELD", 60, "job to show as held")
+    (tmp_path / "logs").rmdir()
+    cli("release", job)
+    row: Any = wait_for(lambda: ended(job), 90, f"slurm job {job}")
+    assert row["state"] == "FAILED", row
+    assert "sacct ExitCode 0:53" in row["detail"], row
+    assert "could not open the job's output" in row["detail"], row
+    assert "could not open the job's output" in cli("status", job).output
+
+
 def test_dependency_starts_after_the_first_job(cluster: str, tmp_path: Path) -> None:
     first = submitted(_spec(tmp_path, cluster, "first",
                           command=["bash", "-c", "sleep 3; touch first-done"]))

@@ -35,3 +35,15 @@ def test_alloccpus_cannot_tell_them_apart() -> None:
     nodes = (SAMPLES / "sacct-cancelled-pending.txt").read_text().splitlines()
     assert cpus[1].rsplit("|", 1)[1] == cpus[2].rsplit("|", 1)[1] == "1"
     assert nodes[1].rsplit("|", 1)[1] == "0" != nodes[2].rsplit("|", 1)[1]
+
+
+def test_a_failed_job_says_the_signal_that_ended_it_not_just_exit_0() -> None:
+    """ExitCode 0:53 is Slurm's own failure to open the output file (the job never ran a
+    line), 0:9 a SIGKILL; a cancelled job's signal is no news (its state says it)."""
+    text = (SAMPLES / "sacct-signals.txt").read_text()
+    got = SlurmBackend().parse_accounting([Output(text, "", 0)], ["3", "4", "5"])
+    assert (got["3"].state.value, got["3"].exit_code) == ("FAILED", 0)
+    assert "ended by signal 53 (sacct ExitCode 0:53)" in got["3"].detail
+    assert "could not open the job's output" in got["3"].detail
+    assert got["4"].detail == "ended by signal 9 (sacct ExitCode 0:9)"
+    assert got["5"].state.value == "CANCELLED" and got["5"].detail == ""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import cli, wait_for
+from conftest import cli, submitted, wait_for
 
 from abcitrain.errors import TransportError
 from abcitrain.transport import RunResult
@@ -242,6 +242,37 @@ def test_submit_follow_cancel_and_read_logs_through_the_jump_host(
         assert wait_for(lambda: subprocess.run(["qstat", "-j", held], capture_output=True,
                                                check=False).returncode != 0,
                         60, f"remote job {held} deleted")
+
+
+def test_a_log_folder_the_upload_leaves_out_is_made_on_the_login_node(
+        remote: Path, tmp_path: Path, slurm_cluster: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The laptop's log folder holds only job logs, which are never uploaded, so the login
+    node's copy has no such folder: it is made there before sbatch runs (Slurm would fail
+    the job before its first line, with no output to read)."""
+    project = tmp_path / "laptop" / "proj"
+    (project / "logs").mkdir(parents=True)
+    (project / "logs" / "old.o12").write_text("an earlier job's log\n")
+    monkeypatch.chdir(project)
+    there = tmp_path / "cluster-home" / "work"
+    (project / ".abcitrain" / "clusters").mkdir(parents=True)
+    (project / ".abcitrain" / "clusters" / "slurm-test.yaml").write_text(yaml.safe_dump(
+        {"login": {"ssh": "login", "workdir": str(there), "mode": "ssh"}}))
+    spec = project / "job.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "inlogs", "cluster": "slurm-test", "resource": "gpu", "walltime": "0:05:00",
+        "output": "logs/{name}.o{job_id}", "command": ["echo", "wrote its log"]}))
+    job = submitted(str(spec))
+    assert not (there / "proj" / "logs" / "old.o12").exists()     # the upload left it out
+
+    def ended() -> dict[str, object] | None:
+        row = json.loads(cli("status", job, "--json").output)[0]
+        return row if row["state"] in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT") else None
+
+    row = wait_for(ended, 120, f"remote job {job}")
+    assert isinstance(row, dict) and row["state"] == "COMPLETED", row
+    assert (there / "proj" / "logs" / f"inlogs.o{job}").read_text() == "wrote its log\n"
+    assert "wrote its log" in cli("logs", job).output
 
 
 def test_ssh_config_hops_follow_openssh(tmp_path: Path) -> None:

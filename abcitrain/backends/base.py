@@ -311,6 +311,12 @@ class Backend(ABC):
         """The part of a job id the scheduler writes into output file names."""
         return job_id
 
+    def output_file(self, output: str, name: str, job_id: str, task: int | None) -> str:
+        """The file this scheduler writes for a job's recorded output path ``output``
+        (abcitrain placeholders, ``{name}`` filled in: ``name``), for array task ``task``."""
+        return (output.replace("{job_id}", self.job_id_for_output(job_id))
+                .replace("{array_index}", "" if task is None else str(task)))
+
     def explain(self, text: str) -> str | None:
         """A plain explanation of a scheduler message, when one is known."""
         return explain_by(self.explanations, text)

@@ -218,8 +218,11 @@ class _Reading:
             data.setdefault("extra_directives", []).append(rest)
         if not self.joined and not self.error_set and self.backend.written_anyway and \
                 any(d.startswith("-j") for d in self.backend.written_anyway):
-            # the scheduler's own default: stderr in a file of its own, beside the output
-            data["error"] = "./"
+            # the scheduler's own default: stderr in a file of its own, NAME.eID in the
+            # submit folder (and .INDEX for an array's task), which each backend writes
+            # as its scheduler's default (PBS: no -e at all; a folder would be JOBID.ER)
+            data["error"] = "{name}.e{job_id}" + (".{array_index}" if data.get("array")
+                                                  else "")
         if self.backend.job_starts_in_home and not self.had_cwd and "workdir" not in data:
             data["workdir"] = "~"        # the scheduler started the script in $HOME
 

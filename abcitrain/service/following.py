@@ -230,8 +230,7 @@ def output_path(record: JobRecord, task: int | None = None) -> str:
         raise InputError("no such task", [Problem(
             "--task", f"job {record.job_id} has tasks {record.array_tasks}; there is no task "
             f"{task}")])
-    text = (record.output.replace("{job_id}", backend.job_id_for_output(record.job_id))
-            .replace("{array_index}", "" if task is None else str(task)))
+    text = backend.output_file(record.output, record.name, record.job_id, task)
     path = Path(text)
     return str(path if path.is_absolute() else Path(record.submit_dir) / path)
 

@@ -22,6 +22,7 @@ from ..backends.base import Backend, Output
 from ..batch.checks import retirement_problem
 from ..batch.render import JobPlan
 from ..batch.store import JobRecord, JobStore
+from ..domain import JobSpec
 from ..errors import (
     AbcitrainError,
     InputError,
@@ -110,6 +111,7 @@ def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = 
     submit_dir = submit_dir or str(Path.cwd())
     if transport is None or isinstance(transport, LocalTransport):
         found += workdir_problems(plan, submit_dir)
+        found += output_folder_problems(plan.spec, submit_dir)
     require_submittable(plan, found)
     script_path = script_path_for(plan, submit_dir)
     argv = tuple(plan.submit_argv(script_path))
@@ -124,12 +126,13 @@ def submit(plan: JobPlan, store: JobStore | None, transport: Transport | None = 
     if dry_run:
         return Submission(None, argv, script_path, submit_dir, charge, quote, tuple(found),
                           over_charge)
+    transport = transport or transport_for(plan.profile.name, submit_dir)
+    make_output_folders(plan.spec, transport, submit_dir)
     # the files that will record the job must be sound BEFORE the scheduler has it
     if store is not None:
         store.verify()
     if charge is not None:
         Ledger().verify()
-    transport = transport or transport_for(plan.profile.name, submit_dir)
     backend = get_backend(plan.profile.scheduler)
     digest = _digest(plan, submit_dir)
     uploaded = None
@@ -184,6 +187,57 @@ def _noting(unrecorded: list[str], what: str) -> Iterator[None]:
     except (AbcitrainError, OSError, sqlite3.Error) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         unrecorded.append(f"not recorded in {what}: {first}")
+
+
+def output_folders(spec: JobSpec, submit_dir: str) -> tuple[tuple[str, str], ...]:
+    """The folders the scheduler writes the job's output and error files in, each with
+    its spec field, as paths on the submitting side (relative paths are from the submit
+    folder, where the scheduler's directives are read). A folder named after the job id or
+    the array index cannot be known before the job exists and is left out; ``{name}`` is
+    the job's name."""
+    folders: dict[str, str] = {}
+    for field, path in (("output", spec.output), ("error", spec.error)):
+        if not path:
+            continue
+        folder = path.replace("{name}", spec.name).rpartition("/")[0]
+        if not folder or "{" in folder:
+            continue
+        full = folder if folder.startswith("/") else f"{submit_dir.rstrip('/')}/{folder}"
+        folders.setdefault(full, field)
+    return tuple((field, folder) for folder, field in folders.items())
+
+
+def output_folder_problems(spec: JobSpec, submit_dir: str) -> list[Problem]:
+    """An output folder that cannot be made here because a file stands in its way: an
+    error now, not a job whose output is lost."""
+    found = []
+    for field, folder in output_folders(spec, submit_dir):
+        path = Path(folder)
+        existing = next((p for p in (path, *path.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            found.append(Problem(field, f"its folder {folder} cannot be made: {existing} is "
+                                 "a file"))
+    return found
+
+
+def make_output_folders(spec: JobSpec, transport: Transport, submit_dir: str) -> None:
+    """Create the job's output folders where the scheduler runs, before it has the job.
+
+    No scheduler creates them: Slurm fails the job before its first line with no output
+    at all (ExitCode 0:53, "Could not open stdout file"), Grid Engine holds it in error
+    and PBS leaves its files in the spool's undelivered folder. A copied project lacks them
+    more often than not: an empty folder, or one holding only job logs, is not uploaded.
+    """
+    for field, folder in output_folders(spec, submit_dir):
+        if isinstance(transport, SshTransport):
+            transport.makedirs(transport.remote_path(folder))
+            continue
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"job {spec.name!r} cannot write its {field}", [Problem(
+                field, f"its folder {folder} cannot be made ({exc.strerror or exc}): the "
+                "scheduler would lose the job's output")]) from None
 
 
 def workdir_problems(plan: JobPlan, submit_dir: str) -> list[Problem]:

@@ -145,10 +145,11 @@ class PbsBackend(Backend):
     def output_problem(self, spec: JobSpec) -> str | None:
         for path, letter in ((spec.output, "o"), (spec.error, "e")):
             if path and path_directive(path, spec, letter) is None:
+                suffix = "OU" if letter == "o" else "ER"
                 return (f"PBS puts no job id in an -{letter} path: use "
-                        f"DIR/{{name}}.{letter}{{job_id}} (PBS's own name, in DIR), "
-                        "{array_index} (one file per task), a fixed name, or leave it unset "
-                        f"(PBS writes NAME.{letter}SEQUENCE)")
+                        f"DIR/{{name}}.{letter}{{job_id}} (PBS writes DIR/JOBID.{suffix}, "
+                        "its own name), {array_index} (one file per task), a fixed name, or "
+                        f"leave it unset (PBS writes NAME.{letter}SEQUENCE)")
         return None
 
     def plan_problems(self, spec: JobSpec, profile: ClusterProfile,
@@ -228,6 +229,10 @@ class PbsBackend(Backend):
     def job_id_for_output(self, job_id: str) -> str:
         return job_id.split(".")[0].split("[")[0]
 
+    def output_file(self, output: str, name: str, job_id: str, task: int | None) -> str:
+        in_folder = pbs_output_file(output, name, job_id) if task is None else None
+        return in_folder or super().output_file(output, name, job_id, task)
+
     def submit_argv(self, script: str, extra_args: Sequence[str]) -> list[str]:
         return ["qsub", *extra_args, script]
 
@@ -295,14 +300,31 @@ def output_directive(spec: JobSpec) -> str | None:
 
 
 def path_directive(path: str, spec: JobSpec, letter: str) -> str | None:
-    """The ``-o`` (``letter`` o) or ``-e`` (e) value for ``path``, or None when PBS cannot
-    write it. PBS expands ``^array_index^`` (each task keeps its own log) but no job id;
-    a folder given as ``-o`` gets PBS's own file name, NAME.oSEQUENCE, so the default name
-    in a folder (``logs/{name}.o{job_id}``) is written as ``-o logs/``."""
-    path = path.replace("{name}", spec.name).replace("{array_index}", "^array_index^")
+    """The ``-o`` (``letter`` o) or ``-e`` (e) value for ``path``: "" when PBS's own default
+    is that file (NAME.oSEQUENCE in the submit folder, NAME.oSEQUENCE.INDEX for an array's
+    task), so no option is written; None when PBS cannot write it. PBS expands
+    ``^array_index^`` (each task keeps its own log) but no job id. The default name in a
+    folder (``logs/{name}.o{job_id}``) is written as ``-o logs/``: PBS then copies its spool
+    file into the folder under the spool's name, JOBID.OU (JOBID.ER for ``-e``), as a live
+    OpenPBS does (``pbs_output_file``)."""
+    path = path.replace("{name}", spec.name)
+    if path == f"{spec.name}.{letter}{{job_id}}" + (".{array_index}" if spec.array else ""):
+        return ""
+    path = path.replace("{array_index}", "^array_index^")
     if "{job_id}" not in path:
         return path
     folder, _, file = path.rpartition("/")
-    if spec.array is None and file == f"{spec.name}.{letter}{{job_id}}" and "{" not in folder:
-        return f"{folder or '.'}/"
+    if spec.array is None and file == f"{spec.name}.{letter}{{job_id}}" and folder \
+            and "{" not in folder:
+        return f"{folder}/"
+    return None
+
+
+def pbs_output_file(output: str, name: str, job_id: str) -> str | None:
+    """The file PBS writes for the recorded output ``output`` when ``path_directive`` gave
+    it a folder (``FOLDER/NAME.o{job_id}``): FOLDER/JOBID.OU, the job id as qsub printed it
+    (mom copies the spool's file into the folder); None for every other form."""
+    folder, _, file = output.rpartition("/")
+    if folder and "{" not in folder and file == f"{name}.o{{job_id}}":
+        return f"{folder}/{job_id}.OU"
     return None

@@ -61,6 +61,14 @@ STATES = {
 HELD_REASONS = frozenset(("JobHeldUser", "JobHeldAdmin"))
 
 
+#: What the signal of a failed job's ExitCode 0:N means where it is Slurm's own, not a
+#: signal sent to the job: 53 was seen live here when slurmd could not open the job's
+#: output file ("Could not open stdout file", "IO setup failed"), before its first line.
+SLURM_SIGNALS = {53: "Slurm could not open the job's output or error file (its folder is "
+                     "missing or not writable where the job ran), so the job never started "
+                     "and wrote no output"}
+
+
 @dataclass(frozen=True)
 class _AcctRow:
     index: str            # the array task index ("" for a plain job; "[4-9]" for unsplit)
@@ -69,6 +77,18 @@ class _AcctRow:
     exit_code: int | None
     elapsed: int | None
     ran: bool
+    signal: int = 0       # ExitCode's second part: the signal that ended the batch step
+
+
+def _signal_detail(rows: Sequence[_AcctRow]) -> str:
+    """Why a job FAILED with exit status 0: sacct's ExitCode 0:N names the signal (or
+    Slurm's own failure) that ended it; without this the report would read "exit 0"."""
+    sig = next((r.signal for r in rows if r.state is JobState.FAILED and r.signal
+                and not r.exit_code), 0)
+    if not sig:
+        return ""
+    said = f"ended by signal {sig} (sacct ExitCode 0:{sig})"
+    return f"{said}: {SLURM_SIGNALS[sig]}" if sig in SLURM_SIGNALS else said
 
 
 class SlurmBackend(Backend):
@@ -249,13 +269,14 @@ class SlurmBackend(Backend):
                     continue
                 base, _, index = parts[0].partition("_")
                 raw = parts[1].split()[0] if parts[1] else ""   # "CANCELLED by 0"
-                code = parts[2].split(":")[0]
+                code, _, sig = parts[2].partition(":")
                 nodes = parts[4] if len(parts) > 4 else None
                 elapsed = int(parts[3]) if parts[3].isdigit() else None
                 ran = nodes not in ("0", "") if nodes is not None else bool(elapsed)
                 rows.setdefault(base, []).append(_AcctRow(
                     index, map_state(STATES, raw, warn), raw,
-                    int(code) if code.isdigit() else None, elapsed, ran))
+                    int(code) if code.isdigit() else None, elapsed, ran,
+                    int(sig) if sig.isdigit() else 0))
         result = {}
         for job_id in job_ids:
             if job_id not in rows:
@@ -266,7 +287,7 @@ class SlurmBackend(Backend):
             state = aggregate([r.state for r in got])
             tasks = [TaskEnd(r.index, r.state, r.exit_code) for r in got if r.index]
             detail = "; ".join(filter(None, [task_failures(tasks) if state.terminal else "",
-                                             *warn]))
+                                             _signal_detail(got), *warn]))
             result[job_id] = JobStatus(
                 job_id, state, ",".join(sorted({r.raw for r in got})),
                 exit_code=(first_failure_exit(tasks) if tasks else max(codes)) if codes
