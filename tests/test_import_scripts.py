@@ -85,6 +85,27 @@ def test_an_abci2_script_moves_to_abci3_saying_what_changed() -> None:
     assert not plan_job(*parse_spec(spec)).errors
 
 
+def test_a_log_folder_stays_a_folder_where_the_scheduler_names_the_file(
+        tmp_path: Path) -> None:
+    """`-o logs/` on PBS and Grid Engine holds the scheduler's own name; moved to Slurm,
+    which would open the folder as a file, the same name is spelled out."""
+    script = tmp_path / "fold.sh"
+    script.write_text("#!/bin/bash\n#PBS -q rt_HF\n#PBS -l select=1\n#PBS -P g1\n"
+                      "#PBS -l walltime=1:00:00\n#PBS -o logs/\n#PBS -j oe\npython x.py\n")
+    spec, _ = _import(str(script))
+    assert spec["output"] == "logs/"
+    plan = plan_job(*parse_spec(spec))
+    assert "-o logs/" in plan.directives and not plan.errors
+    moved, said = _import(str(script), "--to", "slurm")
+    assert moved["output"] == "logs/{name}.o{job_id}"
+    assert "output 'logs/' -> 'logs/{name}.o{job_id}': slurm writes to a file" in said
+    assert "--output=logs/%x.o%j" in plan_job(*parse_spec(moved)).directives
+    # a folder named straight in a Slurm spec is refused before anything is submitted
+    bad = plan_job(*parse_spec({**moved, "output": "logs/"}))
+    assert [p.where for p in bad.errors] == ["output"]
+    assert "name the file, e.g. logs/{name}.o{job_id}" in bad.errors[0].message
+
+
 def test_modules_the_target_lists_pass_and_versions_it_lacks_are_named(tmp_path: Path) -> None:
     script = tmp_path / "mods.sh"
     script.write_text("#!/bin/bash\n#$ -l rt_F=1\n#$ -l h_rt=1:00:00\n#$ -cwd\n"

@@ -91,7 +91,10 @@ def test_output_and_error_go_to_folders_that_did_not_exist(tmp_path: Path) -> No
                           command=["bash", "-c", "echo to-out; echo to-err >&2"]))
     apart = submitted(_spec(tmp_path, "apart", error="{name}.e{job_id}",
                             command=["bash", "-c", "echo to-out; echo to-err >&2"]))
-    for each in (job, apart):
+    # an imported script's -o folder/, for an array: one file per subjob, by its own id
+    tasks = submitted(_spec(tmp_path, "tasks", output="tasklogs/", array="1-2",
+                            command=["bash", "-c", "echo task-$ABCITRAIN_ARRAY_INDEX"]))
+    for each in (job, apart, tasks):
         row: Any = wait_for(lambda each=each: ended(each), 120, f"PBS job {each}")
         assert (row["state"], row["exit_code"]) == ("COMPLETED", 0), row
     assert (tmp_path / "logs" / f"{job}.OU").read_text().strip() == "to-out"
@@ -101,6 +104,10 @@ def test_output_and_error_go_to_folders_that_did_not_exist(tmp_path: Path) -> No
     assert (tmp_path / f"apart.o{seq}").read_text().strip() == "to-out"
     assert (tmp_path / f"apart.e{seq}").read_text().strip() == "to-err"
     assert "to-out" in cli("logs", apart).output
+    for index in (1, 2):
+        subjob = tasks.replace("[]", f"[{index}]")
+        assert (tmp_path / "tasklogs" / f"{subjob}.OU").read_text().strip() == f"task-{index}"
+        assert f"task-{index}" in cli("logs", tasks, "--task", str(index)).output
 
 
 def test_two_nodes_with_scatter_are_two_hosts_in_the_node_file(tmp_path: Path) -> None:

@@ -110,6 +110,24 @@ def test_a_per_job_log_in_a_folder_uses_pbss_own_name() -> None:
     assert "-o logs/" in got.directives and not got.errors
 
 
+def test_the_log_file_is_read_where_pbs_writes_it() -> None:
+    """As the live OpenPBS wrote them (test_pbs_live): no -o, NAME.oSEQUENCE (.INDEX per
+    task); a folder, PBS's spool name JOBID.OU (the subjob's id per task); a path, as
+    given."""
+    from abcitrain.backends import get_backend
+
+    where = get_backend("pbs").output_file
+    assert where("t.o{job_id}", "t", "12.pbs1", None) == "t.o12"
+    assert where("t.o{job_id}.{array_index}", "t", "12[].pbs1", 3) == "t.o12.3"
+    assert where("logs/t.o{job_id}", "t", "12.pbs1", None) == "logs/12.pbs1.OU"
+    assert where("logs/", "t", "12.pbs1", None) == "logs/12.pbs1.OU"
+    assert where("logs/", "t", "12[].pbs1", 3) == "logs/12[3].pbs1.OU"
+    assert where("logs/t.^array_index^.log".replace("^array_index^", "{array_index}"), "t",
+                 "12[].pbs1", 2) == "logs/t.2.log"
+    assert where("/work/out.log", "t", "12.pbs1", None) == "/work/out.log"
+    assert "-o" not in " ".join(plan(output="{name}.o{job_id}").directives)
+
+
 def test_a_job_id_pbs_cannot_write_is_refused_with_the_forms_it_can() -> None:
     got = plan(output="logs/run-{job_id}.txt")
     [problem] = got.errors

@@ -115,6 +115,20 @@ def test_output_and_error_go_to_folders_that_did_not_exist(cluster: str,
     assert "to-out" in cli("logs", job).output
 
 
+def test_grid_engine_writes_its_own_name_into_an_output_folder(sge_cluster: None,
+                                                                tmp_path: Path) -> None:
+    """An imported script's ``-o logs/``: Grid Engine writes NAME.oJOBID there (.TASK for an
+    array's task), and `abcitrain logs` reads that file."""
+    job = submitted(_spec(tmp_path, "sge-test", "folded", output="logs/", array="1-2",
+                          command=["bash", "-c", "echo task-$ABCITRAIN_ARRAY_INDEX"]))
+    row: Any = wait_for(lambda: ended(job), 90, f"sge job {job}")
+    assert row["state"] == "COMPLETED", row
+    for index in (1, 2):
+        assert (tmp_path / "logs" / f"folded.o{job}.{index}").read_text().strip() \
+            == f"task-{index}"
+        assert f"task-{index}" in cli("logs", job, "--task", str(index)).output
+
+
 def test_a_job_whose_log_folder_is_gone_when_it_starts_says_why_it_failed(
         slurm_cluster: None, tmp_path: Path) -> None:
     """The folder made at submission is deleted while the job is held: Slurm fails it

@@ -81,6 +81,9 @@ class Backend(ABC):
     output_escapes: tuple[tuple[str, str], ...] = ()
     #: False where the scheduler cannot put the job id into an output path (PBS).
     output_names_job_id: bool = True
+    #: True where an output path that is a folder (``logs/``) gets the scheduler's own file
+    #: name inside it (Grid Engine, PBS); where False it must name a file (Slurm).
+    output_folder_allowed: bool = False
     #: Why a running job's output is not there yet, where the scheduler copies it at the
     #: end (PBS); None where the job writes it as it runs.
     output_appears_at_end: str | None = None
@@ -181,12 +184,6 @@ class Backend(ABC):
         one file per task for an array."""
         return "{name}.o{job_id}" + (".{array_index}" if spec.array is not None else "")
 
-    def plan_problems(self, spec: JobSpec, profile: ClusterProfile,
-                      directives: Sequence[str]) -> list[Problem]:
-        """What this scheduler would do differently from what the spec asks (an output path
-        it cannot write, an option it ignores), found when the job is planned."""
-        return []
-
     def name_problem(self, name: str) -> str | None:
         """Why the scheduler would refuse or misread job name ``name``; None when it takes
         it (abcitrain's own rule, letters, digits and _ . + -, is checked before)."""
@@ -194,7 +191,24 @@ class Backend(ABC):
 
     def output_problem(self, spec: JobSpec) -> str | None:
         """Why the scheduler cannot write the spec's output path; None when it can."""
-        return None
+        found = self.folder_problems(spec)
+        return found[0].message if found else None
+
+    def folder_problems(self, spec: JobSpec) -> list[Problem]:
+        """An output or error path that is a folder (``logs/``), where this scheduler
+        would open it as a file and fail the job before its first line."""
+        if self.output_folder_allowed:
+            return []
+        return [Problem(field, f"{self.name} writes the job's {field} to a file, not into a "
+                        f"folder: name the file, e.g. {path}{{name}}.{field[0]}{{job_id}}")
+                for field, path in (("output", spec.output), ("error", spec.error))
+                if path and path.endswith("/")]
+
+    def plan_problems(self, spec: JobSpec, profile: ClusterProfile,
+                      directives: Sequence[str]) -> list[Problem]:
+        """What this scheduler would do differently from what the spec asks (an output path
+        it cannot write, an option it ignores), found when the job is planned."""
+        return self.folder_problems(spec)
 
     # -- reading directives (owned fields, import) ---------------------------------------
 
@@ -313,7 +327,11 @@ class Backend(ABC):
 
     def output_file(self, output: str, name: str, job_id: str, task: int | None) -> str:
         """The file this scheduler writes for a job's recorded output path ``output``
-        (abcitrain placeholders, ``{name}`` filled in: ``name``), for array task ``task``."""
+        (abcitrain placeholders, ``{name}`` filled in: ``name``), for array task ``task``.
+        A folder (``logs/``, as imported scripts give it) holds the scheduler's own name,
+        NAME.oJOBID (.TASK for an array's task), as Grid Engine writes it."""
+        if output.endswith("/"):
+            output += f"{name}.o{{job_id}}" + ("" if task is None else ".{array_index}")
         return (output.replace("{job_id}", self.job_id_for_output(job_id))
                 .replace("{array_index}", "" if task is None else str(task)))
 

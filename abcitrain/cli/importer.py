@@ -194,6 +194,16 @@ def move_to(data: dict[str, Any], origin: ClusterProfile, target: ClusterProfile
         if out.get("error") == "./" and not any(d.startswith("-j")
                                                 for d in after.written_anyway):
             out["error"] = "{name}.e{job_id}" + (".{array_index}" if out.get("array") else "")
+        if not after.output_folder_allowed:
+            # a folder (-o logs/) held the old scheduler's own file name: the same name,
+            # spelled out, where the new one needs a file
+            for key in ("output", "error"):
+                value = out.get(key)
+                if isinstance(value, str) and value.endswith("/"):
+                    out[key] = (f"{value}{{name}}.{key[0]}{{job_id}}"
+                                + (".{array_index}" if out.get("array") else ""))
+                    notes.append((0, f"{key} {value!r} -> {out[key]!r}: {target.scheduler} "
+                                  "writes to a file, not into a folder", True))
     if (out.get("output") or out.get("error")) and not output_fits(out, target):
         for key in ("output", "error"):
             if out.get(key):

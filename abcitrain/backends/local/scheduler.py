@@ -69,10 +69,11 @@ class LocalBackend(Backend):
 
     def plan_problems(self, spec: JobSpec, profile: ClusterProfile,
                       directives: Sequence[str]) -> list[Problem]:
+        found = super().plan_problems(spec, profile, directives)
         if spec.error:
-            return [Problem("error", "the local scheduler writes stderr into the output "
-                            "file: leave error: out")]
-        return []
+            found = [Problem("error", "the local scheduler writes stderr into the output "
+                             "file: leave error: out")]
+        return found
 
     def directive_problems(self, directives: Sequence[str]) -> list[str]:
         found = []

@@ -56,6 +56,7 @@ class PbsBackend(Backend):
     default_cluster = "abci3"
     output_escapes = (("^array_index^", "{array_index}"),)
     output_names_job_id = False
+    output_folder_allowed = True        # -o logs/: PBS copies JOBID.OU into it
     job_starts_in_home = True
     # qsub --version: "pbs_version = 23.06.06" (Grid Engine's qsub knows no --version)
     identify_argv = ("qsub", "--version")
@@ -230,8 +231,8 @@ class PbsBackend(Backend):
         return job_id.split(".")[0].split("[")[0]
 
     def output_file(self, output: str, name: str, job_id: str, task: int | None) -> str:
-        in_folder = pbs_output_file(output, name, job_id) if task is None else None
-        return in_folder or super().output_file(output, name, job_id, task)
+        return pbs_output_file(output, name, job_id, task) or \
+            super().output_file(output, name, job_id, task)
 
     def submit_argv(self, script: str, extra_args: Sequence[str]) -> list[str]:
         return ["qsub", *extra_args, script]
@@ -320,11 +321,17 @@ def path_directive(path: str, spec: JobSpec, letter: str) -> str | None:
     return None
 
 
-def pbs_output_file(output: str, name: str, job_id: str) -> str | None:
-    """The file PBS writes for the recorded output ``output`` when ``path_directive`` gave
-    it a folder (``FOLDER/NAME.o{job_id}``): FOLDER/JOBID.OU, the job id as qsub printed it
-    (mom copies the spool's file into the folder); None for every other form."""
+def pbs_output_file(output: str, name: str, job_id: str, task: int | None) -> str | None:
+    """The file PBS writes for the recorded output ``output`` when it is a folder (``-o
+    logs/``, as an imported script gives it, or ``logs/{name}.o{job_id}``, which
+    ``path_directive`` writes so): FOLDER/JOBID.OU, the id as qsub printed it, or the
+    subjob's id for an array's task (mom copies the spool's file into the folder); None
+    for every other form."""
     folder, _, file = output.rpartition("/")
-    if folder and "{" not in folder and file == f"{name}.o{{job_id}}":
-        return f"{folder}/{job_id}.OU"
-    return None
+    if not folder or "{" in folder or file not in ("", f"{name}.o{{job_id}}"):
+        return None
+    if task is not None:
+        if file:
+            return None              # path_directive refuses this form for an array
+        job_id = job_id.replace("[]", f"[{task}]", 1)
+    return f"{folder}/{job_id}.OU"

@@ -88,6 +88,7 @@ class GridEngineBackend(Backend):
     identity = r"^(SGE|UGE|OGS|Univa Grid Engine|Altair Grid Engine|Son of Grid Engine)\b.*$"
     output_escapes = (("$JOB_ID", "{job_id}"), ("$TASK_ID", "{array_index}"),
                       ("$JOB_NAME", "{name}"))
+    output_folder_allowed = True        # -o logs/: Grid Engine writes NAME.oJOBID in it
     # `qmod -rj` is refused for a job in a queue "where jobs are not rerunable" unless the
     # job itself says -r y
     rerunnable_directives = ("-r y",)
