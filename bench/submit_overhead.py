@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import yaml
+from typed import abcitrain_argv
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_MS = 80.0
@@ -62,7 +63,7 @@ def main() -> int:
         (here / "job.yaml").write_text(yaml.safe_dump({
             "name": "bench", "cluster": "slurm-test", "resource": "gpu", "walltime": "0:05:00",
             "hold": True, "command": ["true"]}))
-        cli = [sys.executable, "-m", "abcitrain.cli"]
+        cli = abcitrain_argv()
         subprocess.run([*cli, "render", "job.yaml", "-o", "job.sh"], cwd=here, check=True,
                        capture_output=True)
         ours, theirs = [], []

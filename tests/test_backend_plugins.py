@@ -230,3 +230,41 @@ def test_an_unknown_scheduler_in_a_profile_lists_the_registered_ones(
     said = checked.stderr + checked.stdout
     assert "'lsf' is not a valid scheduler" in said
     assert all(name in said for name in ("local", "pbs", "slurm", "toy", "uge"))
+
+
+def test_the_registry_is_kept_while_the_path_is_unchanged_and_read_again_after(
+        toy: dict[str, str], tmp_path: Path) -> None:
+    """What the entry points said is kept in the private cache folder, keyed by the path's
+    folders and their times: a distribution that comes or goes is seen at once, and a
+    kept answer in a folder others may write is not trusted."""
+    import shutil
+
+    probe = ("import json\nfrom abcitrain.backends import registered\n"
+             "print(json.dumps(registered()))")
+
+    def schedulers() -> dict[str, str]:
+        out = subprocess.run([sys.executable, "-c", probe], env=toy, capture_output=True,
+                             text=True, timeout=60, check=True, cwd=ROOT)
+        found: dict[str, str] = json.loads(out.stdout)
+        return found
+
+    assert schedulers()["toy"] == "toysched:ToyBackend"
+    kept = Path(os.environ["XDG_CACHE_HOME"]) / "abcitrain" / "entry-points"
+    data = json.loads((kept / "schedulers.json").read_text())
+    assert data["found"]["toy"] == "toysched:ToyBackend"
+    assert (kept.stat().st_mode & 0o777) == 0o700
+    # the kept answer is what is read while nothing on the path changed
+    data["found"]["toy"] = "toysched:KeptBackend"
+    (kept / "schedulers.json").write_text(json.dumps(data))
+    assert schedulers()["toy"] == "toysched:KeptBackend"
+    # ... but not from a folder another user could have written
+    kept.chmod(0o777)
+    assert schedulers()["toy"] == "toysched:ToyBackend"
+    kept.chmod(0o700)
+    # uninstalled: its site folder changed, so the entry points are read again
+    shutil.rmtree(tmp_path / "site" / "toysched-0.1.dist-info")
+    assert "toy" not in schedulers()
+    _install_toy(tmp_path / "site2")
+    toy["PYTHONPATH"] = toy["PYTHONPATH"].replace(str(tmp_path / "site"),
+                                                  str(tmp_path / "site2"))
+    assert schedulers()["toy"] == "toysched:ToyBackend"

@@ -54,11 +54,6 @@ class Chain:
     stages: tuple[Stage, ...]
 
 
-def is_chain(data: Any) -> bool:
-    """True for a spec mapping that describes a chain (it has ``stages:``)."""
-    return isinstance(data, Mapping) and "stages" in data
-
-
 def parse_chain(data: Mapping[str, Any], source: str = "chain spec",
                 project_dir: Path | None = None, source_path: Path | None = None) -> Chain:
     """Validate every stage at once (problems prefixed ``stages.N.``) and build the chain."""

@@ -15,11 +15,13 @@ from .output import echo_problems
 
 
 def is_chain_file(path: Path) -> bool:
-    """True when the spec file describes a chain (it has ``stages:``)."""
-    from ..batch.chain import is_chain
+    """True when the spec file describes a chain (a mapping with ``stages:``). Asked by
+    every `render`, `check` and `submit`: batch.chain (its parser) is imported only for
+    a chain."""
     from ..util.yamlio import load_yaml_file
 
-    return is_chain(load_yaml_file(path))
+    data = load_yaml_file(path)
+    return isinstance(data, dict) and "stages" in data
 
 
 def render_chain(path: Path, overrides: Sequence[tuple[str, object]]) -> None:

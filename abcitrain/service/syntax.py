@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 
 from ..batch.render import JobPlan
 from ..errors import Problem
@@ -20,6 +19,9 @@ def body_problems(script: str) -> list[Problem]:
     bash = shutil.which("bash")
     if bash is None:
         return []
+    # imported here: rendering a command: job (no body) never runs it
+    import subprocess
+
     done = subprocess.run([bash, "-n"], input=script, text=True, capture_output=True,
                           timeout=30, check=False)
     if done.returncode == 0:

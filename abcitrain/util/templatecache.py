@@ -9,13 +9,13 @@ compiled again. The cache is an optimisation only: a folder that cannot be made 
 from __future__ import annotations
 
 import contextlib
-import os
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jinja2
 from jinja2.bccache import Bucket
+
+from .paths import private_cache_dir
 
 
 class _QuietCache(jinja2.FileSystemBytecodeCache):
@@ -34,17 +34,7 @@ class _QuietCache(jinja2.FileSystemBytecodeCache):
 
 @cache
 def bytecode_cache() -> Any:
-    """The cache for this user (None where its folder cannot be made private)."""
-    from platformdirs import user_cache_dir
-
-    folder = Path(user_cache_dir("abcitrain")) / "jinja2"
-    try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # marshalled code is loaded from here: only a folder of this user's that nobody
-        # else can write is trusted
-        st = folder.stat()
-        if st.st_uid != os.getuid() or st.st_mode & 0o022:
-            return None
-    except OSError:
-        return None
-    return _QuietCache(str(folder))
+    """The cache for this user (None where its folder cannot be made private: marshalled
+    code is loaded from it)."""
+    folder = private_cache_dir("jinja2")
+    return None if folder is None else _QuietCache(str(folder))
