@@ -82,7 +82,8 @@ class Backend(ABC):
     #: False where the scheduler cannot put the job id into an output path (PBS).
     output_names_job_id: bool = True
     #: True where an output path that is a folder (``logs/``) gets the scheduler's own file
-    #: name inside it (Grid Engine, PBS); where False it must name a file (Slurm).
+    #: name inside it (Grid Engine, PBS); where False it must name a file (Slurm fails a
+    #: job whose --output is a folder before its first line: ExitCode 0:53, seen here).
     output_folder_allowed: bool = False
     #: Why a running job's output is not there yet, where the scheduler copies it at the
     #: end (PBS); None where the job writes it as it runs.
