@@ -196,6 +196,25 @@ def test_trust_adds_a_key_only_when_asked_and_never_replaces_one(
     assert refused.exit_code == 2 and "ssh-keygen -R" in refused.output
 
 
+def _laptop_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                    cluster: str) -> tuple[Path, Path]:
+    """A project folder on the "laptop" (the current folder) whose profile layer sends
+    ``cluster``'s jobs over SSH to the login node, whose copies live under the other."""
+    project = tmp_path / "laptop" / "proj"
+    (project / ".abcitrain" / "clusters").mkdir(parents=True)
+    monkeypatch.chdir(project)
+    there = tmp_path / "cluster-home" / "work"
+    (project / ".abcitrain" / "clusters" / f"{cluster}.yaml").write_text(yaml.safe_dump(
+        {"login": {"ssh": "login", "workdir": str(there), "mode": "ssh"}}))
+    return project, there
+
+
+def _ended(job: str) -> dict[str, object] | None:
+    """The job's `status --json` row once it has ended (asked over SSH)."""
+    row: dict[str, object] = json.loads(cli("status", job, "--json").output)[0]
+    return row if row["state"] in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT") else None
+
+
 @pytest.mark.parametrize("cluster", ["slurm-test", "sge-test"])
 def test_submit_follow_cancel_and_read_logs_through_the_jump_host(
         remote: Path, tmp_path: Path, cluster: str, request: pytest.FixtureRequest,
@@ -204,14 +223,9 @@ def test_submit_follow_cancel_and_read_logs_through_the_jump_host(
     project folder uploaded first; `submit` makes one connection (two logins: jump, login);
     a second job is cancelled the same way."""
     request.getfixturevalue("slurm_cluster" if cluster == "slurm-test" else "sge_cluster")
-    project = tmp_path / "laptop" / "proj"
-    (project / "data").mkdir(parents=True)
+    project, there = _laptop_project(tmp_path, monkeypatch, cluster)
+    (project / "data").mkdir()
     (project / "data" / "in.txt").write_text("data from the laptop\n")
-    monkeypatch.chdir(project)
-    there = tmp_path / "cluster-home" / "work"
-    (project / ".abcitrain" / "clusters").mkdir(parents=True)
-    (project / ".abcitrain" / "clusters" / f"{cluster}.yaml").write_text(yaml.safe_dump(
-        {"login": {"ssh": "login", "workdir": str(there), "mode": "ssh"}}))
     resource = "gpu" if cluster == "slurm-test" else "rt_F"
     spec = project / "job.yaml"
     spec.write_text(yaml.safe_dump({
@@ -222,12 +236,7 @@ def test_submit_follow_cancel_and_read_logs_through_the_jump_host(
     assert _logins(remote) - before == 2, out
     assert "uploaded 3 changed files" in out      # data/in.txt, job.yaml, the profile layer
     job = next(line.split()[3] for line in out.splitlines() if line.startswith("submitted "))
-
-    def ended() -> dict[str, object] | None:
-        row = json.loads(cli("status", job, "--json").output)[0]
-        return row if row["state"] in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT") else None
-
-    row = wait_for(ended, 120, f"remote job {job}")
+    row = wait_for(lambda: _ended(job), 120, f"remote job {job}")
     assert isinstance(row, dict) and row["state"] == "COMPLETED", row
     log = cli("logs", job).output
     assert "data from the laptop" in log and f"in {there / 'proj'}" in log
@@ -250,26 +259,16 @@ def test_a_log_folder_the_upload_leaves_out_is_made_on_the_login_node(
     """The laptop's log folder holds only job logs, which are never uploaded, so the login
     node's copy has no such folder: it is made there before sbatch runs (Slurm would fail
     the job before its first line, with no output to read)."""
-    project = tmp_path / "laptop" / "proj"
-    (project / "logs").mkdir(parents=True)
+    project, there = _laptop_project(tmp_path, monkeypatch, "slurm-test")
+    (project / "logs").mkdir()
     (project / "logs" / "old.o12").write_text("an earlier job's log\n")
-    monkeypatch.chdir(project)
-    there = tmp_path / "cluster-home" / "work"
-    (project / ".abcitrain" / "clusters").mkdir(parents=True)
-    (project / ".abcitrain" / "clusters" / "slurm-test.yaml").write_text(yaml.safe_dump(
-        {"login": {"ssh": "login", "workdir": str(there), "mode": "ssh"}}))
     spec = project / "job.yaml"
     spec.write_text(yaml.safe_dump({
         "name": "inlogs", "cluster": "slurm-test", "resource": "gpu", "walltime": "0:05:00",
         "output": "logs/{name}.o{job_id}", "command": ["echo", "wrote its log"]}))
     job = submitted(str(spec))
     assert not (there / "proj" / "logs" / "old.o12").exists()     # the upload left it out
-
-    def ended() -> dict[str, object] | None:
-        row = json.loads(cli("status", job, "--json").output)[0]
-        return row if row["state"] in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT") else None
-
-    row = wait_for(ended, 120, f"remote job {job}")
+    row = wait_for(lambda: _ended(job), 120, f"remote job {job}")
     assert isinstance(row, dict) and row["state"] == "COMPLETED", row
     assert (there / "proj" / "logs" / f"inlogs.o{job}").read_text() == "wrote its log\n"
     assert "wrote its log" in cli("logs", job).output
@@ -486,15 +485,10 @@ def test_a_function_runs_on_a_cluster_reached_over_ssh(
 
     import submitit
 
-    project = tmp_path / "laptop" / "proj"
-    (project / ".abcitrain" / "clusters").mkdir(parents=True)
+    project, there = _laptop_project(tmp_path, monkeypatch, "slurm-test")
     (project / "usercode.py").write_text("import socket\n\ndef add(a, b):\n"
                                          "    print('adding on', socket.gethostname())\n"
                                          "    return a + b\n")
-    there = tmp_path / "cluster-home" / "work"
-    (project / ".abcitrain" / "clusters" / "slurm-test.yaml").write_text(yaml.safe_dump(
-        {"login": {"ssh": "login", "workdir": str(there), "mode": "ssh"}}))
-    monkeypatch.chdir(project)
     monkeypatch.syspath_prepend(str(project))
     monkeypatch.delitem(sys.modules, "usercode", raising=False)
     user = importlib.import_module("usercode")
