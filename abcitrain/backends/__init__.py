@@ -12,6 +12,7 @@ May import: ``domain``, ``errors``, ``util``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -93,7 +94,9 @@ def _keep(key: list[list[Any]], found: dict[str, str]) -> None:
         tmp.write_text(json.dumps({"key": key, "found": found}), "utf-8")
         tmp.replace(folder / KEPT_FILE)
     except OSError:
-        tmp.unlink(missing_ok=True)
+        # a read-only file system refuses the unlink too (EROFS, not "no such file")
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def _scan() -> dict[str, str]:
