@@ -166,6 +166,9 @@ def test_error_apart_from_the_output(cluster: str, expect: list[str]) -> None:
 def test_error_on_the_local_cluster_is_refused_plainly() -> None:
     plan = plan_job(*parse_spec(_spec(error="err.log")))
     assert [p.where for p in plan.errors] == ["error"]
+    # every problem at once: a folder as the output too
+    plan = plan_job(*parse_spec(_spec(error="err.log", output="logs/")))
+    assert [p.where for p in plan.errors] == ["output", "error"]
 
 
 def test_setup_folders_expand_home_and_variables_as_a_script_would() -> None:

@@ -195,8 +195,8 @@ def move_to(data: dict[str, Any], origin: ClusterProfile, target: ClusterProfile
                                                 for d in after.written_anyway):
             out["error"] = "{name}.e{job_id}" + (".{array_index}" if out.get("array") else "")
         if not after.output_folder_allowed:
-            # a folder (-o logs/) held the old scheduler's own file name: the same name,
-            # spelled out, where the new one needs a file
+            # a folder (-o logs/) held the old scheduler's own file name: where the new
+            # one needs a file, one in the same folder, named NAME.oJOBID
             for key in ("output", "error"):
                 value = out.get(key)
                 if isinstance(value, str) and value.endswith("/"):

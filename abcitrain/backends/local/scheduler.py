@@ -71,8 +71,8 @@ class LocalBackend(Backend):
                       directives: Sequence[str]) -> list[Problem]:
         found = super().plan_problems(spec, profile, directives)
         if spec.error:
-            found = [Problem("error", "the local scheduler writes stderr into the output "
-                             "file: leave error: out")]
+            found.append(Problem("error", "the local scheduler writes stderr into the output "
+                                 "file: leave error: out"))
         return found
 
     def directive_problems(self, directives: Sequence[str]) -> list[str]:

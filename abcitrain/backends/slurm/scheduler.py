@@ -65,8 +65,8 @@ HELD_REASONS = frozenset(("JobHeldUser", "JobHeldAdmin"))
 #: signal sent to the job: 53 was seen live here when slurmd could not open the job's
 #: output file ("Could not open stdout file", "IO setup failed"), before its first line.
 SLURM_SIGNALS = {53: "Slurm could not open the job's output or error file (its folder is "
-                     "missing or not writable where the job ran), so the job never started "
-                     "and wrote no output"}
+                     "missing or not writable where the job ran, or the path is a folder), "
+                     "so the job never started and wrote no output"}
 
 
 @dataclass(frozen=True)
