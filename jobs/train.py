@@ -19,9 +19,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 if not Path("/dev/nvidia0").exists() and "DS_ACCELERATOR" not in os.environ:
     os.environ["DS_ACCELERATOR"] = "cpu"
 
+from abcitrain.train.ending import end_process
 from abcitrain.train.trainer import train
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: train.py RUN_FOLDER/train.json")
     train(Path(sys.argv[1]))
+    # The run is saved and the process group gone: leave without the interpreter's teardown,
+    # where a rare race in torch's C++ threads can abort a rank that finished (see ending.py)
+    end_process(0)

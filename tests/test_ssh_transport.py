@@ -7,9 +7,13 @@ cluster through both hops: upload, submit, status and logs over one connection."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
+import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -91,6 +95,45 @@ def test_files_move_over_sftp(remote: Path, tmp_path: Path) -> None:
         with pytest.raises(Exception, match="does not exist"):
             ssh.read_text(str(tmp_path / "nothing"))
     assert stat.S_IMODE(target.stat().st_mode) == 0o755
+
+
+def _serving(sock: socket.socket) -> list[int]:
+    """The sshd processes holding the server's end of ``sock``'s connection (ss's answer)."""
+    here, port = sock.getsockname()[:2]
+    far, far_port = sock.getpeername()[:2]
+    out = subprocess.run(["ss", "-Htnp", "state", "established", "src", f"{far}:{far_port}",
+                          "dst", f"{here}:{port}"], capture_output=True, text=True,
+                         check=True).stdout
+    return sorted({int(pid) for pid in re.findall(r"pid=(\d+)", out)})
+
+
+def test_a_connection_lost_mid_upload_before_paramiko_notices_is_one_transport_error(
+        remote: Path, tmp_path: Path) -> None:
+    """A connection that dies while a file moves ends in ONE TransportError, even when
+    closing the SFTP session fails too. In a CI run the close's own EOFError escaped in its
+    place: paramiko's reader thread had not yet seen the connection go, so the close still
+    tried to send. Made certain here: the server's session is stopped (it never answers or
+    hangs up, so the reader sees nothing) and this end's socket refuses to send."""
+    ssh = SshTransport("jump")                    # one hop: a socket of this machine's own
+    ssh.write_text(str(tmp_path / "first"), "up\n")          # connected, SFTP open
+    sock = ssh._clients[-1].get_transport().sock
+    sessions = _serving(sock)
+    assert sessions, "no sshd process found for the connection"
+    try:
+        for pid in sessions:
+            os.kill(pid, signal.SIGSTOP)
+        sock.shutdown(socket.SHUT_WR)             # every send now fails (EPIPE)
+        with pytest.raises(TransportError, match=r"^the connection to .*jump.* was lost "
+                                                 r"while uploading .*second"):
+            ssh.write_text(str(tmp_path / "second"), "lost\n")
+        assert ssh._clients == [] and ssh._sftp is None      # closed, nothing half-kept
+        ssh.close()                                          # and closing again is quiet
+    finally:
+        for pid in sessions:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGCONT)
+    assert not (tmp_path / "second").exists()
 
 
 def test_a_slow_command_times_out_with_its_own_error(remote: Path) -> None:

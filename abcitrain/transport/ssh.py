@@ -212,14 +212,19 @@ class SshTransport:
             raise Unreachable(f"cannot connect to {hop.label}: {exc}") from None
 
     def close(self) -> None:
-        """Close the connection (the target first, then the jump hosts)."""
-        self._drop_shell()
-        if self._sftp is not None:
-            self._sftp.close()
-            self._sftp = None
-        for client in reversed(self._clients):
-            client.close()
-        self._clients = []
+        """Close the connection (the target first, then the jump hosts), quietly.
+
+        Closing a channel sends a message; on a connection that just died, before
+        paramiko's reader thread noticed, that send fails (EOFError, OSError). close() runs
+        in the handlers that turn a lost connection into one TransportError, so it must not
+        raise a second error of its own (a CI run saw the EOFError of the SFTP close escape
+        in place of "the connection was lost while uploading")."""
+        shell, sftp, clients = self._shell, self._sftp, self._clients
+        self._shell, self._sftp, self._clients = None, None, []
+        for closable in (shell, sftp, *reversed(clients)):
+            if closable is not None:
+                with contextlib.suppress(EOFError, OSError, _ssh_exception()):
+                    closable.close()
 
     def __enter__(self) -> SshTransport:
         return self
@@ -283,9 +288,10 @@ class SshTransport:
     def _drop_shell(self) -> None:
         """Close the shell (a command that ran over its time goes with it: sshd hangs up
         its process group)."""
-        if self._shell is not None:
-            self._shell.close()
-            self._shell = None
+        shell, self._shell = self._shell, None
+        if shell is not None:
+            with contextlib.suppress(EOFError, OSError, _ssh_exception()):
+                shell.close()
 
     def write_text(self, path: str, text: str, mode: int = 0o644) -> None:
         """Write a file on the target, atomically (folders created)."""
