@@ -212,13 +212,9 @@ class SshTransport:
             raise Unreachable(f"cannot connect to {hop.label}: {exc}") from None
 
     def close(self) -> None:
-        """Close the connection (the target first, then the jump hosts), quietly.
-
-        Closing a channel sends a message; on a connection that just died, before
-        paramiko's reader thread noticed, that send fails (EOFError, OSError). close() runs
-        in the handlers that turn a lost connection into one TransportError, so it must not
-        raise a second error of its own (a CI run saw the EOFError of the SFTP close escape
-        in place of "the connection was lost while uploading")."""
+        """Close the connection (the target first, then the jump hosts), quietly: on a
+        connection that just died, before paramiko's reader noticed, a close's message
+        fails to send, and the handlers that report the loss as one error call this."""
         shell, sftp, clients = self._shell, self._sftp, self._clients
         self._shell, self._sftp, self._clients = None, None, []
         for closable in (shell, sftp, *reversed(clients)):
