@@ -53,8 +53,7 @@ class HopSocket:
 
     def close(self) -> None:
         """Close the channel; nothing to do when the connection under it is gone."""
-        with contextlib.suppress(EOFError, OSError):
-            self._channel.close()
+        _close_quietly(self._channel)
 
 
 class UnknownHostKey(TransportError):
@@ -212,15 +211,11 @@ class SshTransport:
             raise Unreachable(f"cannot connect to {hop.label}: {exc}") from None
 
     def close(self) -> None:
-        """Close the connection (the target first, then the jump hosts), quietly: on a
-        connection that just died, before paramiko's reader noticed, a close's message
-        fails to send, and the handlers that report the loss as one error call this."""
-        shell, sftp, clients = self._shell, self._sftp, self._clients
-        self._shell, self._sftp, self._clients = None, None, []
-        for closable in (shell, sftp, *reversed(clients)):
-            if closable is not None:
-                with contextlib.suppress(EOFError, OSError, _ssh_exception()):
-                    closable.close()
+        """Close the connection (the target first, then the jump hosts), quietly."""
+        self._drop_shell()
+        sftp, clients, self._sftp, self._clients = self._sftp, self._clients, None, []
+        for closable in (sftp, *reversed(clients)):
+            _close_quietly(closable)
 
     def __enter__(self) -> SshTransport:
         return self
@@ -285,9 +280,7 @@ class SshTransport:
         """Close the shell (a command that ran over its time goes with it: sshd hangs up
         its process group)."""
         shell, self._shell = self._shell, None
-        if shell is not None:
-            with contextlib.suppress(EOFError, OSError, _ssh_exception()):
-                shell.close()
+        _close_quietly(shell)
 
     def write_text(self, path: str, text: str, mode: int = 0o644) -> None:
         """Write a file on the target, atomically (folders created)."""
@@ -402,6 +395,13 @@ def _lost(client: Any, within_s: float = JUMP_LOST_WITHIN_S) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def _close_quietly(closable: Any) -> None:
+    """Close it, if any: on a connection that just died its close message fails (ignored)."""
+    if closable is not None:
+        with contextlib.suppress(EOFError, OSError, _ssh_exception()):
+            closable.close()
 
 
 def _ssh_exception() -> type[Exception]:
