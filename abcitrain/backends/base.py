@@ -56,6 +56,13 @@ class Requeue:
     needs: str = ""
 
 
+def log_file_name(stream: str, array: bool) -> str:
+    """A job's log file as the schedulers name it by default, in abcitrain placeholders:
+    NAME.oID for the output (``stream`` "output"), NAME.eID for the error, .INDEX added for
+    an array's task."""
+    return f"{{name}}.{stream[0]}{{job_id}}" + (".{array_index}" if array else "")
+
+
 class Backend(ABC):
     """One scheduler's spelling. Subclasses fill the small hooks below; the registry
     (``abcitrain.backends``) finds them through the ``abcitrain.schedulers`` entry points."""
@@ -183,7 +190,7 @@ class Backend(ABC):
     def default_output(self, spec: JobSpec) -> str:
         """The output path used when the spec gives none (abcitrain placeholders): NAME.oID,
         one file per task for an array."""
-        return "{name}.o{job_id}" + (".{array_index}" if spec.array is not None else "")
+        return log_file_name("output", spec.array is not None)
 
     def name_problem(self, name: str) -> str | None:
         """Why the scheduler would refuse or misread job name ``name``; None when it takes
@@ -201,7 +208,7 @@ class Backend(ABC):
         if self.output_folder_allowed:
             return []
         return [Problem(field, f"{self.name} writes the job's {field} to a file, not into a "
-                        f"folder: name the file, e.g. {path}{{name}}.{field[0]}{{job_id}}")
+                        f"folder: name the file, e.g. {path}{log_file_name(field, False)}")
                 for field, path in (("output", spec.output), ("error", spec.error))
                 if path and path.endswith("/")]
 
@@ -332,7 +339,7 @@ class Backend(ABC):
         A folder (``logs/``, as imported scripts give it) holds the scheduler's own name,
         NAME.oJOBID (.TASK for an array's task), as Grid Engine writes it."""
         if output.endswith("/"):
-            output += f"{name}.o{{job_id}}" + ("" if task is None else ".{array_index}")
+            output += log_file_name("output", task is not None).replace("{name}", name)
         return (output.replace("{job_id}", self.job_id_for_output(job_id))
                 .replace("{array_index}", "" if task is None else str(task)))
 

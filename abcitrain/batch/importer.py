@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends import Backend, backend_by_prefix, get_backend
+from ..backends.base import log_file_name
 from ..domain import ClusterProfile
 from ..errors import InputError, Problem
 from .spec import DIRECTIVE_RE, NAME_RE, OUTPUT_RE
@@ -221,8 +222,7 @@ class _Reading:
             # the scheduler's own default: stderr in a file of its own, NAME.eID in the
             # submit folder (and .INDEX for an array's task), which each backend writes
             # as its scheduler's default (PBS: no -e at all; a folder would be JOBID.ER)
-            data["error"] = "{name}.e{job_id}" + (".{array_index}" if data.get("array")
-                                                  else "")
+            data["error"] = log_file_name("error", bool(data.get("array")))
         if self.backend.job_starts_in_home and not self.had_cwd and "workdir" not in data:
             data["workdir"] = "~"        # the scheduler started the script in $HOME
 

@@ -170,6 +170,7 @@ def move_to(data: dict[str, Any], origin: ClusterProfile, target: ClusterProfile
         return body_lines[body_line - 1] if 0 < body_line <= len(body_lines) else body_line
 
     from ..backends import get_backend
+    from ..backends.base import log_file_name
     from ..batch.importer import module_names, output_fits
 
     out = dict(data, cluster=target.name)
@@ -193,15 +194,14 @@ def move_to(data: dict[str, Any], origin: ClusterProfile, target: ClusterProfile
         out.pop("drop_directives", None)
         if out.get("error") == "./" and not any(d.startswith("-j")
                                                 for d in after.written_anyway):
-            out["error"] = "{name}.e{job_id}" + (".{array_index}" if out.get("array") else "")
+            out["error"] = log_file_name("error", bool(out.get("array")))
         if not after.output_folder_allowed:
             # a folder (-o logs/) held the old scheduler's own file name: where the new
             # one needs a file, one in the same folder, named NAME.oJOBID
             for key in ("output", "error"):
                 value = out.get(key)
                 if isinstance(value, str) and value.endswith("/"):
-                    out[key] = (f"{value}{{name}}.{key[0]}{{job_id}}"
-                                + (".{array_index}" if out.get("array") else ""))
+                    out[key] = value + log_file_name(key, bool(out.get("array")))
                     notes.append((0, f"{key} {value!r} -> {out[key]!r}: {target.scheduler} "
                                   "writes to a file, not into a folder", True))
     if (out.get("output") or out.get("error")) and not output_fits(out, target):
